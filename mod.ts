@@ -1,0 +1,40 @@
+/**
+ * ipcbus: messaging between processes on one machine over Unix domain
+ * sockets, for Deno and Bun.
+ *
+ * @example Frames over a socket
+ * ```ts
+ * import { dial, FrameEncoderStream } from "@ipcbus/ipcbus";
+ * const conn = await dial("/tmp/app.sock");
+ * await ReadableStream.from([{ hello: "world" }]).pipeThrough(new FrameEncoderStream()).pipeTo(conn.writable);
+ * ```
+ *
+ * @module
+ */
+export {
+  AddressInUseError,
+  AuthError,
+  ClosedError,
+  ConnectError,
+  ErrorCode,
+  FrameTooLargeError,
+  HubExistsError,
+  IpcError,
+  NoResponderError,
+  NoSuchPeerError,
+  PeerLeftError,
+  ProtocolError,
+  QueueFullError,
+  RemoteError,
+  TimeoutError,
+  UnsupportedRuntimeError,
+} from "./src/errors.ts";
+export type { IpcErrorOptions, RemoteErrorOptions } from "./src/errors.ts";
+export type { Connection, DialOptions, Listener, ListenOptions } from "./src/transport/connection.ts";
+export { dial, listen } from "./src/transport/listen.ts";
+export type { RuntimeName } from "./src/transport/listen.ts";
+export { memoryConnectionPair } from "./src/transport/memory.ts";
+export { FrameEncoderStream } from "./src/codec/frame_encoder_stream.ts";
+export type { FrameEncoderStreamOptions } from "./src/codec/frame_encoder_stream.ts";
+export { FrameDecoderStream } from "./src/codec/frame_decoder_stream.ts";
+export type { FrameDecoderStreamOptions } from "./src/codec/frame_decoder_stream.ts";

@@ -1,0 +1,90 @@
+/**
+ * The one place cbor-x is configured. Loaded through `cbor-x/encode` and
+ * `cbor-x/decode` so the optional native addon `cbor-extract` is never
+ * loaded: it crashes Deno (missing V8 symbol) and Bun (long strings) alike,
+ * and the bare `cbor-x` entry also demands `--allow-env` on Deno.
+ *
+ * @module
+ */
+import { Encoder } from "cbor-x/encode";
+import { Decoder, setSizeLimits } from "cbor-x/decode";
+import { ProtocolError } from "../errors.ts";
+
+/** Upper bounds on what one CBOR item may declare, whatever its frame size. */
+export const CBOR_LIMITS = {
+  maxArraySize: 1_000_000,
+  maxMapSize: 1_000_000,
+  maxObjectSize: 1_000_000,
+} as const;
+
+// Declared in cbor-x's JavaScript but missing from its type definitions.
+(setSizeLimits as unknown as (limits: typeof CBOR_LIMITS) => void)(CBOR_LIMITS);
+
+// Plain RFC 8949 on the wire: no record extension, and byte strings untagged
+// whether or not a Node `Buffer` global exists.
+const encoder = new Encoder({
+  useRecords: false,
+  tagUint8Array: false,
+  // deno-lint-ignore no-explicit-any
+} as any);
+// copyBuffers: byte strings in user data must not keep whole read chunks alive.
+const valueDecoder = new Decoder({ useRecords: false, copyBuffers: true } as Record<string, unknown>);
+// Envelopes are decoded in place: their payload is a view the hub forwards.
+const envelopeDecoder = new Decoder({ useRecords: false } as Record<string, unknown>);
+
+/** Deepest nesting of arrays and maps a decoded item may have. */
+export const MAX_DEPTH = 512;
+
+/** Views `bytes` as a plain `Uint8Array` (never a Node `Buffer`), without copying. */
+export function plainBytes(bytes: Uint8Array): Uint8Array {
+  return bytes.constructor === Uint8Array
+    ? bytes
+    : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** Encodes one value as a CBOR item. */
+export function encodeCbor(value: unknown): Uint8Array {
+  return plainBytes(encoder.encode(value));
+}
+
+function decodeWith(decoder: Decoder, bytes: Uint8Array): unknown {
+  let value: unknown;
+  try {
+    value = decoder.decode(plainBytes(bytes));
+  } catch (cause) {
+    throw new ProtocolError(
+      `Cannot decode frame: invalid CBOR in ${bytes.byteLength} bytes (${(cause as Error)?.message ?? cause})`,
+      { cause },
+    );
+  }
+  return normalize(value, 0);
+}
+
+/** Decodes one CBOR item of user data: byte strings come back as fresh `Uint8Array`s. */
+export function decodeCbor(bytes: Uint8Array): unknown {
+  return decodeWith(valueDecoder, bytes);
+}
+
+/** Decodes a protocol envelope; byte strings in it are views into `bytes`. */
+export function decodeEnvelope(bytes: Uint8Array): unknown {
+  return decodeWith(envelopeDecoder, bytes);
+}
+
+// cbor-x returns Buffer for byte strings where a Buffer global exists, and
+// recurses without a depth limit. Walk only containers; scalars return fast.
+function normalize(value: unknown, depth: number): unknown {
+  if (value === null || typeof value !== "object") return value;
+  if (depth > MAX_DEPTH) {
+    throw new ProtocolError(`Cannot decode frame: nesting deeper than ${MAX_DEPTH} levels`);
+  }
+  if (value instanceof Uint8Array) return plainBytes(value);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = normalize(value[i], depth + 1);
+  } else if (value instanceof Map) {
+    for (const [k, v] of value) value.set(k, normalize(v, depth + 1));
+  } else if (value.constructor === Object) {
+    const record = value as Record<string, unknown>;
+    for (const key in record) record[key] = normalize(record[key], depth + 1);
+  }
+  return value;
+}

@@ -1,0 +1,303 @@
+/**
+ * Every error ipcbus raises on purpose. Callers catch a subclass, or test
+ * {@linkcode IpcError.code}, which is stable across releases and is what travels
+ * over the wire.
+ *
+ * @module
+ */
+
+/**
+ * Stable machine-readable codes carried by every {@linkcode IpcError}.
+ *
+ * @example Switching on a code
+ * ```ts
+ * import { ErrorCode, IpcError } from "@ipcbus/ipcbus";
+ * const err: unknown = new IpcError("x", { code: ErrorCode.Timeout });
+ * if (err instanceof IpcError && err.code === ErrorCode.Timeout) {
+ *   // retry
+ * }
+ * ```
+ */
+export const ErrorCode = {
+  Unknown: "ipc_error",
+  UnsupportedRuntime: "unsupported_runtime",
+  Connect: "connect_failed",
+  AddressInUse: "address_in_use",
+  FrameTooLarge: "frame_too_large",
+  Protocol: "protocol_error",
+  Timeout: "timeout",
+  NoResponder: "no_handler_found",
+  NoSuchPeer: "no_such_peer",
+  Remote: "remote_error",
+  Closed: "closed",
+  QueueFull: "queue_full",
+  PeerLeft: "peer_left",
+  Auth: "auth_failed",
+  HubExists: "hub_exists",
+} as const;
+
+/** One of the values of {@linkcode ErrorCode}. */
+export type ErrorCode = typeof ErrorCode[keyof typeof ErrorCode];
+
+/** Options accepted by every {@linkcode IpcError} constructor. */
+export interface IpcErrorOptions {
+  /** The stable code; each subclass sets its own. */
+  code?: string;
+  /** The underlying error, if any. */
+  cause?: unknown;
+}
+
+/**
+ * Base class of every error ipcbus throws or rejects with.
+ *
+ * @example Catching any ipcbus error
+ * ```ts
+ * import { IpcError } from "@ipcbus/ipcbus";
+ * try {
+ *   throw new IpcError("Something failed");
+ * } catch (err) {
+ *   if (err instanceof IpcError) console.log(err.code); // "ipc_error"
+ * }
+ * ```
+ */
+export class IpcError extends Error {
+  /** Stable machine-readable code, see {@linkcode ErrorCode}. */
+  readonly code: string;
+
+  /**
+   * @param message What failed, and the value that made it fail.
+   * @param options The code and cause.
+   */
+  constructor(message: string, options: IpcErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = options.code ?? ErrorCode.Unknown;
+  }
+}
+
+function defineError(code: string) {
+  return class extends IpcError {
+    constructor(message: string, options: IpcErrorOptions = {}) {
+      super(message, { code, ...options });
+    }
+  };
+}
+
+/**
+ * The current JavaScript runtime is neither Deno nor Bun.
+ *
+ * @example
+ * ```ts
+ * import { UnsupportedRuntimeError } from "@ipcbus/ipcbus";
+ * const err = new UnsupportedRuntimeError("ipcbus runs on Deno or Bun, not node");
+ * console.log(err.code); // "unsupported_runtime"
+ * ```
+ */
+export class UnsupportedRuntimeError extends defineError(ErrorCode.UnsupportedRuntime) {}
+
+/**
+ * Dialing a socket failed: the file is missing, nobody accepts on it, or the
+ * connect timed out. The message names the path.
+ *
+ * @example
+ * ```ts
+ * import { ConnectError, dial } from "@ipcbus/ipcbus";
+ * try {
+ *   await dial("/tmp/nobody-here.sock");
+ * } catch (err) {
+ *   if (err instanceof ConnectError) console.log(err.message);
+ * }
+ * ```
+ */
+export class ConnectError extends defineError(ErrorCode.Connect) {}
+
+/**
+ * A live server already accepts connections on the socket path.
+ *
+ * @example
+ * ```ts
+ * import { AddressInUseError } from "@ipcbus/ipcbus";
+ * const err = new AddressInUseError("Cannot listen: /tmp/a.sock is served by a live process");
+ * console.log(err.code); // "address_in_use"
+ * ```
+ */
+export class AddressInUseError extends defineError(ErrorCode.AddressInUse) {}
+
+/**
+ * A frame declared a length above `maxFrameBytes`; nothing of that size was
+ * allocated.
+ *
+ * @example
+ * ```ts
+ * import { FrameTooLargeError } from "@ipcbus/ipcbus";
+ * const err = new FrameTooLargeError("Cannot decode frame: declared length 70000000 exceeds maxFrameBytes 67108864");
+ * console.log(err.code); // "frame_too_large"
+ * ```
+ */
+export class FrameTooLargeError extends defineError(ErrorCode.FrameTooLarge) {}
+
+/**
+ * Bytes on the wire that are not valid CBOR, or a message of the wrong shape.
+ *
+ * @example
+ * ```ts
+ * import { ProtocolError } from "@ipcbus/ipcbus";
+ * const err = new ProtocolError("Cannot decode frame: invalid CBOR");
+ * console.log(err.code); // "protocol_error"
+ * ```
+ */
+export class ProtocolError extends defineError(ErrorCode.Protocol) {}
+
+/**
+ * A request (or a connect) did not complete within its timeout.
+ *
+ * @example
+ * ```ts
+ * import { TimeoutError } from "@ipcbus/ipcbus";
+ * const err = new TimeoutError("Request /slow timed out after 100 ms");
+ * console.log(err.code); // "timeout"
+ * ```
+ */
+export class TimeoutError extends defineError(ErrorCode.Timeout) {}
+
+/**
+ * No peer handles the requested route (code `no_handler_found`).
+ *
+ * @example
+ * ```ts
+ * import { NoResponderError } from "@ipcbus/ipcbus";
+ * const err = new NoResponderError("No handler for route /nope");
+ * console.log(err.code); // "no_handler_found"
+ * ```
+ */
+export class NoResponderError extends defineError(ErrorCode.NoResponder) {}
+
+/**
+ * The destination of a send is not a live peer.
+ *
+ * @example
+ * ```ts
+ * import { NoSuchPeerError } from "@ipcbus/ipcbus";
+ * const err = new NoSuchPeerError("No peer 42 is connected");
+ * console.log(err.code); // "no_such_peer"
+ * ```
+ */
+export class NoSuchPeerError extends defineError(ErrorCode.NoSuchPeer) {}
+
+/** Options of {@linkcode RemoteError}. */
+export interface RemoteErrorOptions extends IpcErrorOptions {
+  /** The `name` of the error thrown by the remote handler. */
+  remoteName?: string;
+  /** The `code` of the error thrown by the remote handler, if it had one. */
+  remoteCode?: string;
+}
+
+/**
+ * A request handler in another peer threw. `remoteName`, `message` and
+ * `remoteCode` are the thrown error's.
+ *
+ * @example
+ * ```ts
+ * import { RemoteError } from "@ipcbus/ipcbus";
+ * const err = new RemoteError("bad page", { remoteName: "RangeError" });
+ * console.log(err.remoteName, err.message); // "RangeError" "bad page"
+ * ```
+ */
+export class RemoteError extends IpcError {
+  /** The `name` of the error the handler threw. */
+  readonly remoteName: string;
+  /** The `code` of the error the handler threw, if any. */
+  readonly remoteCode?: string;
+
+  /**
+   * @param message The remote error's message.
+   * @param options The remote name and code.
+   */
+  constructor(message: string, options: RemoteErrorOptions = {}) {
+    super(message, { code: ErrorCode.Remote, cause: options.cause });
+    this.remoteName = options.remoteName ?? "Error";
+    if (options.remoteCode !== undefined) this.remoteCode = options.remoteCode;
+  }
+}
+
+/**
+ * The peer, hub or connection is closed; pending requests reject with it.
+ *
+ * @example
+ * ```ts
+ * import { ClosedError } from "@ipcbus/ipcbus";
+ * const err = new ClosedError("Peer is closed");
+ * console.log(err.code); // "closed"
+ * ```
+ */
+export class ClosedError extends defineError(ErrorCode.Closed) {}
+
+/**
+ * A bounded queue is full; wait with `flush()` and retry.
+ *
+ * @example
+ * ```ts
+ * import { QueueFullError } from "@ipcbus/ipcbus";
+ * const err = new QueueFullError("Outgoing queue is full: 10000 messages");
+ * console.log(err.code); // "queue_full"
+ * ```
+ */
+export class QueueFullError extends defineError(ErrorCode.QueueFull) {}
+
+/**
+ * The peer serving a request left before it answered.
+ *
+ * @example
+ * ```ts
+ * import { PeerLeftError } from "@ipcbus/ipcbus";
+ * const err = new PeerLeftError("Peer 2 left before answering /render");
+ * console.log(err.code); // "peer_left"
+ * ```
+ */
+export class PeerLeftError extends defineError(ErrorCode.PeerLeft) {}
+
+/**
+ * The hub refused the handshake: missing or wrong auth token.
+ *
+ * @example
+ * ```ts
+ * import { AuthError } from "@ipcbus/ipcbus";
+ * const err = new AuthError("Hub refused the handshake: wrong token");
+ * console.log(err.code); // "auth_failed"
+ * ```
+ */
+export class AuthError extends defineError(ErrorCode.Auth) {}
+
+/**
+ * A channel member with `role: "hub"` found another live process hosting the
+ * channel's hub.
+ *
+ * @example
+ * ```ts
+ * import { HubExistsError } from "@ipcbus/ipcbus";
+ * const err = new HubExistsError("Channel app already has a live hub");
+ * console.log(err.code); // "hub_exists"
+ * ```
+ */
+export class HubExistsError extends defineError(ErrorCode.HubExists) {}
+
+const byCode: Record<string, new (message: string) => IpcError> = {
+  [ErrorCode.Timeout]: TimeoutError,
+  [ErrorCode.NoResponder]: NoResponderError,
+  [ErrorCode.NoSuchPeer]: NoSuchPeerError,
+  [ErrorCode.Closed]: ClosedError,
+  [ErrorCode.QueueFull]: QueueFullError,
+  [ErrorCode.PeerLeft]: PeerLeftError,
+  [ErrorCode.Auth]: AuthError,
+  [ErrorCode.Protocol]: ProtocolError,
+  [ErrorCode.FrameTooLarge]: FrameTooLargeError,
+};
+
+/**
+ * Rebuilds an ipcbus error received as a `{ code, message }` record, keeping
+ * its class when the code is one of ours.
+ */
+export function errorFromCode(code: string, message: string): IpcError {
+  const ErrorClass = byCode[code];
+  return ErrorClass ? new ErrorClass(message) : new IpcError(message, { code });
+}

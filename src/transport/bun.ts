@@ -1,0 +1,248 @@
+/**
+ * Bun adapter: Unix sockets from `Bun.listen`/`Bun.connect` as Web Streams.
+ *
+ * Deno type-checks this file too, so the slice of Bun's API used here is
+ * declared below and reached through `globalThis`.
+ *
+ * @module
+ */
+import type { Connection, DialOptions, Listener, ListenOptions } from "./connection.ts";
+import {
+  addressInUse,
+  checkSocketPath,
+  connectError,
+  prepareSocketPath,
+  removeSocketFile,
+  socketInode,
+  withConnectTimeout,
+} from "./socket_path.ts";
+import { chmodSync } from "node:fs";
+import { plainBytes } from "../codec/cbor.ts";
+
+interface BunSocket {
+  data: BunConnection | undefined;
+  write(data: Uint8Array): number;
+  end(): void;
+  shutdown(halfClose?: boolean): void;
+  pause(): void;
+  resume(): void;
+}
+
+interface BunSocketHandler {
+  open?(socket: BunSocket): void;
+  data(socket: BunSocket, data: Uint8Array): void;
+  drain(socket: BunSocket): void;
+  close(socket: BunSocket, error?: Error): void;
+  error(socket: BunSocket, error: Error): void;
+  connectError?(socket: BunSocket, error: Error): void;
+}
+
+interface BunApi {
+  listen(options: { unix: string; socket: BunSocketHandler }): { stop(closeActive?: boolean): void };
+  connect(options: { unix: string; socket: BunSocketHandler }): Promise<BunSocket>;
+}
+
+const bun = () => (globalThis as unknown as { Bun: BunApi }).Bun;
+
+/** Bytes a paused reader lets queue in user space before pausing the socket. */
+const READ_HIGH_WATER_BYTES = 64 * 1024;
+
+class BunConnection implements Connection {
+  readonly readable: ReadableStream<Uint8Array>;
+  readonly writable: WritableStream<Uint8Array>;
+  readonly #socket: BunSocket;
+  #reader!: ReadableStreamDefaultController<Uint8Array>;
+  #paused = false;
+  #closed = false;
+  #drained: (() => void) | undefined;
+  #lost: ((err: Error) => void) | undefined;
+
+  constructor(socket: BunSocket) {
+    this.#socket = socket;
+    socket.data = this;
+    this.readable = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        this.#reader = controller;
+      },
+      pull: () => {
+        if (this.#paused) {
+          this.#paused = false;
+          socket.resume();
+        }
+      },
+      cancel: () => this.close(),
+    }, new ByteLengthQueuingStrategy({ highWaterMark: READ_HIGH_WATER_BYTES }));
+    this.writable = new WritableStream<Uint8Array>({
+      write: (chunk) => this.#write(chunk),
+      close: () => {
+        if (!this.#closed) socket.shutdown();
+      },
+      abort: () => this.close(),
+    });
+  }
+
+  /** Bun's write may take only part of the buffer and keeps none of the rest (oven-sh/bun#16076): resend the rest on drain. */
+  async #write(chunk: Uint8Array): Promise<void> {
+    let offset = 0;
+    while (offset < chunk.byteLength) {
+      if (this.#closed) throw new Error("Socket is closed");
+      const written = this.#socket.write(chunk.subarray(offset));
+      if (written < 0) throw new Error("Socket is closed");
+      offset += written;
+      if (offset < chunk.byteLength) {
+        await new Promise<void>((resolve, reject) => {
+          this.#drained = resolve;
+          this.#lost = reject;
+        });
+      }
+    }
+  }
+
+  onData(data: Uint8Array): void {
+    if (this.#closed) return;
+    // Bun hands a Buffer; users and cbor-x get a plain Uint8Array view.
+    try {
+      this.#reader.enqueue(plainBytes(data));
+    } catch {
+      return; // The reader was cancelled: close() is under way.
+    }
+    if ((this.#reader.desiredSize ?? 0) <= 0 && !this.#paused) {
+      this.#paused = true;
+      this.#socket.pause();
+    }
+  }
+
+  onDrain(): void {
+    const drained = this.#drained;
+    this.#drained = this.#lost = undefined;
+    drained?.();
+  }
+
+  onClose(error?: Error): void {
+    const lost = this.#lost;
+    this.#drained = this.#lost = undefined;
+    lost?.(error ?? new Error("Socket closed while writing"));
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      if (error) this.#reader.error(error);
+      else this.#reader.close();
+    } catch {
+      // The reader was cancelled already.
+    }
+  }
+
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      try {
+        this.#reader.close();
+      } catch {
+        // Cancelled already.
+      }
+      this.#socket.end();
+      const lost = this.#lost;
+      this.#drained = this.#lost = undefined;
+      lost?.(new Error("Socket closed while writing"));
+    }
+    return Promise.resolve();
+  }
+}
+
+// One handler object shared by every socket, as Bun recommends.
+const handlers: BunSocketHandler = {
+  data: (socket, data) => socket.data?.onData(data),
+  drain: (socket) => socket.data?.onDrain(),
+  close: (socket, error) => socket.data?.onClose(error),
+  error: (socket, error) => socket.data?.onClose(error),
+};
+
+class BunListener implements Listener {
+  readonly path: string;
+  readonly #accepted: Connection[] = [];
+  #wake: (() => void) | undefined;
+  #server: { stop(closeActive?: boolean): void } | undefined;
+  #inode: number | undefined;
+  #closed = false;
+
+  constructor(path: string) {
+    this.path = path;
+  }
+
+  start(): void {
+    this.#server = bun().listen({
+      unix: this.path,
+      socket: {
+        ...handlers,
+        open: (socket) => {
+          this.#accepted.push(new BunConnection(socket));
+          this.#wake?.();
+        },
+      },
+    });
+    this.#inode = socketInode(this.path);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Connection> {
+    while (!this.#closed) {
+      const next = this.#accepted.shift();
+      if (next) {
+        yield next;
+        continue;
+      }
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+      this.#wake = undefined;
+    }
+  }
+
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#server?.stop(false);
+      removeSocketFile(this.path, this.#inode);
+      for (const conn of this.#accepted.splice(0)) void conn.close();
+      this.#wake?.();
+    }
+    return Promise.resolve();
+  }
+}
+
+async function isLive(path: string): Promise<boolean> {
+  try {
+    const socket = await bun().connect({ unix: path, socket: { ...handlers } });
+    socket.end();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Binds a Unix socket with Bun. See the neutral `listen`. */
+export async function listenBun(path: string, options: ListenOptions = {}): Promise<Listener> {
+  await prepareSocketPath(path, isLive);
+  const listener = new BunListener(path);
+  try {
+    listener.start();
+  } catch (cause) {
+    if ((cause as { code?: string }).code === "EADDRINUSE") throw addressInUse(path, cause);
+    throw cause;
+  }
+  chmodSync(path, options.mode ?? 0o600);
+  return listener;
+}
+
+/** Connects to a Unix socket with Bun. See the neutral `dial`. */
+export async function dialBun(path: string, options: DialOptions = {}): Promise<Connection> {
+  checkSocketPath(path);
+  try {
+    const socket = await withConnectTimeout(
+      path,
+      options.timeout ?? 5000,
+      // Attached in open, before Bun can deliver the first data.
+      bun().connect({ unix: path, socket: { ...handlers, open: (socket) => void new BunConnection(socket) } }),
+    );
+    return socket.data!;
+  } catch (cause) {
+    throw connectError(path, cause);
+  }
+}

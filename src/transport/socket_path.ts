@@ -1,0 +1,96 @@
+import { lstatSync, mkdirSync, unlinkSync } from "node:fs";
+import { dirname } from "node:path";
+import { AddressInUseError, ConnectError } from "../errors.ts";
+
+/** Longest socket path Linux accepts: `sun_path` is 108 bytes with its NUL. */
+export const MAX_SOCKET_PATH_BYTES = 107;
+
+/**
+ * Checks a socket path before use.
+ *
+ * @throws {RangeError} for an empty path or one longer than the OS allows.
+ */
+export function checkSocketPath(path: string): string {
+  if (typeof path !== "string" || path.length === 0) {
+    throw new TypeError(`Invalid socket path: expected a non-empty string, got ${String(path)}`);
+  }
+  const bytes = new TextEncoder().encode(path).byteLength;
+  if (bytes > MAX_SOCKET_PATH_BYTES) {
+    throw new RangeError(
+      `Invalid socket path: ${bytes} bytes exceeds the OS limit of ${MAX_SOCKET_PATH_BYTES} (${path})`,
+    );
+  }
+  return path;
+}
+
+/**
+ * Makes `path` ready to bind: creates its parent directory `0700` if missing,
+ * and removes a stale socket file that nobody accepts on. `isLive` dials the
+ * path with the runtime's own API.
+ *
+ * @throws {AddressInUseError} when a live server accepts on `path`, or a
+ * non-socket file is in the way.
+ */
+export async function prepareSocketPath(path: string, isLive: (path: string) => Promise<boolean>): Promise<void> {
+  checkSocketPath(path);
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  let stat;
+  try {
+    stat = lstatSync(path);
+  } catch {
+    return;
+  }
+  if (!stat.isSocket()) {
+    throw new AddressInUseError(`Cannot listen on ${path}: a file that is not a socket is in the way`);
+  }
+  if (await isLive(path)) throw addressInUse(path);
+  try {
+    unlinkSync(path);
+  } catch (cause) {
+    if ((cause as { code?: string }).code !== "ENOENT") throw cause;
+  }
+}
+
+/** The inode of the socket file, to remove it on close only if it is still ours. */
+export function socketInode(path: string): number | undefined {
+  try {
+    return lstatSync(path).ino;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Removes the socket file if it is still the one with `inode`. */
+export function removeSocketFile(path: string, inode: number | undefined): void {
+  if (inode === undefined || socketInode(path) !== inode) return;
+  try {
+    unlinkSync(path);
+  } catch {
+    // Already gone: someone else cleaned up, which is the outcome we wanted.
+  }
+}
+
+/** A `ConnectError` for `path` that keeps the runtime's error as `cause`. */
+export function connectError(path: string, cause: unknown): ConnectError {
+  if (cause instanceof ConnectError) return cause;
+  const reason = (cause as { code?: string; message?: string })?.code ??
+    (cause as { message?: string })?.message ?? String(cause);
+  return new ConnectError(`Cannot connect to ${path}: ${reason}`, { cause });
+}
+
+/** Rejects with `ConnectError` for `path` after `timeout` ms unless `attempt` settles first. */
+export function withConnectTimeout<T>(path: string, timeout: number, attempt: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new ConnectError(`Cannot connect to ${path}: no answer within ${timeout} ms`)),
+      timeout,
+    );
+  });
+  return Promise.race([attempt, expired]).finally(() => clearTimeout(timer));
+}
+
+/** The `AddressInUseError` for a live server on `path`. */
+export function addressInUse(path: string, cause?: unknown): AddressInUseError {
+  return new AddressInUseError(`Cannot listen on ${path}: a live process accepts connections on it`, { cause });
+}
