@@ -38,3 +38,23 @@ export { FrameEncoderStream } from "./src/codec/frame_encoder_stream.ts";
 export type { FrameEncoderStreamOptions } from "./src/codec/frame_encoder_stream.ts";
 export { FrameDecoderStream } from "./src/codec/frame_decoder_stream.ts";
 export type { FrameDecoderStreamOptions } from "./src/codec/frame_decoder_stream.ts";
+export { serve } from "./src/bus/serve.ts";
+export type { QueueOptions, ServeOptions } from "./src/bus/serve.ts";
+export { connect } from "./src/bus/connect.ts";
+export type { ConnectOptions } from "./src/bus/connect.ts";
+export { Hub } from "./src/bus/hub.ts";
+export type { HubStats } from "./src/bus/hub.ts";
+export { Peer } from "./src/bus/peer.ts";
+export type {
+  AlertContext,
+  AlertHandler,
+  PeerStats,
+  RequestContext,
+  RequestHandler,
+  RequestOptions,
+  SubscribeOptions,
+  UndeliverableDetail,
+} from "./src/bus/peer.ts";
+export type { PeerInfo } from "./src/bus/protocol.ts";
+export type { RoutePattern } from "./src/bus/route_pattern.ts";
+export type { SubscriptionMessage } from "./src/bus/subscription.ts";

@@ -1,5 +1,6 @@
 import { encodeCbor } from "./cbor.ts";
-import { FRAME_HEADER_BYTES, writeFrameHeader } from "./frame_parser.ts";
+import { FRAME_HEADER_BYTES } from "./frame_parser.ts";
+import { joinFrames } from "./join_frames.ts";
 import { FrameTooLargeError } from "../errors.ts";
 import { DEFAULT_MAX_FRAME_BYTES } from "./frame_parser.ts";
 
@@ -75,17 +76,6 @@ export class FrameEncoderStream extends TransformStream<unknown, Uint8Array> {
       },
     });
   }
-}
-
-function joinFrames(bodies: Uint8Array[], totalBytes: number): Uint8Array {
-  const out = new Uint8Array(totalBytes);
-  let at = 0;
-  for (const body of bodies) {
-    writeFrameHeader(out, at, body.byteLength);
-    out.set(body, at + FRAME_HEADER_BYTES);
-    at += FRAME_HEADER_BYTES + body.byteLength;
-  }
-  return out;
 }
 
 /** Checks an option that must be a positive safe integer. */

@@ -45,7 +45,9 @@ export class FrameParser {
       );
       const start = offset + FRAME_HEADER_BYTES;
       if (end - start < bodyBytes) {
+        // Keep only the body's first bytes: the header is consumed.
         this.#bodyBytes = bodyBytes;
+        offset = start;
         break;
       }
       offset = start + bodyBytes;

@@ -1,0 +1,538 @@
+import { decodeEnvelope, encodeCbor } from "../codec/cbor.ts";
+import { DEFAULT_MAX_FRAME_BYTES, FrameParser } from "../codec/frame_parser.ts";
+import type { Connection, Listener } from "../transport/connection.ts";
+import { memoryConnectionPair } from "../transport/memory.ts";
+import { AuthError, ClosedError, IpcError, NoResponderError, NoSuchPeerError, PeerLeftError, ProtocolError, QueueFullError } from "../errors.ts";
+import { FrameWriter } from "./frame_writer.ts";
+import { Peer, type PeerSettings } from "./peer.ts";
+import {
+  type Alert,
+  asAlert,
+  asEnvelope,
+  asHello,
+  asPatterns,
+  asReply,
+  asRequest,
+  type ErrorRecord,
+  type Hello,
+  Kind,
+  type PeerInfo,
+  PROTOCOL_VERSION,
+  type Request,
+  systemError,
+} from "./protocol.ts";
+import { compilePattern, type RouteMatcher } from "./route_pattern.ts";
+import { timingSafeEqual } from "./timing_safe_equal.ts";
+
+/** The hub's counters, from {@linkcode Hub.stats}. */
+export interface HubStats {
+  /** Connected peers, the hub's own not counted. */
+  peers: number;
+  /** Route patterns registered by all peers, the hub's own included. */
+  handlers: number;
+  peersJoined: number;
+  peersLeft: number;
+  framesIn: number;
+  framesOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  alerts: number;
+  requests: number;
+  responses: number;
+  errors: number;
+  /** Messages not delivered, by reason. */
+  dropped: Record<string, number>;
+  /** Requests forwarded and not yet answered. */
+  inFlightRequests: number;
+  uptimeMs: number;
+}
+
+/** Settings of a {@linkcode Hub}. */
+export interface HubSettings {
+  maxFrameBytes: number;
+  maxQueueMessages: number;
+  maxQueueBytes: number;
+  handshakeTimeout: number;
+  closeTimeout: number;
+  token?: string;
+  /** Picks the id of a joining peer; the channel layer keeps names' ids across restarts. */
+  assignId?: (hello: Hello, isFree: (id: number) => boolean) => number | undefined;
+}
+
+interface InFlight {
+  requester: number;
+  rid: number;
+  responder: number;
+  route: string;
+}
+
+class PeerLink {
+  readonly conn: Connection;
+  readonly writer: FrameWriter;
+  info: PeerInfo | undefined;
+  patterns: RouteMatcher[] = [];
+  dropOldest = false;
+  /** Senders told this peer's queue is full, to be told when room returns. */
+  readonly toldBusy = new Set<number>();
+
+  constructor(conn: Connection, settings: HubSettings) {
+    this.conn = conn;
+    this.writer = new FrameWriter(conn.writable, {
+      maxMessages: settings.maxQueueMessages,
+      maxBytes: settings.maxQueueBytes,
+    });
+  }
+
+  get id(): number {
+    return this.info!.id;
+  }
+
+  handles(route: string): boolean {
+    for (const p of this.patterns) if (p.matches(route)) return true;
+    return false;
+  }
+}
+
+/**
+ * Routes frames between peers. Made by `serve()`; its own peer is
+ * {@linkcode Hub.peer}, id 0.
+ *
+ * @example
+ * ```ts
+ * import { serve } from "@ipcbus/ipcbus";
+ * const hub = await serve({ path: "/tmp/app.sock" });
+ * hub.peer.handle("/time", () => Date.now());
+ * console.log(hub.stats().peers);
+ * await hub.close();
+ * ```
+ */
+export class Hub {
+  /** The hub process's own peer, id 0. */
+  readonly peer: Peer;
+  readonly #listener: Listener | undefined;
+  readonly #settings: HubSettings;
+  readonly #links = new Map<number, PeerLink>();
+  readonly #byName = new Map<string, number>();
+  readonly #inFlight = new Map<string, InFlight>();
+  readonly #started = Date.now();
+  #rr = 0;
+  #closing = false;
+  #closed: Promise<void> | undefined;
+  readonly #stats = {
+    peersJoined: 0,
+    peersLeft: 0,
+    framesIn: 0,
+    bytesIn: 0,
+    alerts: 0,
+    requests: 0,
+    responses: 0,
+    errors: 0,
+    dropped: {} as Record<string, number>,
+  };
+  #framesOutClosed = 0;
+  #bytesOutClosed = 0;
+
+  /** @internal Use `serve()`. */
+  constructor(listener: Listener | undefined, settings: HubSettings, peerSettings: PeerSettings) {
+    this.#listener = listener;
+    this.#settings = settings;
+    this.peer = new Peer({ ...peerSettings, id: 0 });
+  }
+
+  /** The socket path, if the hub listens on one. */
+  get path(): string | undefined {
+    return this.#listener?.path;
+  }
+
+  /** The peers connected right now, the hub's own peer not included. */
+  get peers(): PeerInfo[] {
+    return [...this.#links.values()].filter((l) => l.id !== 0).map((l) => l.info!).sort((a, b) => a.id - b.id);
+  }
+
+  /** @internal Starts accepting, and connects the hub's own peer. */
+  async start(): Promise<void> {
+    const [hubSide, peerSide] = memoryConnectionPair();
+    this.accept(hubSide, true);
+    await this.peer.attach(peerSide, this.#settings.handshakeTimeout);
+    if (this.#listener) void this.#acceptLoop(this.#listener);
+  }
+
+  async #acceptLoop(listener: Listener): Promise<void> {
+    try {
+      for await (const conn of listener) this.accept(conn);
+    } catch (err) {
+      if (!this.#closing) this.#count("errors");
+      this.peer.dispatchEvent(new CustomEvent("error", { detail: err }));
+    }
+  }
+
+  /**
+   * Serves one connection: handshake, then routing until it ends. Channels
+   * use it to add connections that did not come from the listener.
+   * @internal
+   */
+  accept(conn: Connection, isHubPeer = false): void {
+    const link = new PeerLink(conn, this.#settings);
+    link.writer.onError = () => void conn.close();
+    void this.#serveLink(link, isHubPeer);
+  }
+
+  async #serveLink(link: PeerLink, isHubPeer: boolean): Promise<void> {
+    const reader = link.conn.readable.getReader();
+    const parser = new FrameParser(this.#settings.maxFrameBytes);
+    let reason = "closed";
+    const handshake = setTimeout(() => {
+      if (!link.info) {
+        reason = "no handshake";
+        void link.conn.close();
+      }
+    }, this.#settings.handshakeTimeout);
+    const onFrame = (body: Uint8Array) => {
+      this.#stats.framesIn++;
+      this.#stats.bytesIn += body.byteLength + 4;
+      this.#onFrame(link, body, isHubPeer);
+    };
+    try {
+      while (true) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        parser.push(value, onFrame);
+      }
+    } catch (err) {
+      reason = err instanceof Error ? err.message : String(err);
+      if (err instanceof IpcError) {
+        this.#count("errors");
+        // Tell the offender why before hanging up; everyone else carries on.
+        link.writer.push(encodeCbor({ k: Kind.Error, e: { name: err.name, message: err.message, code: err.code } }));
+        await link.writer.close(200);
+      }
+    } finally {
+      clearTimeout(handshake);
+      reader.releaseLock();
+    }
+    await link.conn.close();
+    this.#onGone(link, reason);
+  }
+
+  #onFrame(link: PeerLink, body: Uint8Array, isHubPeer: boolean): void {
+    const m = asEnvelope(decodeEnvelope(body));
+    if (!link.info) {
+      if (m.k !== Kind.Hello) throw new ProtocolError(`Expected a hello first, got ${m.k}`);
+      this.#onHello(link, asHello(m), isHubPeer);
+      return;
+    }
+    switch (m.k) {
+      case Kind.Alert:
+        return this.#onAlert(link, body, this.#from(link, asAlert(m)));
+      case Kind.Request:
+        return this.#onRequest(link, body, this.#from(link, asRequest(m)));
+      case Kind.Response:
+      case Kind.ErrorResponse:
+        return this.#onReply(link, body, this.#from(link, asReply(m)));
+      case Kind.Handle:
+        link.patterns = asPatterns(m).map((p) => compilePattern(p));
+        return;
+      case Kind.Ack:
+        return this.#onAck(link, body, m);
+      case Kind.Bye:
+        link.info.since = link.info.since; // graceful: the read loop ends when the peer closes
+        return;
+      case Kind.Hello:
+        throw new ProtocolError("Handshake sent twice");
+      default:
+        this.#count("errors");
+        link.writer.push(encodeCbor({
+          k: Kind.Error,
+          e: systemError(new ProtocolError(`Unknown message kind ${JSON.stringify(m.k).slice(0, 40)}; ignored`)),
+        }));
+    }
+  }
+
+  #from<T extends { f: number }>(link: PeerLink, m: T): T {
+    if (m.f !== link.id) throw new ProtocolError(`Peer ${link.id} sent a frame claiming to be from peer ${m.f}`);
+    return m;
+  }
+
+  #onHello(link: PeerLink, hello: Hello, isHubPeer: boolean): void {
+    const refuse = (err: IpcError) => {
+      link.writer.push(encodeCbor({ k: Kind.Refuse, e: systemError(err) }));
+      void link.writer.close(200).then(() => link.conn.close());
+    };
+    if (hello.v !== PROTOCOL_VERSION) {
+      return refuse(
+        new ProtocolError(`Unsupported protocol version ${hello.v}; this hub speaks version ${PROTOCOL_VERSION}`),
+      );
+    }
+    if (this.#settings.token !== undefined && !isHubPeer) {
+      if (hello.token === undefined) return refuse(new AuthError("Hub refused the handshake: no auth token given"));
+      if (!timingSafeEqual(hello.token, this.#settings.token)) {
+        return refuse(new AuthError("Hub refused the handshake: wrong auth token"));
+      }
+    }
+    if (this.#closing) return refuse(new ClosedError("The hub is closing"));
+    if (hello.name !== undefined && this.#byName.has(hello.name)) {
+      return refuse(new IpcError(`Name ${hello.name} is taken by live peer ${this.#byName.get(hello.name)}`, { code: "name_taken" }));
+    }
+    const isFree = (id: number) => !this.#links.has(id);
+    let id: number | undefined;
+    if (isHubPeer) id = 0;
+    else if (hello.id !== undefined) {
+      if (!isFree(hello.id)) {
+        return refuse(new IpcError(`Id ${hello.id} is held by a live peer`, { code: "id_taken" }));
+      }
+      id = hello.id;
+    } else id = this.#settings.assignId?.(hello, isFree) ?? lowestFree(isFree);
+    if (id === undefined) return refuse(new IpcError("No id left to assign", { code: "id_taken" }));
+    const info: PeerInfo = {
+      id,
+      pid: hello.pid,
+      runtime: hello.runtime,
+      since: Date.now(),
+      ...(hello.name === undefined ? {} : { name: hello.name }),
+    };
+    link.info = info;
+    link.dropOldest = hello.dropOldest === true;
+    const join = encodeCbor({ k: Kind.Join, peer: info });
+    for (const other of this.#links.values()) other.writer.push(join);
+    this.#links.set(id, link);
+    if (info.name !== undefined) this.#byName.set(info.name, id);
+    if (!isHubPeer) this.#stats.peersJoined++;
+    link.writer.push(encodeCbor({
+      k: Kind.Welcome,
+      v: PROTOCOL_VERSION,
+      id,
+      peers: [...this.#links.values()].map((l) => l.info!),
+    }));
+    link.writer.onWritten = () => this.#onWritten(link);
+  }
+
+  #onAlert(from: PeerLink, body: Uint8Array, m: Alert): void {
+    this.#stats.alerts++;
+    if (m.t === undefined) {
+      for (const dest of this.#links.values()) this.#deliver(from, dest, body, m, true);
+      return;
+    }
+    const dest = this.#links.get(m.t);
+    if (!dest) this.#undeliverable(from, m, "no_such_peer");
+    else this.#deliver(from, dest, body, m, false);
+  }
+
+  #deliver(from: PeerLink, dest: PeerLink, body: Uint8Array, m: Alert, isBroadcast: boolean): void {
+    const writer = dest.writer;
+    if (!writer.hasRoom(body.byteLength)) {
+      if (isBroadcast && dest.dropOldest && writer.dropOldest()) this.#drop("drop_oldest");
+      else {
+        this.#drop("queue_full");
+        this.#undeliverable(from, m, "queue_full", dest.id);
+        return;
+      }
+    }
+    writer.push(body, isBroadcast);
+    if (writer.aboveHighWater && !dest.dropOldest && !dest.toldBusy.has(from.id) && from !== dest) {
+      dest.toldBusy.add(from.id);
+      from.writer.push(encodeCbor({ k: Kind.Busy, id: dest.id }));
+    }
+  }
+
+  #onWritten(link: PeerLink): void {
+    if (link.toldBusy.size === 0 || !link.writer.belowLowWater) return;
+    const room = encodeCbor({ k: Kind.Room, id: link.id });
+    for (const id of link.toldBusy) this.#links.get(id)?.writer.push(room);
+    link.toldBusy.clear();
+  }
+
+  #undeliverable(from: PeerLink, m: Alert, reason: string, to = m.t): void {
+    from.writer.push(encodeCbor({
+      k: Kind.Undeliverable,
+      n: m.n,
+      reason,
+      ...(to === undefined ? {} : { t: to }),
+      ...(m.s === undefined ? {} : { s: m.s }),
+    }));
+  }
+
+  #onRequest(from: PeerLink, body: Uint8Array, m: Request): void {
+    this.#stats.requests++;
+    if (this.#closing) return this.#fail(from, m, new ClosedError(`Cannot route ${m.u}: the hub is closing`));
+    let dest: PeerLink | undefined;
+    if (m.t !== undefined) {
+      dest = this.#links.get(m.t);
+      if (!dest) return this.#fail(from, m, new NoSuchPeerError(`No peer with id ${m.t} is connected`));
+    } else {
+      dest = this.#responderFor(m.u);
+      if (!dest) return this.#fail(from, m, new NoResponderError(`No handler for route ${m.u}`));
+    }
+    if (!dest.writer.hasRoom(body.byteLength)) {
+      this.#drop("queue_full");
+      return this.#fail(from, m, new QueueFullError(`Cannot route ${m.u}: the queue of peer ${dest.id} is full`));
+    }
+    this.#inFlight.set(`${from.id}:${m.r}`, { requester: from.id, rid: m.r, responder: dest.id, route: m.u });
+    dest.writer.push(body);
+  }
+
+  #responderFor(route: string): PeerLink | undefined {
+    const own = this.#links.get(0);
+    if (own?.handles(route)) return own;
+    const candidates: PeerLink[] = [];
+    for (const link of this.#links.values()) if (link !== own && link.handles(route)) candidates.push(link);
+    if (candidates.length === 0) return undefined;
+    return candidates[this.#rr++ % candidates.length];
+  }
+
+  #fail(to: PeerLink, m: { r: number; f: number }, err: IpcError): void {
+    const e: ErrorRecord = systemError(err);
+    to.writer.push(encodeCbor({ k: Kind.ErrorResponse, f: 0, t: m.f, r: m.r, e }));
+  }
+
+  #onReply(from: PeerLink, body: Uint8Array, m: { t: number; r: number }): void {
+    const key = `${m.t}:${m.r}`;
+    const entry = this.#inFlight.get(key);
+    if (!entry || entry.responder !== from.id) {
+      this.#drop("unexpected_response");
+      return;
+    }
+    this.#inFlight.delete(key);
+    this.#stats.responses++;
+    const requester = this.#links.get(m.t);
+    if (requester) requester.writer.push(body);
+    else this.#drop("requester_left");
+    if (this.#closing && this.#inFlight.size === 0) this.#wakeDrained?.();
+  }
+
+  #onAck(from: PeerLink, body: Uint8Array, m: Record<string, unknown>): void {
+    if (m.f !== from.id || !Number.isSafeInteger(m.t) || !Number.isSafeInteger(m.s)) {
+      throw new ProtocolError(`Invalid ack message from peer ${from.id}`);
+    }
+    this.#links.get(m.t as number)?.writer.push(body);
+  }
+
+  #onGone(link: PeerLink, reason: string): void {
+    this.#framesOutClosed += link.writer.framesOut;
+    this.#bytesOutClosed += link.writer.bytesOut;
+    link.writer.abort();
+    const info = link.info;
+    if (!info || this.#links.get(info.id) !== link) return;
+    this.#links.delete(info.id);
+    if (info.name !== undefined && this.#byName.get(info.name) === info.id) this.#byName.delete(info.name);
+    if (info.id !== 0) this.#stats.peersLeft++;
+    for (const [key, entry] of this.#inFlight) {
+      if (entry.responder === info.id) {
+        this.#inFlight.delete(key);
+        const requester = this.#links.get(entry.requester);
+        if (requester) {
+          this.#fail(
+            requester,
+            { r: entry.rid, f: entry.requester },
+            new PeerLeftError(`Peer ${info.id} left before answering ${entry.route}`),
+          );
+        }
+      } else if (entry.requester === info.id) this.#inFlight.delete(key);
+    }
+    for (const other of this.#links.values()) {
+      if (other.toldBusy.delete(info.id)) this.#onWritten(other);
+    }
+    const leave = encodeCbor({ k: Kind.Leave, id: info.id, reason });
+    for (const other of this.#links.values()) other.writer.push(leave);
+    if (this.#closing && this.#inFlight.size === 0) this.#wakeDrained?.();
+  }
+
+  #wakeDrained: (() => void) | undefined;
+
+  #drop(reason: string): void {
+    this.#stats.dropped[reason] = (this.#stats.dropped[reason] ?? 0) + 1;
+  }
+
+  #count(what: "errors"): void {
+    this.#stats[what]++;
+  }
+
+  /**
+   * The hub's counters.
+   *
+   * @returns A snapshot: peers, handlers, frames and bytes each way, alerts,
+   * requests, responses, errors, drops by reason, uptime.
+   *
+   * @example
+   * ```ts
+   * import { serve } from "@ipcbus/ipcbus";
+   * const hub = await serve({ path: "/tmp/app.sock" });
+   * const { peers, requests, dropped } = hub.stats();
+   * ```
+   */
+  stats(): HubStats {
+    let framesOut = this.#framesOutClosed;
+    let bytesOut = this.#bytesOutClosed;
+    let handlers = 0;
+    for (const link of this.#links.values()) {
+      framesOut += link.writer.framesOut;
+      bytesOut += link.writer.bytesOut;
+      handlers += link.patterns.length;
+    }
+    return {
+      ...this.#stats,
+      dropped: { ...this.#stats.dropped },
+      peers: this.#links.size - (this.#links.has(0) ? 1 : 0),
+      handlers,
+      framesOut,
+      bytesOut,
+      inFlightRequests: this.#inFlight.size,
+      uptimeMs: Date.now() - this.#started,
+    };
+  }
+
+  /**
+   * Closes gracefully: stops accepting, tells peers it is closing, lets
+   * requests in flight finish for up to `timeout` ms, then closes every
+   * connection and removes the socket file.
+   *
+   * @param options `timeout` in ms (default: `serve()`'s `closeTimeout`, 2000).
+   *
+   * @example
+   * ```ts
+   * import { serve } from "@ipcbus/ipcbus";
+   * const hub = await serve({ path: "/tmp/app.sock" });
+   * await hub.close({ timeout: 500 });
+   * ```
+   */
+  close(options: { timeout?: number } = {}): Promise<void> {
+    this.#closed ??= this.#close(options.timeout ?? this.#settings.closeTimeout);
+    return this.#closed;
+  }
+
+  async #close(timeout: number): Promise<void> {
+    this.#closing = true;
+    await this.#listener?.close();
+    const closing = encodeCbor({ k: Kind.Close, reason: "hub closing" });
+    for (const link of this.#links.values()) if (link.id !== 0) link.writer.push(closing);
+    if (this.#inFlight.size > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve) => {
+        this.#wakeDrained = resolve;
+        timer = setTimeout(resolve, timeout);
+      });
+      clearTimeout(timer);
+    }
+    await this.peer.close();
+    const links = [...this.#links.values()];
+    await Promise.all(links.map(async (link) => {
+      await link.writer.close(Math.min(timeout, 500));
+      await link.conn.close();
+    }));
+  }
+}
+
+function lowestFree(isFree: (id: number) => boolean): number {
+  let id = 1;
+  while (!isFree(id)) id++;
+  return id;
+}
+
+/** Defaults shared by `serve()`, `connect()` and channels. */
+export const BUS_DEFAULTS = {
+  maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+  maxQueueMessages: 65_536,
+  maxQueueBytes: 16 * 1024 * 1024,
+  requestTimeout: 10_000,
+  connectTimeout: 5_000,
+  handshakeTimeout: 10_000,
+} as const;

@@ -1,0 +1,76 @@
+import { TimeoutError } from "../errors.ts";
+
+interface Entry {
+  resolve(value: unknown): void;
+  reject(err: unknown): void;
+  timer: ReturnType<typeof setTimeout>;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  route: string;
+  to: number | undefined;
+}
+
+/**
+ * Outstanding requests by id. Every exit — response, error, timeout, abort,
+ * close — goes through {@linkcode PendingRequests.settle}, which clears the
+ * timer and the abort listener together.
+ */
+export class PendingRequests {
+  readonly #entries = new Map<number, Entry>();
+  #nextId = 1;
+
+  /** Requests outstanding. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** Registers a request; `send(id)` puts it on the wire. */
+  add(route: string, to: number | undefined, timeout: number, signal?: AbortSignal): { id: number; promise: Promise<unknown> } {
+    const id = this.#nextId++;
+    const promise = new Promise<unknown>((resolve, reject) => {
+      const timer = setTimeout(
+        () => this.settle(id, new TimeoutError(`Request ${route} timed out after ${timeout} ms`)),
+        timeout,
+      );
+      const entry: Entry = { resolve, reject, timer, signal, onAbort: undefined, route, to };
+      if (signal) {
+        entry.onAbort = () => this.settle(id, signal.reason);
+        signal.addEventListener("abort", entry.onAbort, { once: true });
+      }
+      this.#entries.set(id, entry);
+    });
+    return { id, promise };
+  }
+
+  /** The route of request `id`, if it is outstanding. */
+  route(id: number): string | undefined {
+    return this.#entries.get(id)?.route;
+  }
+
+  /**
+   * Settles request `id`: resolves with `value`, or rejects when `isError`.
+   * Returns false when the request is no longer outstanding (a late answer).
+   */
+  settle(id: number, error: unknown, value?: unknown, isError = true): boolean {
+    const entry = this.#entries.get(id);
+    if (!entry) return false;
+    this.#entries.delete(id);
+    clearTimeout(entry.timer);
+    if (entry.onAbort) entry.signal!.removeEventListener("abort", entry.onAbort);
+    if (isError) entry.reject(error);
+    else entry.resolve(value);
+    return true;
+  }
+
+  /** Resolves request `id` with `value`. Returns false for a late answer. */
+  resolve(id: number, value: unknown): boolean {
+    return this.settle(id, undefined, value, false);
+  }
+
+  /** Rejects every outstanding request (optionally only those sent to `to`) with `makeError(route)`. */
+  rejectAll(makeError: (route: string) => unknown, to?: number): void {
+    for (const [id, entry] of [...this.#entries]) {
+      if (to === undefined || entry.to === to) this.settle(id, makeError(entry.route));
+    }
+  }
+}

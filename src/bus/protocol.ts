@@ -1,0 +1,224 @@
+/**
+ * The envelope of every message between a peer and the hub. PROTOCOL.md is
+ * the prose version of this file; keep the two in step.
+ *
+ * @module
+ */
+import { ProtocolError } from "../errors.ts";
+
+/** Version of the message protocol spoken by this build. */
+export const PROTOCOL_VERSION = 1;
+
+/** The `k` field of every envelope. */
+export const Kind = {
+  Hello: "hello",
+  Welcome: "welcome",
+  Refuse: "refuse",
+  Join: "join",
+  Leave: "leave",
+  Alert: "a",
+  Request: "q",
+  Response: "p",
+  ErrorResponse: "x",
+  Handle: "handle",
+  Undeliverable: "undeliverable",
+  Busy: "busy",
+  Room: "room",
+  Ack: "ack",
+  Error: "error",
+  Close: "close",
+  Bye: "bye",
+} as const;
+
+/** One of the values of {@linkcode Kind}. */
+export type Kind = typeof Kind[keyof typeof Kind];
+
+/** A peer as the hub announces it. */
+export interface PeerInfo {
+  /** Peer id: 0 is the hub's own peer, connected peers get 1, 2, 3, … */
+  id: number;
+  /** The name given at connect, unique among live peers. */
+  name?: string;
+  /** OS process id. */
+  pid: number;
+  /** `"deno"`, `"bun"`, or what a foreign client announces. */
+  runtime: string;
+  /** When the peer joined, in ms since the epoch. */
+  since: number;
+}
+
+/** An error as it travels: rebuilt on the receiving side. */
+export interface ErrorRecord {
+  name: string;
+  message: string;
+  code?: string;
+  /** True when the bus raised it (no handler, peer left …), absent when a handler threw. */
+  sys?: boolean;
+}
+
+/** A `handle()` pattern as it travels to the hub. */
+export type PatternRecord = { exact: string } | { prefix: string } | { regexp: { source: string; flags: string } };
+
+/** Peer → hub, first frame. */
+export interface Hello {
+  k: typeof Kind.Hello;
+  v: number;
+  pid: number;
+  runtime: string;
+  name?: string;
+  id?: number;
+  token?: string;
+  dropOldest?: boolean;
+}
+
+/** Hub → peer, answer to a hello. */
+export interface Welcome {
+  k: typeof Kind.Welcome;
+  v: number;
+  id: number;
+  peers: PeerInfo[];
+}
+
+/** An alert; `t` absent means broadcast. `s` is the sender's sequence number in reliable mode. */
+export interface Alert {
+  k: typeof Kind.Alert;
+  f: number;
+  t?: number;
+  n: string;
+  d: Uint8Array;
+  s?: number;
+}
+
+/** A request; `t` absent lets the hub choose the responder. */
+export interface Request {
+  k: typeof Kind.Request;
+  f: number;
+  t?: number;
+  r: number;
+  u: string;
+  d: Uint8Array;
+}
+
+/** A response to request `r` of peer `t`. */
+export interface Response {
+  k: typeof Kind.Response;
+  f: number;
+  t: number;
+  r: number;
+  d: Uint8Array;
+}
+
+/** An error response to request `r` of peer `t`. */
+export interface ErrorResponse {
+  k: typeof Kind.ErrorResponse;
+  f: number;
+  t: number;
+  r: number;
+  e: ErrorRecord;
+}
+
+type Envelope = Record<string, unknown> & { k: string };
+
+const isInt = (v: unknown): v is number => Number.isSafeInteger(v);
+const isId = (v: unknown): v is number => isInt(v) && (v as number) >= 0;
+
+function bad(kind: string, field: string, value: unknown): never {
+  const shown = value instanceof Uint8Array ? `${value.byteLength} bytes` : JSON.stringify(value) ?? String(value);
+  throw new ProtocolError(`Invalid ${kind} message: field ${field} is ${shown?.slice(0, 80)}`);
+}
+
+/** Checks the outer shape every envelope has. */
+export function asEnvelope(value: unknown): Envelope {
+  if (value === null || typeof value !== "object" || Array.isArray(value) || value instanceof Uint8Array) {
+    throw new ProtocolError(`Invalid message: expected a CBOR map, got ${Array.isArray(value) ? "array" : typeof value}`);
+  }
+  const k = (value as Envelope).k;
+  if (typeof k !== "string") bad("message", "k", k);
+  return value as Envelope;
+}
+
+/** Validates a hello. */
+export function asHello(m: Envelope): Hello {
+  if (!isInt(m.v)) bad("hello", "v", m.v);
+  if (!isInt(m.pid)) bad("hello", "pid", m.pid);
+  if (typeof m.runtime !== "string") bad("hello", "runtime", m.runtime);
+  if (m.name !== undefined && (typeof m.name !== "string" || m.name.length === 0 || m.name.length > 256)) {
+    bad("hello", "name", m.name);
+  }
+  if (m.id !== undefined && (!isId(m.id) || m.id === 0)) bad("hello", "id", m.id);
+  if (m.token !== undefined && typeof m.token !== "string") bad("hello", "token", "(not a string)");
+  if (m.dropOldest !== undefined && typeof m.dropOldest !== "boolean") bad("hello", "dropOldest", m.dropOldest);
+  return m as unknown as Hello;
+}
+
+/** Validates an alert. */
+export function asAlert(m: Envelope): Alert {
+  if (!isId(m.f)) bad("alert", "f", m.f);
+  if (m.t !== undefined && !isId(m.t)) bad("alert", "t", m.t);
+  if (typeof m.n !== "string") bad("alert", "n", m.n);
+  if (!(m.d instanceof Uint8Array)) bad("alert", "d", m.d);
+  if (m.s !== undefined && !isInt(m.s)) bad("alert", "s", m.s);
+  return m as unknown as Alert;
+}
+
+/** Validates a request. */
+export function asRequest(m: Envelope): Request {
+  if (!isId(m.f)) bad("request", "f", m.f);
+  if (m.t !== undefined && !isId(m.t)) bad("request", "t", m.t);
+  if (!isInt(m.r)) bad("request", "r", m.r);
+  if (typeof m.u !== "string") bad("request", "u", m.u);
+  if (!(m.d instanceof Uint8Array)) bad("request", "d", m.d);
+  return m as unknown as Request;
+}
+
+/** Validates a response or an error response. */
+export function asReply(m: Envelope): Response | ErrorResponse {
+  if (!isId(m.f)) bad("response", "f", m.f);
+  if (!isId(m.t)) bad("response", "t", m.t);
+  if (!isInt(m.r)) bad("response", "r", m.r);
+  if (m.k === Kind.Response) {
+    if (!(m.d instanceof Uint8Array)) bad("response", "d", m.d);
+  } else asErrorRecord(m.e);
+  return m as unknown as Response | ErrorResponse;
+}
+
+/** Validates an error record. */
+export function asErrorRecord(e: unknown): ErrorRecord {
+  const r = e as ErrorRecord;
+  if (r === null || typeof r !== "object" || typeof r.name !== "string" || typeof r.message !== "string") {
+    bad("error", "e", e);
+  }
+  if (r.code !== undefined && typeof r.code !== "string") bad("error", "e.code", r.code);
+  if (r.sys !== undefined && typeof r.sys !== "boolean") bad("error", "e.sys", r.sys);
+  return r;
+}
+
+/** Validates the pattern list of a handle message. */
+export function asPatterns(m: Envelope): PatternRecord[] {
+  const list = m.patterns;
+  if (!Array.isArray(list) || list.length > 10_000) bad("handle", "patterns", list);
+  for (const p of list as PatternRecord[]) {
+    const ok = p !== null && typeof p === "object" && (
+      typeof (p as { exact?: unknown }).exact === "string" ||
+      typeof (p as { prefix?: unknown }).prefix === "string" ||
+      (typeof (p as { regexp?: { source?: unknown } }).regexp?.source === "string" &&
+        typeof (p as { regexp?: { flags?: unknown } }).regexp?.flags === "string")
+    );
+    if (!ok) bad("handle", "patterns[]", p);
+  }
+  return list as PatternRecord[];
+}
+
+/** Turns any thrown value into an error record. */
+export function toErrorRecord(err: unknown): ErrorRecord {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return { name: err.name, message: err.message, ...(typeof code === "string" ? { code } : {}) };
+  }
+  return { name: "Error", message: String(err) };
+}
+
+/** The record of an error the bus itself raised, rebuilt with its class on the other side. */
+export function systemError(err: { name: string; message: string; code: string }): ErrorRecord {
+  return { name: err.name, message: err.message, code: err.code, sys: true };
+}

@@ -1,0 +1,123 @@
+import { listen } from "../transport/listen.ts";
+import { positiveInteger } from "../codec/frame_encoder_stream.ts";
+import { BUS_DEFAULTS, Hub } from "./hub.ts";
+import type { Peer } from "./peer.ts";
+
+/** Limits on a queue of frames waiting for one slow peer. */
+export interface QueueOptions {
+  /**
+   * Frames queued for one connection, at most.
+   *
+   * @default {65536}
+   */
+  maxQueueMessages?: number;
+  /**
+   * Bytes queued for one connection, at most.
+   *
+   * @default {16777216}
+   */
+  maxQueueBytes?: number;
+  /**
+   * Largest frame body accepted or sent.
+   *
+   * @default {67108864}
+   */
+  maxFrameBytes?: number;
+}
+
+/** Options of {@linkcode serve}. */
+export interface ServeOptions extends QueueOptions {
+  /** Socket file path, at most 107 bytes. */
+  path: string;
+  /**
+   * Socket file permission bits; `0o660` lets the file's group connect.
+   *
+   * @default {0o600}
+   */
+  mode?: number;
+  /**
+   * Default for `Hub.close()`'s timeout, in ms.
+   *
+   * @default {2000}
+   */
+  closeTimeout?: number;
+  /** Shared secret every peer must present in its handshake. */
+  auth?: { token: string };
+  /**
+   * Default request timeout of the hub's own peer, in ms.
+   *
+   * @default {10000}
+   */
+  requestTimeout?: number;
+}
+
+/**
+ * Starts a hub on a Unix socket. Serves the built-in routes `/ipcbus/echo`,
+ * `/ipcbus/delay` (`{ delay: ms }`) and `/ipcbus/stats`.
+ *
+ * @param options Socket path, mode, limits, auth.
+ * @returns The running hub.
+ * @throws {AddressInUseError} when a live hub serves the path.
+ *
+ * @example
+ * ```ts
+ * import { serve } from "@ipcbus/ipcbus";
+ * const hub = await serve({ path: "/tmp/app.sock" });
+ * hub.peer.on("hello", (data, ctx) => ctx.reply("hi", data));
+ * ```
+ */
+export async function serve(options: ServeOptions): Promise<Hub> {
+  if (options === null || typeof options !== "object" || typeof options.path !== "string") {
+    throw new TypeError("Invalid options: serve() needs { path }");
+  }
+  const limits = queueLimits(options);
+  const listener = await listen(options.path, { mode: options.mode ?? 0o600 });
+  const hub = new Hub(listener, {
+    ...limits,
+    handshakeTimeout: BUS_DEFAULTS.handshakeTimeout,
+    closeTimeout: options.closeTimeout ?? 2000,
+    ...(options.auth ? { token: authToken(options.auth) } : {}),
+  }, {
+    ...limits,
+    requestTimeout: options.requestTimeout ?? BUS_DEFAULTS.requestTimeout,
+    dropOldestBroadcasts: false,
+  });
+  try {
+    await hub.start();
+  } catch (err) {
+    await hub.close({ timeout: 0 });
+    throw err;
+  }
+  addBuiltinRoutes(hub.peer, hub);
+  return hub;
+}
+
+/** Checks and fills in queue and frame limits. */
+export function queueLimits(options: QueueOptions): { maxQueueMessages: number; maxQueueBytes: number; maxFrameBytes: number } {
+  return {
+    maxQueueMessages: positiveInteger("maxQueueMessages", options.maxQueueMessages ?? BUS_DEFAULTS.maxQueueMessages),
+    maxQueueBytes: positiveInteger("maxQueueBytes", options.maxQueueBytes ?? BUS_DEFAULTS.maxQueueBytes),
+    maxFrameBytes: positiveInteger("maxFrameBytes", options.maxFrameBytes ?? BUS_DEFAULTS.maxFrameBytes),
+  };
+}
+
+/** Checks an `auth` option. */
+export function authToken(auth: { token: string }): string {
+  if (typeof auth?.token !== "string" || auth.token.length === 0) {
+    throw new TypeError("Invalid auth option: expected { token: non-empty string }");
+  }
+  return auth.token;
+}
+
+function addBuiltinRoutes(peer: Peer, hub: Hub): void {
+  peer.handle("/ipcbus/echo", ({ data }) => data);
+  peer.handle("/ipcbus/delay", async ({ data }) => {
+    const delay = (data as { delay?: unknown })?.delay;
+    if (typeof delay !== "number" || !(delay >= 0) || delay > 600_000) {
+      throw new RangeError(`Invalid delay: expected { delay: ms } with 0 <= ms <= 600000, got ${JSON.stringify(data)}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    return { delay };
+  });
+  peer.handle("/ipcbus/stats", () => hub.stats());
+}
