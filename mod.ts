@@ -58,3 +58,5 @@ export type {
 export type { PeerInfo } from "./src/bus/protocol.ts";
 export type { RoutePattern } from "./src/bus/route_pattern.ts";
 export type { SubscriptionMessage } from "./src/bus/subscription.ts";
+export { channel, ChannelPeer, ChannelRole } from "./src/channel/channel.ts";
+export type { ChannelOptions, HubChangeDetail } from "./src/channel/channel.ts";

@@ -55,6 +55,8 @@ export interface HubSettings {
   handshakeTimeout: number;
   closeTimeout: number;
   token?: string;
+  /** Channels host no id-0 peer: the hosting member is an ordinary member. */
+  ownPeer?: boolean;
   /** Picks the id of a joining peer; the channel layer keeps names' ids across restarts. */
   assignId?: (hello: Hello, isFree: (id: number) => boolean) => number | undefined;
 }
@@ -72,6 +74,7 @@ class PeerLink {
   info: PeerInfo | undefined;
   patterns: RouteMatcher[] = [];
   dropOldest = false;
+  isHost = false;
   /** Senders told this peer's queue is full, to be told when room returns. */
   readonly toldBusy = new Set<number>();
 
@@ -149,11 +152,13 @@ export class Hub {
     return [...this.#links.values()].filter((l) => l.id !== 0).map((l) => l.info!).sort((a, b) => a.id - b.id);
   }
 
-  /** @internal Starts accepting, and connects the hub's own peer. */
+  /** @internal Connects the hub's own peer, then starts accepting. */
   async start(): Promise<void> {
-    const [hubSide, peerSide] = memoryConnectionPair();
-    this.accept(hubSide, true);
-    await this.peer.attach(peerSide, this.#settings.handshakeTimeout);
+    if (this.#settings.ownPeer !== false) {
+      const [hubSide, peerSide] = memoryConnectionPair();
+      this.accept(hubSide, { hubPeer: true });
+      await this.peer.attach(peerSide, this.#settings.handshakeTimeout);
+    }
     if (this.#listener) void this.#acceptLoop(this.#listener);
   }
 
@@ -171,11 +176,15 @@ export class Hub {
    * use it to add connections that did not come from the listener.
    * @internal
    */
-  accept(conn: Connection, isHubPeer = false): void {
+  accept(conn: Connection, role: { hubPeer?: boolean; host?: boolean } = {}): void {
     const link = new PeerLink(conn, this.#settings);
     link.writer.onError = () => void conn.close();
-    void this.#serveLink(link, isHubPeer);
+    link.isHost = role.host === true;
+    void this.#serveLink(link, role.hubPeer === true);
   }
+
+  /** Id of the peer hosting this hub: 0, or the channel member that runs it. */
+  #hostId: number | undefined;
 
   async #serveLink(link: PeerLink, isHubPeer: boolean): Promise<void> {
     const reader = link.conn.readable.getReader();
@@ -289,7 +298,9 @@ export class Hub {
       runtime: hello.runtime,
       since: Date.now(),
       ...(hello.name === undefined ? {} : { name: hello.name }),
+      ...(hello.inc === undefined ? {} : { inc: hello.inc }),
     };
+    if (isHubPeer || link.isHost) this.#hostId = id;
     link.info = info;
     link.dropOldest = hello.dropOldest === true;
     const join = encodeCbor({ k: Kind.Join, peer: info });
@@ -301,6 +312,7 @@ export class Hub {
       k: Kind.Welcome,
       v: PROTOCOL_VERSION,
       id,
+      ...(this.#hostId === undefined ? {} : { host: this.#hostId }),
       peers: [...this.#links.values()].map((l) => l.info!),
     }));
     link.writer.onWritten = () => this.#onWritten(link);

@@ -30,6 +30,7 @@ import {
 import { compilePattern, patternKey, type RouteMatcher, type RoutePattern } from "./route_pattern.ts";
 import { Subscription, type SubscriptionMessage } from "./subscription.ts";
 import { runtime } from "../transport/listen.ts";
+import { ReliableDelivery } from "../channel/reliable_delivery.ts";
 
 /** What an alert handler receives besides the data. */
 export interface AlertContext {
@@ -115,6 +116,10 @@ export interface PeerSettings {
   token?: string;
   /** Hub-internal: the hub's own peer asks for id 0. */
   id?: number;
+  /** The id to ask the hub for at the first handshake. */
+  requestedId?: number;
+  /** Channel members: exactly-once alerts across hub failover, queueing while away. */
+  reliable?: { queueLimit: number; graceMs: number };
 }
 
 interface Session {
@@ -160,6 +165,15 @@ export class Peer extends EventTarget {
   readonly #pending = new PendingRequests();
   readonly #busy = new Set<number>();
   #roomWaiters: Array<() => void> = [];
+  /** Reliable mode: members at the current hub (the view also keeps those away, for a grace period). */
+  readonly #present = new Set<number>();
+  readonly #reliable: ReliableDelivery | undefined;
+  /** Reliable mode: calls made before the first handshake, replayed in order once it is done. */
+  #outbox: Array<() => void> = [];
+  #graceTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Id of the member hosting the hub, as the welcome said. */
+  #hubHost: number | undefined;
+  readonly #incarnation = randomHex(8);
   readonly #stats = {
     alertsSent: 0,
     alertsReceived: 0,
@@ -172,6 +186,14 @@ export class Peer extends EventTarget {
   constructor(settings: PeerSettings) {
     super();
     this.#settings = settings;
+    if (settings.reliable) {
+      this.#reliable = new ReliableDelivery({
+        selfId: () => this.#id as number,
+        transmit: (frame) => this.#transmit(frame),
+        undeliverable: (to, name, reason) => this.#reportUndeliverable({ to, name, reason }),
+        count: (reason) => this.#drop(reason),
+      }, settings.reliable.queueLimit);
+    }
   }
 
   /** This peer's id (0 for the hub's own peer); undefined until connected. */
@@ -257,6 +279,7 @@ export class Peer extends EventTarget {
    * ```
    */
   send(to: number | string, name: string, data?: unknown): void {
+    if (this.#reliable) return this.#sendReliably(to, name, data);
     const session = this.#usable();
     textAlertName(name);
     const dest = this.#resolve(to);
@@ -286,6 +309,7 @@ export class Peer extends EventTarget {
    * ```
    */
   broadcast(name: string, data?: unknown): void {
+    if (this.#reliable) return this.#sendReliably(undefined, name, data);
     const session = this.#usable();
     textAlertName(name);
     if (this.#busy.size > 0) {
@@ -321,6 +345,7 @@ export class Peer extends EventTarget {
   async flush(): Promise<void> {
     const session = this.#session;
     if (session) await session.writer.idle();
+    if (this.#reliable && !this.#closed) await this.#reliable.room();
     while (this.#busy.size > 0 && !this.#closed && this.#session) {
       await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
     }
@@ -381,21 +406,27 @@ export class Peer extends EventTarget {
    */
   request(route: string, data?: unknown, options: RequestOptions = {}): Promise<unknown> {
     try {
-      const session = this.#usable();
+      const session = this.#reliable ? this.#usableOrAway() : this.#usable();
       if (typeof route !== "string" || route.length === 0) {
         throw new TypeError(`Invalid route: expected a non-empty string, got ${JSON.stringify(route)}`);
       }
       const timeout = options.timeout ?? this.#settings.requestTimeout;
       if (!(timeout > 0)) throw new RangeError(`Invalid timeout: expected a positive number, got ${timeout}`);
       options.signal?.throwIfAborted();
-      const to = options.to === undefined ? undefined : this.#resolve(options.to);
       const d = this.#encodeData(data, route);
+      if (!session && this.#id === undefined) {
+        // Not yet joined: no view to check `to` against; resolve it on replay.
+        this.#enqueue(route);
+        const { id, promise } = this.#pending.add(route, undefined, timeout, options.signal);
+        this.#outbox.push(() => this.#sendRequest(id, route, options.to, d));
+        return promise;
+      }
+      const to = options.to === undefined ? undefined : this.#resolve(options.to);
       const { id, promise } = this.#pending.add(route, to, timeout, options.signal);
-      try {
-        const frame = { k: Kind.Request, f: this.#id, r: id, u: route, d, ...(to === undefined ? {} : { t: to }) };
-        this.#push(session, frame, route, true);
-      } catch (err) {
-        this.#pending.settle(id, err);
+      if (session) this.#sendRequest(id, route, to, d);
+      else {
+        this.#enqueue(route);
+        this.#outbox.push(() => this.#sendRequest(id, route, to, d));
       }
       this.#stats.requestsSent++;
       return promise;
@@ -501,6 +532,7 @@ export class Peer extends EventTarget {
       }
     }
     if (session) await session.writer.close(1000);
+    clearTimeout(this.#graceTimer);
     this.#lose(new ClosedError("Peer is closed"), "closed");
     this.#closed = true;
   }
@@ -524,7 +556,8 @@ export class Peer extends EventTarget {
       runtime: runtime ?? "unknown",
       ...(this.#settings.name === undefined ? {} : { name: this.#settings.name }),
       // A reconnecting peer asks for its id back; the hub's own peer (0) gets 0 without asking.
-      ...(this.#id ? { id: this.#id } : {}),
+      ...(this.#id ? { id: this.#id } : this.#settings.requestedId ? { id: this.#settings.requestedId } : {}),
+      inc: this.#incarnation,
       ...(this.#settings.token === undefined ? {} : { token: this.#settings.token }),
       ...(this.#settings.dropOldestBroadcasts ? { dropOldest: true } : {}),
     };
@@ -537,15 +570,25 @@ export class Peer extends EventTarget {
       throw err;
     });
     this.#id = first.id;
-    this.#view.clear();
-    this.#byName.clear();
-    for (const info of first.peers) this.#addToView(info);
+    this.#hubHost = first.host;
     const session: Session = { conn, writer };
+    if (this.#reliable) this.#mergeView(first.peers);
+    else {
+      this.#view.clear();
+      this.#byName.clear();
+      for (const info of first.peers) this.#addToView(info);
+    }
     writer.onWritten = undefined;
     writer.onError = () => void conn.close();
     this.#session = session;
     this.#hubClosing = false;
     if (this.#routes.size > 0) this.#announceRoutes();
+    if (this.#reliable) {
+      this.#reliable.onSessionStart(this.#present);
+      const outbox = this.#outbox;
+      this.#outbox = [];
+      for (const replay of outbox) replay();
+    }
     void this.#readLoop(session, reader, parser, first.rest);
     this.dispatchEvent(new CustomEvent("connect", { detail: { id: this.#id } }));
   }
@@ -554,7 +597,7 @@ export class Peer extends EventTarget {
     reader: ReadableStreamDefaultReader<Uint8Array>,
     parser: FrameParser,
     timeout: number,
-  ): Promise<{ id: number; peers: PeerInfo[]; rest: Uint8Array[] }> {
+  ): Promise<{ id: number; host: number | undefined; peers: PeerInfo[]; rest: Uint8Array[] }> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const expired = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new TimeoutError(`No answer to the handshake within ${timeout} ms`)), timeout);
@@ -574,7 +617,8 @@ export class Peer extends EventTarget {
       if (m.k !== Kind.Welcome || !Number.isSafeInteger(m.id) || !Array.isArray(m.peers)) {
         throw new ConnectError(`Unexpected answer to the handshake: ${String(m.k)}`);
       }
-      return { id: m.id as number, peers: m.peers as PeerInfo[], rest: frames.slice(1) };
+      const host = Number.isSafeInteger(m.host) ? m.host as number : undefined;
+      return { id: m.id as number, host, peers: m.peers as PeerInfo[], rest: frames.slice(1) };
     } finally {
       clearTimeout(timer);
     }
@@ -614,6 +658,12 @@ export class Peer extends EventTarget {
     this.#session = undefined;
     if (session) void session.conn.close();
     this.#pending.rejectAll(() => error);
+    this.#present.clear();
+    if (this.#reliable) {
+      this.#reliable.onSessionLost();
+      if (this.#closing) this.#reliable.close();
+      else this.#startGrace();
+    }
     this.#busy.clear();
     for (const wake of this.#roomWaiters.splice(0)) wake();
     if (session) this.dispatchEvent(new CustomEvent("disconnect", { detail: { reason } }));
@@ -636,8 +686,9 @@ export class Peer extends EventTarget {
       case Kind.ErrorResponse:
         return this.#onReply(asReply(m));
       case Kind.Join:
-        this.#addToView(m.peer as PeerInfo);
-        this.dispatchEvent(new CustomEvent("peerjoin", { detail: m.peer }));
+        return this.#onJoin(m.peer as PeerInfo);
+      case Kind.Ack:
+        this.#reliable?.onAck(m.f as number, m.s as number, m.g === true);
         return;
       case Kind.Leave:
         return this.#onLeave(m.id as number, String(m.reason ?? "left"));
@@ -662,7 +713,8 @@ export class Peer extends EventTarget {
     }
   }
 
-  #onAlert(m: { f: number; t?: number; n: string; d: Uint8Array }): void {
+  #onAlert(m: { f: number; t?: number; n: string; d: Uint8Array; s?: unknown }): void {
+    if (this.#reliable && m.s !== undefined && !this.#reliable.accept(m.f, m.s)) return;
     this.#stats.alertsReceived++;
     const handler = this.#alertHandlers.get(m.n);
     const subscribers = this.#subscribers.get(m.n);
@@ -779,6 +831,8 @@ export class Peer extends EventTarget {
     if (!info) return;
     this.#view.delete(id);
     if (info.name !== undefined && this.#byName.get(info.name) === id) this.#byName.delete(info.name);
+    this.#present.delete(id);
+    this.#reliable?.onGone(id, "peer_left");
     this.#busy.delete(id);
     if (this.#busy.size === 0) for (const wake of this.#roomWaiters.splice(0)) wake();
     this.dispatchEvent(new CustomEvent("peerleave", { detail: { ...info, reason } }));
@@ -788,9 +842,122 @@ export class Peer extends EventTarget {
     const detail: UndeliverableDetail = { reason: String(m.reason) };
     if (typeof m.t === "number") detail.to = m.t;
     if (typeof m.n === "string") detail.name = m.n;
-    this.#drop(`undeliverable_${detail.reason}`);
     if (detail.reason === "queue_full" && detail.to !== undefined) this.#busy.add(detail.to);
+    this.#reportUndeliverable(detail);
+  }
+
+  #reportUndeliverable(detail: UndeliverableDetail): void {
+    this.#drop(`undeliverable_${detail.reason}`);
     this.dispatchEvent(new CustomEvent("undeliverable", { detail }));
+  }
+
+  // ---- reliable mode (channels) ---------------------------------------------------
+
+  /** Members in the welcome are at the hub; members we knew and it lacks stay in view for the grace period. */
+  #mergeView(peers: PeerInfo[]): void {
+    for (const info of peers) {
+      const known = this.#view.get(info.id);
+      if (known && known.inc !== info.inc) this.#onLeave(info.id, "restarted");
+      this.#present.add(info.id);
+      if (!this.#view.has(info.id)) {
+        this.#addToView(info);
+        if (info.id !== this.#id) this.dispatchEvent(new CustomEvent("peerjoin", { detail: info }));
+      }
+    }
+    this.#startGrace();
+  }
+
+  #onJoin(info: PeerInfo): void {
+    const known = this.#view.get(info.id);
+    if (known && known.inc !== undefined && known.inc === info.inc) {
+      // Back after a failover: no event, just resend what it missed.
+      this.#present.add(info.id);
+      this.#reliable?.onPresent(info.id);
+      return;
+    }
+    if (known) this.#onLeave(info.id, "restarted");
+    this.#addToView(info);
+    this.#present.add(info.id);
+    this.#reliable?.onPresent(info.id);
+    this.dispatchEvent(new CustomEvent("peerjoin", { detail: info }));
+  }
+
+  /** After the grace period, members that did not come back to the new hub leave the view. */
+  #startGrace(): void {
+    if (this.#graceTimer !== undefined || !this.#reliable) return;
+    this.#graceTimer = setTimeout(() => {
+      this.#graceTimer = undefined;
+      if (this.#closing) return;
+      if (!this.#session) return this.#startGrace();
+      for (const id of [...this.#view.keys()]) {
+        if (!this.#present.has(id) && id !== this.#id) this.#onLeave(id, "did not return after hub failover");
+      }
+    }, this.#settings.reliable!.graceMs);
+  }
+
+  #sendReliably(to: number | string | undefined, name: string, data: unknown): void {
+    this.#usableOrAway();
+    textAlertName(name);
+    const d = this.#encodeData(data, name);
+    if (d.byteLength + 64 + name.length * 3 > this.#settings.maxFrameBytes) {
+      throw new FrameTooLargeError(`Cannot send ${name}: ${d.byteLength} bytes of data exceed maxFrameBytes ${this.#settings.maxFrameBytes}`);
+    }
+    if (this.#id === undefined) {
+      // Before the first handshake there is no view: check the destination on replay.
+      this.#enqueue(name);
+      this.#outbox.push(() => {
+        try {
+          this.#sendReliably(to, name, data);
+        } catch (err) {
+          const reason = err instanceof IpcError ? err.code : "invalid";
+          this.#reportUndeliverable({ ...(typeof to === "number" ? { to } : {}), name, reason });
+        }
+      });
+      return;
+    }
+    if (to === undefined) this.#reliable!.broadcast([...this.#view.keys()], name, d);
+    else this.#reliable!.send(this.#resolve(to), name, d);
+    this.#stats.alertsSent++;
+  }
+
+  #enqueue(what: string): void {
+    const limit = this.#settings.reliable!.queueLimit;
+    if (this.#outbox.length >= limit) {
+      throw new QueueFullError(`Cannot queue ${what}: ${limit} calls wait for the channel to connect (queueLimit)`);
+    }
+  }
+
+  #sendRequest(id: number, route: string, to: number | string | undefined, d: Uint8Array): void {
+    try {
+      const dest = to === undefined ? undefined : this.#resolve(to);
+      const frame = { k: Kind.Request, f: this.#id, r: id, u: route, d, ...(dest === undefined ? {} : { t: dest }) };
+      this.#push(this.#usable(), frame, route, true);
+    } catch (err) {
+      this.#pending.settle(id, err);
+    }
+  }
+
+  #transmit(frame: Record<string, unknown>): void {
+    const session = this.#session;
+    // Reliable frames are kept until acknowledged and resent on the next
+    // connection, so a full or missing connection only delays them.
+    if (session) session.writer.push(encodeCbor(frame));
+  }
+
+  /** Channel members may call while between hubs; the session is undefined then. */
+  #usableOrAway(): Session | undefined {
+    if (this.#closing || this.#closed) throw new ClosedError("Peer is closed");
+    return this.#session;
+  }
+
+  /** @internal The peers in view, those away during a failover included. */
+  viewSnapshot(): PeerInfo[] {
+    return [...this.#view.values()];
+  }
+
+  /** @internal Id of the member hosting the hub, from the last welcome. */
+  get hubHost(): number | undefined {
+    return this.#hubHost;
   }
 
   // ---- helpers ------------------------------------------------------------------
@@ -868,4 +1035,8 @@ function remoteError(e: ErrorRecord): IpcError {
 
 function pid(): number {
   return (globalThis as { process?: { pid?: number } }).process?.pid ?? 0;
+}
+
+function randomHex(bytes: number): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0")).join("");
 }

@@ -45,6 +45,8 @@ export interface PeerInfo {
   runtime: string;
   /** When the peer joined, in ms since the epoch. */
   since: number;
+  /** Random id of the peer's process instance: a restart with the same id has a new one. */
+  inc?: string;
 }
 
 /** An error as it travels: rebuilt on the receiving side. */
@@ -69,6 +71,7 @@ export interface Hello {
   id?: number;
   token?: string;
   dropOldest?: boolean;
+  inc?: string;
 }
 
 /** Hub → peer, answer to a hello. */
@@ -86,7 +89,7 @@ export interface Alert {
   t?: number;
   n: string;
   d: Uint8Array;
-  s?: number;
+  s?: number | Record<string, number>;
 }
 
 /** A request; `t` absent lets the hub choose the responder. */
@@ -148,6 +151,7 @@ export function asHello(m: Envelope): Hello {
   if (m.id !== undefined && (!isId(m.id) || m.id === 0)) bad("hello", "id", m.id);
   if (m.token !== undefined && typeof m.token !== "string") bad("hello", "token", "(not a string)");
   if (m.dropOldest !== undefined && typeof m.dropOldest !== "boolean") bad("hello", "dropOldest", m.dropOldest);
+  if (m.inc !== undefined && (typeof m.inc !== "string" || m.inc.length > 64)) bad("hello", "inc", m.inc);
   return m as unknown as Hello;
 }
 
@@ -157,7 +161,9 @@ export function asAlert(m: Envelope): Alert {
   if (m.t !== undefined && !isId(m.t)) bad("alert", "t", m.t);
   if (typeof m.n !== "string") bad("alert", "n", m.n);
   if (!(m.d instanceof Uint8Array)) bad("alert", "d", m.d);
-  if (m.s !== undefined && !isInt(m.s)) bad("alert", "s", m.s);
+  if (m.s !== undefined && !isInt(m.s) && (m.s === null || typeof m.s !== "object" || Array.isArray(m.s))) {
+    bad("alert", "s", m.s);
+  }
   return m as unknown as Alert;
 }
 

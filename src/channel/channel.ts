@@ -1,0 +1,331 @@
+import { ConnectError, HubExistsError, IpcError } from "../errors.ts";
+import { Hub, BUS_DEFAULTS } from "../bus/hub.ts";
+import { Peer } from "../bus/peer.ts";
+import type { Hello } from "../bus/protocol.ts";
+import { queueLimits, type QueueOptions } from "../bus/serve.ts";
+import { dial, listen } from "../transport/listen.ts";
+import { memoryConnectionPair } from "../transport/memory.ts";
+import { type FileLock, tryLockFile } from "../transport/file_lock.ts";
+import { channelFiles, type ChannelFiles, readIds, writeIds } from "./channel_files.ts";
+
+/** How a channel member takes part in hosting the hub. */
+export const ChannelRole = {
+  /** May host the hub; the default. */
+  Dual: "dual",
+  /** Never hosts; waits and retries until a hub exists. */
+  Client: "client",
+  /** Hosts, and fails if another live process already does. */
+  Hub: "hub",
+} as const;
+
+/** One of the values of {@linkcode ChannelRole}. */
+export type ChannelRole = typeof ChannelRole[keyof typeof ChannelRole];
+
+/** Options of {@linkcode channel}. */
+export interface ChannelOptions extends QueueOptions {
+  /** Directory of the channel's socket, lock and id files; default `$XDG_RUNTIME_DIR/ipcbus` or `<tmpdir>/ipcbus-<uid>`. */
+  dir?: string;
+  /**
+   * `"dual"`, `"client"` or `"hub"`.
+   *
+   * @default {"dual"}
+   */
+  role?: ChannelRole;
+  /** Ask for this member id; fails if a live member holds it. */
+  id?: number;
+  /** Member name: a process restarting with the same name gets its old id back. */
+  name?: string;
+  /**
+   * Milliseconds `ready` waits for a hub before rejecting with `ConnectError`.
+   *
+   * @default {10000}
+   */
+  connectTimeout?: number;
+  /**
+   * Calls queued before the channel connects, and alerts awaiting
+   * acknowledgement, at most; past it `QueueFullError`.
+   *
+   * @default {10000}
+   */
+  queueLimit?: number;
+  /**
+   * Milliseconds members known before a failover stay in view while they reconnect.
+   *
+   * @default {2000}
+   */
+  graceMs?: number;
+  /**
+   * Default request timeout in ms.
+   *
+   * @default {10000}
+   */
+  requestTimeout?: number;
+}
+
+/** Detail of the `hubchange` event. */
+export interface HubChangeDetail {
+  /** Id of the member now hosting the hub. */
+  hubId: number | undefined;
+}
+
+const RETRY_MIN_MS = 5;
+const RETRY_MAX_MS = 50;
+
+/**
+ * A member of a self-hosting channel: a {@linkcode Peer} whose hub runs in
+ * whichever member took the channel's lock first, and moves to another
+ * member when that process dies. Made by {@linkcode channel}.
+ *
+ * @example
+ * ```ts
+ * import { channel } from "@ipcbus/ipcbus";
+ * const ch = channel("myapp");
+ * ch.addEventListener("hubchange", (e) => console.log((e as CustomEvent).detail.hubId));
+ * await ch.ready;
+ * console.log(ch.id, ch.isHub);
+ * ```
+ */
+export class ChannelPeer extends Peer {
+  /** Resolves once the member has an id; rejects if no hub is reachable within `connectTimeout`. */
+  readonly ready: Promise<void>;
+  readonly #name: string;
+  readonly #files: ChannelFiles;
+  readonly #options: ChannelOptions;
+  readonly #role: ChannelRole;
+  #hub: Hub | undefined;
+  #lock: FileLock | undefined;
+  #stopped = false;
+  #lastHubId: number | undefined;
+  #lost: (() => void) | undefined;
+
+  /** @internal Use `channel()`. */
+  constructor(name: string, options: ChannelOptions) {
+    const files = channelFiles(name, options.dir);
+    const role = options.role ?? ChannelRole.Dual;
+    if (!Object.values(ChannelRole).includes(role)) {
+      throw new TypeError(`Invalid role ${JSON.stringify(role)}: expected "dual", "client" or "hub"`);
+    }
+    if (options.id !== undefined && (!Number.isSafeInteger(options.id) || options.id <= 0)) {
+      throw new RangeError(`Invalid id ${options.id}: expected a positive integer`);
+    }
+    const queueLimit = options.queueLimit ?? 10_000;
+    if (!Number.isSafeInteger(queueLimit) || queueLimit <= 0) {
+      throw new RangeError(`Invalid queueLimit ${queueLimit}: expected a positive integer`);
+    }
+    super({
+      ...queueLimits(options),
+      requestTimeout: options.requestTimeout ?? BUS_DEFAULTS.requestTimeout,
+      dropOldestBroadcasts: false,
+      ...(options.name === undefined ? {} : { name: options.name }),
+      ...(options.id === undefined ? {} : { requestedId: options.id }),
+      reliable: { queueLimit, graceMs: options.graceMs ?? 2000 },
+    });
+    this.#name = name;
+    this.#files = files;
+    this.#options = options;
+    this.#role = role;
+    this.addEventListener("disconnect", () => this.#lost?.());
+    this.addEventListener("connect", () => {
+      const hubId = this.hubHost;
+      if (hubId !== this.#lastHubId) {
+        this.#lastHubId = hubId;
+        this.dispatchEvent(new CustomEvent<HubChangeDetail>("hubchange", { detail: { hubId } }));
+      }
+    });
+    this.ready = this.#run();
+    // `ready` is also awaited by users; a rejection they did not await must not crash the process.
+    this.ready.catch(() => {});
+  }
+
+  /** The channel's name. */
+  get channel(): string {
+    return this.#name;
+  }
+
+  /** Whether this process hosts the channel's hub right now. */
+  get isHub(): boolean {
+    return this.#hub !== undefined;
+  }
+
+  /** The channel's socket path. */
+  get path(): string {
+    return this.#files.socket;
+  }
+
+  /** The hub hosted in this process, if any: its stats, peers. */
+  get hub(): Hub | undefined {
+    return this.#hub;
+  }
+
+  async #run(): Promise<void> {
+    const deadline = Date.now() + (this.#options.connectTimeout ?? 10_000);
+    await this.#joinUntil(deadline);
+    void this.#stayJoined();
+  }
+
+  /** After each loss of the hub, join again: host it if the lock is free, else connect to whoever took it. */
+  async #stayJoined(): Promise<void> {
+    while (!this.#stopped) {
+      await new Promise<void>((resolve) => (this.#lost = resolve));
+      this.#lost = undefined;
+      if (this.#stopped) return;
+      await this.#dropHub();
+      try {
+        // Members wait out a whole grace period for the new hub before giving up.
+        await this.#joinUntil(Date.now() + Math.max(this.#options.connectTimeout ?? 10_000, 2000));
+      } catch (err) {
+        this.dispatchEvent(new CustomEvent("error", { detail: err }));
+        if (!this.#stopped) await this.close();
+        return;
+      }
+    }
+  }
+
+  async #joinUntil(deadline: number): Promise<void> {
+    let attempt = 0;
+    let lastError: unknown;
+    while (!this.#stopped) {
+      try {
+        if (await this.#joinOnce()) return;
+      } catch (err) {
+        if (err instanceof HubExistsError || (err instanceof IpcError && err.code === "id_taken") ||
+          (err instanceof IpcError && err.code === "name_taken")) {
+          throw err;
+        }
+        lastError = err;
+      }
+      if (Date.now() >= deadline) {
+        throw new ConnectError(
+          `Cannot join channel ${this.#name}: no hub reachable at ${this.#files.socket} within the connect timeout`,
+          { cause: lastError },
+        );
+      }
+      const backoff = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(attempt++, 4));
+      await new Promise((resolve) => setTimeout(resolve, backoff * (0.5 + Math.random())));
+    }
+    throw new ConnectError(`Channel ${this.#name} is closed`);
+  }
+
+  /** One try: returns true when joined. */
+  async #joinOnce(): Promise<boolean> {
+    if (this.#role !== ChannelRole.Client) {
+      const lock = await tryLockFile(this.#files.lock);
+      if (lock) {
+        await this.#host(lock);
+        return true;
+      }
+      if (this.#role === ChannelRole.Hub) {
+        throw new HubExistsError(`Channel ${this.#name} already has a live hub (lock ${this.#files.lock} is held)`);
+      }
+    }
+    const conn = await dial(this.#files.socket, { timeout: 1000 });
+    await this.attach(conn, this.#options.connectTimeout ?? 10_000);
+    return true;
+  }
+
+  /** Holding the lock, and only then, replace the socket file and serve. */
+  async #host(lock: FileLock): Promise<void> {
+    let hub: Hub | undefined;
+    try {
+      const listener = await listen(this.#files.socket, { mode: 0o600 });
+      const limits = queueLimits(this.#options);
+      const registry = readIds(this.#files.ids);
+      hub = new Hub(listener, {
+        ...limits,
+        handshakeTimeout: BUS_DEFAULTS.handshakeTimeout,
+        closeTimeout: 500,
+        ownPeer: false,
+        assignId: (hello, isFree) => this.#assignId(registry, hello, isFree),
+      }, { ...limits, requestTimeout: BUS_DEFAULTS.requestTimeout, dropOldestBroadcasts: false });
+      this.#hub = hub;
+      this.#lock = lock;
+      const [hubSide, memberSide] = memoryConnectionPair();
+      hub.accept(hubSide, { host: true });
+      await this.attach(memberSide, BUS_DEFAULTS.handshakeTimeout);
+      await hub.start();
+    } catch (err) {
+      this.#hub = undefined;
+      this.#lock = undefined;
+      await hub?.close({ timeout: 0 });
+      await lock.release();
+      throw err;
+    }
+  }
+
+  /** Names keep their ids across restarts; ids of members away during a failover are held for them. */
+  #assignId(registry: Record<string, number>, hello: Hello, isFree: (id: number) => boolean): number {
+    const held = new Set(Object.values(registry));
+    for (const info of this.viewSnapshot()) held.add(info.id);
+    let id: number | undefined;
+    if (hello.name !== undefined) {
+      const known = registry[hello.name];
+      if (known !== undefined && isFree(known)) id = known;
+    }
+    if (id === undefined) {
+      id = 1;
+      while (!isFree(id) || held.has(id)) id++;
+    }
+    if (hello.name !== undefined && registry[hello.name] !== id) {
+      registry[hello.name] = id;
+      try {
+        writeIds(this.#files.ids, registry);
+      } catch (err) {
+        this.dispatchEvent(new CustomEvent("error", { detail: err }));
+      }
+    }
+    return id;
+  }
+
+  async #dropHub(): Promise<void> {
+    const hub = this.#hub;
+    const lock = this.#lock;
+    this.#hub = undefined;
+    this.#lock = undefined;
+    await hub?.close({ timeout: 0 });
+    await lock?.release();
+  }
+
+  /**
+   * Leaves the channel. A member hosting the hub closes it and releases the
+   * lock at once, so the others elect a new hub without waiting for timeouts.
+   *
+   * @example
+   * ```ts
+   * import { channel } from "@ipcbus/ipcbus";
+   * const ch = channel("myapp");
+   * await ch.ready;
+   * await ch.close();
+   * ```
+   */
+  override async close(): Promise<void> {
+    this.#stopped = true;
+    this.#lost?.();
+    await super.close();
+    await this.#dropHub();
+  }
+}
+
+/**
+ * Joins channel `name`: the first process to join hosts the hub inside
+ * itself, later ones connect to it, and when the hosting process dies
+ * another member takes over. Members keep their ids across failovers, and
+ * alerts between live members arrive exactly once, in order per sender.
+ * Returns at once; calls made before `ready` are queued.
+ *
+ * @param name Channel name: 1-64 of `A-Z a-z 0-9 . _ -`.
+ * @param options Directory, role, id, name, timeouts, queue limit.
+ * @returns The channel member.
+ *
+ * @example
+ * ```ts
+ * import { channel } from "@ipcbus/ipcbus";
+ * const ch = channel("myapp", { name: "worker" });
+ * ch.on("job", (data, ctx) => console.log(data, "from", ctx.sender));
+ * ch.broadcast("reload", {});
+ * await ch.ready;
+ * console.log(ch.id, ch.isHub);
+ * ```
+ */
+export function channel(name: string, options: ChannelOptions = {}): ChannelPeer {
+  return new ChannelPeer(name, options);
+}
