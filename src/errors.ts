@@ -65,6 +65,8 @@ export class IpcError extends Error {
   readonly code: string;
 
   /**
+   * Makes the error.
+   *
    * @param message What failed, and the value that made it fail.
    * @param options The code and cause.
    */
@@ -73,14 +75,6 @@ export class IpcError extends Error {
     this.name = new.target.name;
     this.code = options.code ?? ErrorCode.Unknown;
   }
-}
-
-function defineError(code: string) {
-  return class extends IpcError {
-    constructor(message: string, options: IpcErrorOptions = {}) {
-      super(message, { code, ...options });
-    }
-  };
 }
 
 /**
@@ -93,7 +87,17 @@ function defineError(code: string) {
  * console.log(err.code); // "unsupported_runtime"
  * ```
  */
-export class UnsupportedRuntimeError extends defineError(ErrorCode.UnsupportedRuntime) {}
+export class UnsupportedRuntimeError extends IpcError {
+  /**
+   * Makes the error.
+   *
+   * @param message What failed, and the value that made it fail.
+   * @param options The cause.
+   */
+  constructor(message: string, options: IpcErrorOptions = {}) {
+    super(message, { ...options, code: ErrorCode.UnsupportedRuntime });
+  }
+}
 
 /**
  * Dialing a socket failed: the file is missing, nobody accepts on it, or the
@@ -109,7 +113,17 @@ export class UnsupportedRuntimeError extends defineError(ErrorCode.UnsupportedRu
  * }
  * ```
  */
-export class ConnectError extends defineError(ErrorCode.Connect) {}
+export class ConnectError extends IpcError {
+  /**
+   * Makes the error.
+   *
+   * @param message What failed, and the value that made it fail.
+   * @param options The cause.
+   */
+  constructor(message: string, options: IpcErrorOptions = {}) {
+    super(message, { ...options, code: ErrorCode.Connect });
+  }
+}
 
 /**
  * A live server already accepts connections on the socket path.
@@ -121,7 +135,17 @@ export class ConnectError extends defineError(ErrorCode.Connect) {}
  * console.log(err.code); // "address_in_use"
  * ```
  */
-export class AddressInUseError extends defineError(ErrorCode.AddressInUse) {}
+export class AddressInUseError extends IpcError {
+  /**
+   * Makes the error.
+   *
+   * @param message What failed, and the value that made it fail.
+   * @param options The cause.
+   */
+  constructor(message: string, options: IpcErrorOptions = {}) {
+    super(message, { ...options, code: ErrorCode.AddressInUse });
+  }
+}
 
 /**
  * A frame declared a length above `maxFrameBytes`; nothing of that size was
@@ -134,7 +158,17 @@ export class AddressInUseError extends defineError(ErrorCode.AddressInUse) {}
  * console.log(err.code); // "frame_too_large"
  * ```
  */
-export class FrameTooLargeError extends defineError(ErrorCode.FrameTooLarge) {}
+export class FrameTooLargeError extends IpcError {
+  /**
+   * Makes the error.
+   *
+   * @param message What failed, and the value that made it fail.
+   * @param options The cause.
+   */
+  constructor(message: string, options: IpcErrorOptions = {}) {
+    super(message, { ...options, code: ErrorCode.FrameTooLarge });
+  }
+}
 
 /**
  * Bytes on the wire that are not valid CBOR, or a message of the wrong shape.
@@ -146,7 +180,17 @@ export class FrameTooLargeError extends defineError(ErrorCode.FrameTooLarge) {}
  * console.log(err.code); // "protocol_error"
  * ```
  */
-export class ProtocolError extends defineError(ErrorCode.Protocol) {}
+export class ProtocolError extends IpcError {
+  /**
+   * Makes the error.
+   *
+   * @param message What failed, and the value that made it fail.
+   * @param options The cause.
+   */
+  constructor(message: string, options: IpcErrorOptions = {}) {
+    super(message, { ...options, code: ErrorCode.Protocol });
+  }
+}
 
 /**
  * A request (or a connect) did not complete within its timeout.
@@ -158,7 +202,17 @@ export class ProtocolError extends defineError(ErrorCode.Protocol) {}
  * console.log(err.code); // "timeout"
  * ```
  */
-export class TimeoutError extends defineError(ErrorCode.Timeout) {}
+export class TimeoutError extends IpcError {
+  /**
+   * Makes the error.
+   *
+   * @param message What failed, and the value that made it fail.
+   * @param options The cause.
+   */
+  constructor(message: string, options: IpcErrorOptions = {}) {
+    super(message, { ...options, code: ErrorCode.Timeout });
+  }
+}
 
 /**
  * No peer handles the requested route (code `no_handler_found`).
@@ -170,7 +224,17 @@ export class TimeoutError extends defineError(ErrorCode.Timeout) {}
  * console.log(err.code); // "no_handler_found"
  * ```
  */
-export class NoResponderError extends defineError(ErrorCode.NoResponder) {}
+export class NoResponderError extends IpcError {
+  /**
+   * Makes the error.
+   *
+   * @param message What failed, and the value that made it fail.
+   * @param options The cause.
+   */
+  constructor(message: string, options: IpcErrorOptions = {}) {
+    super(message, { ...options, code: ErrorCode.NoResponder });
+  }
+}
 
 /**
  * The destination of a send is not a live peer.
@@ -182,7 +246,17 @@ export class NoResponderError extends defineError(ErrorCode.NoResponder) {}
  * console.log(err.code); // "no_such_peer"
  * ```
  */
-export class NoSuchPeerError extends defineError(ErrorCode.NoSuchPeer) {}
+export class NoSuchPeerError extends IpcError {
+  /**
+   * Makes the error.
+   *
+   * @param message What failed, and the value that made it fail.
+   * @param options The cause.
+   */
+  constructor(message: string, options: IpcErrorOptions = {}) {
+    super(message, { ...options, code: ErrorCode.NoSuchPeer });
+  }
+}
 
 /** Options of {@linkcode RemoteError}. */
 export interface RemoteErrorOptions extends IpcErrorOptions {
@@ -210,6 +284,8 @@ export class RemoteError extends IpcError {
   readonly remoteCode?: string;
 
   /**
+   * Rebuilds the error a remote handler threw.
+   *
    * @param message The remote error's message.
    * @param options The remote name and code.
    */
@@ -230,7 +306,17 @@ export class RemoteError extends IpcError {
  * console.log(err.code); // "closed"
  * ```
  */
-export class ClosedError extends defineError(ErrorCode.Closed) {}
+export class ClosedError extends IpcError {
+  /**
+   * Makes the error.
+   *
+   * @param message What failed, and the value that made it fail.
+   * @param options The cause.
+   */
+  constructor(message: string, options: IpcErrorOptions = {}) {
+    super(message, { ...options, code: ErrorCode.Closed });
+  }
+}
 
 /**
  * A bounded queue is full; wait with `flush()` and retry.
@@ -242,7 +328,17 @@ export class ClosedError extends defineError(ErrorCode.Closed) {}
  * console.log(err.code); // "queue_full"
  * ```
  */
-export class QueueFullError extends defineError(ErrorCode.QueueFull) {}
+export class QueueFullError extends IpcError {
+  /**
+   * Makes the error.
+   *
+   * @param message What failed, and the value that made it fail.
+   * @param options The cause.
+   */
+  constructor(message: string, options: IpcErrorOptions = {}) {
+    super(message, { ...options, code: ErrorCode.QueueFull });
+  }
+}
 
 /**
  * The peer serving a request left before it answered.
@@ -254,7 +350,17 @@ export class QueueFullError extends defineError(ErrorCode.QueueFull) {}
  * console.log(err.code); // "peer_left"
  * ```
  */
-export class PeerLeftError extends defineError(ErrorCode.PeerLeft) {}
+export class PeerLeftError extends IpcError {
+  /**
+   * Makes the error.
+   *
+   * @param message What failed, and the value that made it fail.
+   * @param options The cause.
+   */
+  constructor(message: string, options: IpcErrorOptions = {}) {
+    super(message, { ...options, code: ErrorCode.PeerLeft });
+  }
+}
 
 /**
  * The hub refused the handshake: missing or wrong auth token.
@@ -266,7 +372,17 @@ export class PeerLeftError extends defineError(ErrorCode.PeerLeft) {}
  * console.log(err.code); // "auth_failed"
  * ```
  */
-export class AuthError extends defineError(ErrorCode.Auth) {}
+export class AuthError extends IpcError {
+  /**
+   * Makes the error.
+   *
+   * @param message What failed, and the value that made it fail.
+   * @param options The cause.
+   */
+  constructor(message: string, options: IpcErrorOptions = {}) {
+    super(message, { ...options, code: ErrorCode.Auth });
+  }
+}
 
 /**
  * A channel member with `role: "hub"` found another live process hosting the
@@ -279,7 +395,17 @@ export class AuthError extends defineError(ErrorCode.Auth) {}
  * console.log(err.code); // "hub_exists"
  * ```
  */
-export class HubExistsError extends defineError(ErrorCode.HubExists) {}
+export class HubExistsError extends IpcError {
+  /**
+   * Makes the error.
+   *
+   * @param message What failed, and the value that made it fail.
+   * @param options The cause.
+   */
+  constructor(message: string, options: IpcErrorOptions = {}) {
+    super(message, { ...options, code: ErrorCode.HubExists });
+  }
+}
 
 const byCode: Record<string, new (message: string) => IpcError> = {
   [ErrorCode.Timeout]: TimeoutError,

@@ -30,20 +30,31 @@ export interface HubStats {
   peers: number;
   /** Route patterns registered by all peers, the hub's own included. */
   handlers: number;
+  /** Peers that completed a handshake since start. */
   peersJoined: number;
+  /** Peers that left since start. */
   peersLeft: number;
+  /** Frames read from peers. */
   framesIn: number;
+  /** Frames written to peers. */
   framesOut: number;
+  /** Bytes read from peers, headers included. */
   bytesIn: number;
+  /** Bytes written to peers, headers included. */
   bytesOut: number;
+  /** Alerts routed (a broadcast counts once). */
   alerts: number;
+  /** Requests routed or refused. */
   requests: number;
+  /** Responses forwarded to their requester. */
   responses: number;
+  /** Connections dropped for a protocol error. */
   errors: number;
   /** Messages not delivered, by reason. */
   dropped: Record<string, number>;
   /** Requests forwarded and not yet answered. */
   inFlightRequests: number;
+  /** Milliseconds since the hub started. */
   uptimeMs: number;
 }
 
@@ -244,7 +255,7 @@ export class Hub {
       case Kind.Ack:
         return this.#onAck(link, body, m);
       case Kind.Bye:
-        link.info.since = link.info.since; // graceful: the read loop ends when the peer closes
+        // A graceful leave: the read loop ends when the peer closes its side.
         return;
       case Kind.Hello:
         throw new ProtocolError("Handshake sent twice");
@@ -432,10 +443,14 @@ export class Hub {
         this.#inFlight.delete(key);
         const requester = this.#links.get(entry.requester);
         if (requester) {
+          // While the hub closes, responders (its own peer first) go because of the close, not on
+          // their own: the requester is told ClosedError, as the spec promises for pending requests.
           this.#fail(
             requester,
             { r: entry.rid, f: entry.requester },
-            new PeerLeftError(`Peer ${info.id} left before answering ${entry.route}`),
+            this.#closing
+              ? new ClosedError(`Cannot answer ${entry.route}: the hub is closing`)
+              : new PeerLeftError(`Peer ${info.id} left before answering ${entry.route}`),
           );
         }
       } else if (entry.requester === info.id) this.#inFlight.delete(key);

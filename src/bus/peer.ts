@@ -1,5 +1,5 @@
 import { decodeCbor, decodeEnvelope, encodeCbor } from "../codec/cbor.ts";
-import { DEFAULT_MAX_FRAME_BYTES, FrameParser } from "../codec/frame_parser.ts";
+import { FrameParser } from "../codec/frame_parser.ts";
 import type { Connection } from "../transport/connection.ts";
 import {
   ClosedError,
@@ -95,13 +95,21 @@ export interface UndeliverableDetail {
 
 /** A peer's own counters. */
 export interface PeerStats {
+  /** Alerts this peer sent. */
   alertsSent: number;
+  /** Alerts this peer received. */
   alertsReceived: number;
+  /** Requests this peer made. */
   requestsSent: number;
+  /** Requests this peer served. */
   requestsServed: number;
+  /** Requests awaiting an answer. */
   pendingRequests: number;
+  /** Frames waiting to be written. */
   queuedMessages: number;
+  /** Bytes waiting to be written. */
   queuedBytes: number;
+  /** Messages dropped or refused, by reason. */
   dropped: Record<string, number>;
 }
 
