@@ -45,7 +45,15 @@ function start(name: string, runtime: "deno" | "bun"): Worker {
   const script = join(root, "examples", "demo_worker.ts");
   const argv = runtime === "deno" ? ["run", "-A", script, dir, name] : [script, dir, name];
   const child = spawn(bin(runtime), argv, { stdio: ["pipe", "pipe", "inherit"] });
-  const w: Worker = { name, runtime, child, isHub: false, alive: true, progress: { sent: 0, received: 0 }, waiters: [] };
+  const w: Worker = {
+    name,
+    runtime,
+    child,
+    isHub: false,
+    alive: true,
+    progress: { sent: 0, received: 0 },
+    waiters: [],
+  };
   let partial = "";
   child.stdout!.on("data", (chunk: Uint8Array) => {
     partial += new TextDecoder().decode(chunk);
@@ -74,7 +82,11 @@ function onLine(w: Worker, line: Record<string, unknown>): void {
     w.isHub = line.isHub as boolean;
     if (lastKill !== undefined) {
       failovers.push((line.t as number) - lastKill);
-      console.log(`  worker ${w.name} (id ${w.id}) sees the new hub: member ${line.hubId}, ${(line.t as number) - lastKill} ms after the kill`);
+      console.log(
+        `  worker ${w.name} (id ${w.id}) sees the new hub: member ${line.hubId}, ${
+          (line.t as number) - lastKill
+        } ms after the kill`,
+      );
       lastKill = undefined;
     }
   } else if (line.ev === "error") console.log(`  worker ${w.name}: error ${line.message}`);
@@ -107,15 +119,23 @@ function table(rows: Array<Record<string, string | number>>): void {
 let exitCode = 1;
 let ticker: ReturnType<typeof setInterval> | undefined;
 try {
-  console.log(`ipcbus demo: channel "demo" in ${dir}, 4 workers (${hasBun ? "2 Deno + 2 Bun" : "4 Deno: Bun not found"})`);
-  const plan: Array<"deno" | "bun"> = ["deno", "bun", "deno", "bun"].map((r) => (hasBun ? r : "deno") as "deno" | "bun");
+  console.log(
+    `ipcbus demo: channel "demo" in ${dir}, 4 workers (${hasBun ? "2 Deno + 2 Bun" : "4 Deno: Bun not found"})`,
+  );
+  const plan: Array<"deno" | "bun"> = ["deno", "bun", "deno", "bun"].map((r) =>
+    (hasBun ? r : "deno") as "deno" | "bun"
+  );
   const first = plan.map((runtime, i) => start(`w${i + 1}`, runtime));
   await Promise.all(first.map((w) => waitFor(w, "ready", 20_000)));
   for (const w of first) console.log(`  ${w.name} on ${w.runtime}: id ${w.id}${w.isHub ? " (hosts the hub)" : ""}`);
   const startedAt = Date.now();
   ticker = setInterval(() => {
     const live = workers.filter((w) => w.alive);
-    console.log("  live: " + live.map((w) => `${w.name}#${w.id}${w.isHub ? "*" : ""} sent ${w.progress.sent} got ${w.progress.received}`).join(" | "));
+    console.log(
+      "  live: " +
+        live.map((w) => `${w.name}#${w.id}${w.isHub ? "*" : ""} sent ${w.progress.sent} got ${w.progress.received}`)
+          .join(" | "),
+    );
   }, 1000);
   let spawned = first.length;
   for (let k = 0; k < kills; k++) {
@@ -169,7 +189,15 @@ try {
       reordered += g.gaps;
     }
     const w = live.find((x) => x.id === me)!;
-    rows.push({ worker: w.name, runtime: w.runtime, id: me, "sent to it": rowSent, delivered: rowGot, lost: rowLost, duplicated: rowDup });
+    rows.push({
+      worker: w.name,
+      runtime: w.runtime,
+      id: me,
+      "sent to it": rowSent,
+      delivered: rowGot,
+      lost: rowLost,
+      duplicated: rowDup,
+    });
     total += rowSent;
     delivered += rowGot;
     lost += rowLost;
@@ -178,8 +206,12 @@ try {
   console.log("\nSummary (messages between workers alive at the end):");
   table(rows);
   const failover = failovers.length ? `${Math.max(...failovers)} ms (worst of ${failovers.length})` : "n/a";
-  console.log(`\nmessages sent ${total}, delivered ${delivered}, lost ${lost}, duplicated ${duplicated}, reordered ${reordered}`);
-  console.log(`failover time ${failover}; throughput ${Math.round(delivered / elapsed)} messages/s over ${elapsed.toFixed(1)} s`);
+  console.log(
+    `\nmessages sent ${total}, delivered ${delivered}, lost ${lost}, duplicated ${duplicated}, reordered ${reordered}`,
+  );
+  console.log(
+    `failover time ${failover}; throughput ${Math.round(delivered / elapsed)} messages/s over ${elapsed.toFixed(1)} s`,
+  );
   exitCode = lost === 0 && duplicated === 0 && reordered === 0 && total > 0 && failovers.length === kills ? 0 : 1;
   console.log(exitCode === 0 ? "OK: lost 0, duplicated 0" : "FAILED: messages were lost, duplicated or reordered");
   await Promise.all(live.map((w) => {

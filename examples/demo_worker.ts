@@ -34,12 +34,20 @@ ch.on("news", (data, ctx) => {
   const seq = seqs[String(ch.id)];
   if (seq !== undefined) record(ctx.sender, seq);
 });
-ch.addEventListener("hubchange", (e) => out({ ev: "hubchange", hubId: (e as CustomEvent).detail.hubId, isHub: ch.isHub }));
+ch.addEventListener(
+  "hubchange",
+  (e) => out({ ev: "hubchange", hubId: (e as CustomEvent).detail.hubId, isHub: ch.isHub }),
+);
 ch.addEventListener("undeliverable", (e) => out({ ev: "undeliverable", ...(e as CustomEvent).detail }));
 ch.addEventListener("error", (e) => out({ ev: "error", message: String((e as CustomEvent).detail?.message) }));
 
 await ch.ready;
-out({ ev: "ready", id: ch.id, isHub: ch.isHub, pid: (globalThis as unknown as { process: { pid: number } }).process.pid });
+out({
+  ev: "ready",
+  id: ch.id,
+  isHub: ch.isHub,
+  pid: (globalThis as unknown as { process: { pid: number } }).process.pid,
+});
 
 const next = (to: number) => {
   const n = (sentTo.get(to) ?? 0) + 1;
@@ -85,7 +93,9 @@ const progress = setInterval(() => {
 const lines = (async function* () {
   const decoder = new TextDecoder();
   let buffer = "";
-  for await (const chunk of (globalThis as unknown as { process: { stdin: AsyncIterable<Uint8Array> } }).process.stdin) {
+  for await (
+    const chunk of (globalThis as unknown as { process: { stdin: AsyncIterable<Uint8Array> } }).process.stdin
+  ) {
     buffer += decoder.decode(chunk);
     let at;
     while ((at = buffer.indexOf("\n")) >= 0) {

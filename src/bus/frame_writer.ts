@@ -1,5 +1,4 @@
-import { FRAME_HEADER_BYTES } from "../codec/frame_parser.ts";
-import { joinFrames } from "../codec/join_frames.ts";
+import { FRAME_HEADER_BYTES, writeFrameHeader } from "../codec/frame_parser.ts";
 
 /** Limits of one outgoing queue. */
 export interface QueueLimits {
@@ -9,12 +8,18 @@ export interface QueueLimits {
   maxBytes: number;
 }
 
+const INITIAL_BATCH_BYTES = 64 * 1024;
+/** A spare batch buffer larger than this is let go after a burst instead of kept. */
+const MAX_SPARE_BYTES = 1024 * 1024;
+
 /**
- * The outgoing side of one connection: frames pushed in the same tick are
- * joined into one chunk and written with one `write()`; while a write is in
- * flight, new frames wait in a bounded queue. The caller checks
- * {@linkcode FrameWriter.hasRoom} before pushing: this class never refuses,
- * so the policy for a full queue lives with the caller.
+ * The outgoing side of one connection. Frames are copied, each behind its
+ * length, into one batch buffer; the batch is written with a single
+ * `write()` once the current tick ends, while the next batch fills. A frame
+ * is copied exactly once, and no per-frame buffer is allocated.
+ *
+ * The caller checks {@linkcode FrameWriter.hasRoom} before pushing: this
+ * class never refuses, so the policy for a full queue lives with the caller.
  */
 export class FrameWriter {
   readonly limits: QueueLimits;
@@ -25,10 +30,12 @@ export class FrameWriter {
   framesOut = 0;
   bytesOut = 0;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
-  #frames: Uint8Array[] = [];
-  /** Parallel to #frames: which frames may be dropped to make room. */
-  #droppable: boolean[] = [];
-  #queuedBytes = 0;
+  #batch: Uint8Array = new Uint8Array(INITIAL_BATCH_BYTES);
+  #spare: Uint8Array | undefined;
+  #batchBytes = 0;
+  #batchFrames = 0;
+  /** Start offsets of droppable frames in the batch, oldest first (see dropOldest). */
+  #droppable: number[] = [];
   #inFlightMessages = 0;
   #inFlightBytes = 0;
   #writing = false;
@@ -45,12 +52,12 @@ export class FrameWriter {
 
   /** Frames queued or in flight. */
   get messages(): number {
-    return this.#frames.length + this.#inFlightMessages;
+    return this.#batchFrames + this.#inFlightMessages;
   }
 
   /** Bytes queued or in flight. */
   get bytes(): number {
-    return this.#queuedBytes + this.#inFlightBytes;
+    return this.#batchBytes + this.#inFlightBytes;
   }
 
   /** Whether a frame with a body of `bodyBytes` fits within the limits. */
@@ -71,25 +78,52 @@ export class FrameWriter {
 
   /** Queues one frame body. `droppable` frames may later be removed by {@linkcode dropOldest}. */
   push(body: Uint8Array, droppable = false): void {
-    if (this.#failed) return;
-    // While a write is in flight the frame waits, and a view would pin the
-    // whole read chunk it came from; copy it so queued bytes are what we count.
-    this.#frames.push(this.#writing ? body.slice() : body);
-    this.#droppable.push(droppable);
-    this.#queuedBytes += FRAME_HEADER_BYTES + body.byteLength;
+    const at = this.reserve(body.byteLength, droppable);
+    if (at >= 0) this.#batch.set(body, at);
+  }
+
+  /**
+   * Makes room for a frame body of `bodyBytes`, writes its header, and
+   * returns the offset in {@linkcode buffer} where the caller writes the
+   * body now (before yielding). Returns -1 if the writer has failed.
+   */
+  reserve(bodyBytes: number, droppable = false): number {
+    if (this.#failed) return -1;
+    const need = this.#batchBytes + FRAME_HEADER_BYTES + bodyBytes;
+    if (need > this.#batch.byteLength) this.#grow(need);
+    if (droppable) this.#droppable.push(this.#batchBytes);
+    writeFrameHeader(this.#batch, this.#batchBytes, bodyBytes);
+    this.#batchBytes = need;
+    this.#batchFrames++;
     if (!this.#scheduled && !this.#writing) {
       this.#scheduled = true;
       queueMicrotask(() => void this.#drain());
     }
+    return need - bodyBytes;
+  }
+
+  /** The batch buffer {@linkcode reserve} offsets point into. */
+  get buffer(): Uint8Array {
+    return this.#batch;
+  }
+
+  #grow(need: number): void {
+    const next = new Uint8Array(Math.max(need, this.#batch.byteLength * 2));
+    next.set(this.#batch.subarray(0, this.#batchBytes));
+    this.#batch = next;
   }
 
   /** Removes the oldest queued droppable frame. Returns false if there is none. */
   dropOldest(): boolean {
-    const index = this.#droppable.indexOf(true);
-    if (index < 0) return false;
-    this.#queuedBytes -= FRAME_HEADER_BYTES + this.#frames[index].byteLength;
-    this.#frames.splice(index, 1);
-    this.#droppable.splice(index, 1);
+    const start = this.#droppable.shift();
+    if (start === undefined) return false;
+    const b = this.#batch;
+    const frameBytes = FRAME_HEADER_BYTES +
+      (b[start] * 0x1000000 + (b[start + 1] << 16 | b[start + 2] << 8 | b[start + 3]));
+    b.copyWithin(start, start + frameBytes, this.#batchBytes);
+    this.#batchBytes -= frameBytes;
+    this.#batchFrames--;
+    for (let i = 0; i < this.#droppable.length; i++) this.#droppable[i] -= frameBytes;
     return true;
   }
 
@@ -111,9 +145,9 @@ export class FrameWriter {
   /** Drops everything queued; the stream errors. */
   abort(): void {
     this.#failed = true;
-    this.#frames = [];
+    this.#batchBytes = 0;
+    this.#batchFrames = 0;
     this.#droppable = [];
-    this.#queuedBytes = 0;
     void this.#writer.abort().catch(() => {});
     this.#wakeIdle();
   }
@@ -123,18 +157,23 @@ export class FrameWriter {
     if (this.#writing) return;
     this.#writing = true;
     try {
-      while (this.#frames.length > 0 && !this.#failed) {
-        const frames = this.#frames;
-        const bytes = this.#queuedBytes;
-        this.#frames = [];
+      while (this.#batchFrames > 0 && !this.#failed) {
+        const written = this.#batch;
+        const bytes = this.#batchBytes;
+        const frames = this.#batchFrames;
+        this.#batch = this.#spare ?? new Uint8Array(INITIAL_BATCH_BYTES);
+        this.#spare = undefined;
+        this.#batchBytes = 0;
+        this.#batchFrames = 0;
         this.#droppable = [];
-        this.#queuedBytes = 0;
-        this.#inFlightMessages = frames.length;
+        this.#inFlightMessages = frames;
         this.#inFlightBytes = bytes;
-        await this.#writer.write(joinFrames(frames, bytes));
+        await this.#writer.write(written.subarray(0, bytes));
+        // The transport is done with it: reuse it for a later batch unless a burst made it huge.
+        if (written.byteLength <= MAX_SPARE_BYTES) this.#spare = written;
         this.#inFlightMessages = 0;
         this.#inFlightBytes = 0;
-        this.framesOut += frames.length;
+        this.framesOut += frames;
         this.bytesOut += bytes;
         this.onWritten?.();
       }
@@ -145,7 +184,7 @@ export class FrameWriter {
       this.onError?.(err);
     } finally {
       this.#writing = false;
-      if (this.#frames.length === 0 || this.#failed) this.#wakeIdle();
+      if (this.#batchFrames === 0 || this.#failed) this.#wakeIdle();
     }
   }
 

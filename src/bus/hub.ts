@@ -2,11 +2,20 @@ import { decodeEnvelope, encodeCbor } from "../codec/cbor.ts";
 import { DEFAULT_MAX_FRAME_BYTES, FrameParser } from "../codec/frame_parser.ts";
 import type { Connection, Listener } from "../transport/connection.ts";
 import { memoryConnectionPair } from "../transport/memory.ts";
-import { AuthError, ClosedError, IpcError, NoResponderError, NoSuchPeerError, PeerLeftError, ProtocolError, QueueFullError } from "../errors.ts";
+import {
+  AuthError,
+  ClosedError,
+  IpcError,
+  NoResponderError,
+  NoSuchPeerError,
+  PeerLeftError,
+  ProtocolError,
+  QueueFullError,
+} from "../errors.ts";
 import { FrameWriter } from "./frame_writer.ts";
+import { type AlertFields, readAlert } from "./alert_envelope.ts";
 import { Peer, type PeerSettings } from "./peer.ts";
 import {
-  type Alert,
   asAlert,
   asEnvelope,
   asHello,
@@ -126,6 +135,8 @@ export class Hub {
   readonly #listener: Listener | undefined;
   readonly #settings: HubSettings;
   readonly #links = new Map<number, PeerLink>();
+  /** Every connection being served, those still in their handshake included: close() ends them all. */
+  readonly #open = new Set<PeerLink>();
   readonly #byName = new Map<string, number>();
   readonly #inFlight = new Map<string, InFlight>();
   readonly #started = Date.now();
@@ -191,6 +202,7 @@ export class Hub {
     const link = new PeerLink(conn, this.#settings);
     link.writer.onError = () => void conn.close();
     link.isHost = role.host === true;
+    this.#open.add(link);
     void this.#serveLink(link, role.hubPeer === true);
   }
 
@@ -229,12 +241,16 @@ export class Hub {
     } finally {
       clearTimeout(handshake);
       reader.releaseLock();
+      this.#open.delete(link);
     }
     await link.conn.close();
     this.#onGone(link, reason);
   }
 
   #onFrame(link: PeerLink, body: Uint8Array, isHubPeer: boolean): void {
+    // Alerts are most of the traffic: route them on a hand-read envelope.
+    const alert = link.info ? readAlert(body) : undefined;
+    if (alert) return this.#onAlert(link, body, this.#from(link, alert));
     const m = asEnvelope(decodeEnvelope(body));
     if (!link.info) {
       if (m.k !== Kind.Hello) throw new ProtocolError(`Expected a hello first, got ${m.k}`);
@@ -243,7 +259,7 @@ export class Hub {
     }
     switch (m.k) {
       case Kind.Alert:
-        return this.#onAlert(link, body, this.#from(link, asAlert(m)));
+        return this.#onAlert(link, body, this.#from(link, asAlert(m) as AlertFields));
       case Kind.Request:
         return this.#onRequest(link, body, this.#from(link, asRequest(m)));
       case Kind.Response:
@@ -291,7 +307,11 @@ export class Hub {
     }
     if (this.#closing) return refuse(new ClosedError("The hub is closing"));
     if (hello.name !== undefined && this.#byName.has(hello.name)) {
-      return refuse(new IpcError(`Name ${hello.name} is taken by live peer ${this.#byName.get(hello.name)}`, { code: "name_taken" }));
+      return refuse(
+        new IpcError(`Name ${hello.name} is taken by live peer ${this.#byName.get(hello.name)}`, {
+          code: "name_taken",
+        }),
+      );
     }
     const isFree = (id: number) => !this.#links.has(id);
     let id: number | undefined;
@@ -329,7 +349,7 @@ export class Hub {
     link.writer.onWritten = () => this.#onWritten(link);
   }
 
-  #onAlert(from: PeerLink, body: Uint8Array, m: Alert): void {
+  #onAlert(from: PeerLink, body: Uint8Array, m: AlertFields): void {
     this.#stats.alerts++;
     if (m.t === undefined) {
       for (const dest of this.#links.values()) this.#deliver(from, dest, body, m, true);
@@ -340,13 +360,16 @@ export class Hub {
     else this.#deliver(from, dest, body, m, false);
   }
 
-  #deliver(from: PeerLink, dest: PeerLink, body: Uint8Array, m: Alert, isBroadcast: boolean): void {
+  #deliver(from: PeerLink, dest: PeerLink, body: Uint8Array, m: AlertFields, isBroadcast: boolean): void {
     const writer = dest.writer;
     if (!writer.hasRoom(body.byteLength)) {
       if (isBroadcast && dest.dropOldest && writer.dropOldest()) this.#drop("drop_oldest");
       else {
         this.#drop("queue_full");
         this.#undeliverable(from, m, "queue_full", dest.id);
+        // The sender marks dest busy on this report, so it must hear `room` later even if
+        // none of its frames was ever queued for dest (else its flush() never resolves).
+        if (from !== dest) dest.toldBusy.add(from.id);
         return;
       }
     }
@@ -364,7 +387,7 @@ export class Hub {
     link.toldBusy.clear();
   }
 
-  #undeliverable(from: PeerLink, m: Alert, reason: string, to = m.t): void {
+  #undeliverable(from: PeerLink, m: AlertFields, reason: string, to = m.t): void {
     from.writer.push(encodeCbor({
       k: Kind.Undeliverable,
       n: m.n,
@@ -540,6 +563,8 @@ export class Hub {
       clearTimeout(timer);
     }
     await this.peer.close();
+    // A connection still in its handshake is in #open only; without this it would outlive close().
+    for (const link of this.#open) if (!link.info) void link.conn.close();
     const links = [...this.#links.values()];
     await Promise.all(links.map(async (link) => {
       await link.writer.close(Math.min(timeout, 500));

@@ -13,6 +13,7 @@ import {
   TimeoutError,
 } from "../errors.ts";
 import { FrameWriter } from "./frame_writer.ts";
+import { alertBytes, readAlert, writeAlert } from "./alert_envelope.ts";
 import { PendingRequests } from "./pending_requests.ts";
 import {
   asAlert,
@@ -296,8 +297,7 @@ export class Peer extends EventTarget {
         `Cannot send ${name} to peer ${dest}: its queue at the hub is full; await flush() and retry`,
       );
     }
-    this.#push(session, { k: Kind.Alert, f: this.#id, t: dest, n: name, d: this.#encodeData(data, name) }, name);
-    this.#stats.alertsSent++;
+    this.#pushAlert(session, dest, name, data);
   }
 
   /**
@@ -325,8 +325,7 @@ export class Peer extends EventTarget {
         `Cannot broadcast ${name}: the queue at the hub of peer ${[...this.#busy][0]} is full; await flush() and retry`,
       );
     }
-    this.#push(session, { k: Kind.Alert, f: this.#id, n: name, d: this.#encodeData(data, name) }, name);
-    this.#stats.alertsSent++;
+    this.#pushAlert(session, undefined, name, data);
   }
 
   /**
@@ -684,6 +683,8 @@ export class Peer extends EventTarget {
   // ---- incoming frames -------------------------------------------------------
 
   #onFrame(session: Session, body: Uint8Array): void {
+    const alert = readAlert(body);
+    if (alert) return this.#onAlert(alert);
     const m = asEnvelope(decodeEnvelope(body));
     switch (m.k) {
       case Kind.Alert:
@@ -707,7 +708,7 @@ export class Peer extends EventTarget {
         return;
       case Kind.Room:
         this.#busy.delete(m.id as number);
-        if (this.#busy.size === 0) for (const wake of this.#roomWaiters.splice(0)) wake();
+        if (this.#busy.size === 0) { for (const wake of this.#roomWaiters.splice(0)) wake(); }
         return;
       case Kind.Error:
         this.#emitError(errorFromCode(String((m.e as ErrorRecord)?.code), String((m.e as ErrorRecord)?.message)));
@@ -738,7 +739,7 @@ export class Peer extends EventTarget {
       this.#emitError(err);
       return;
     }
-    if (subscribers) for (const s of subscribers) s.push({ data, sender: m.f });
+    if (subscribers) { for (const s of subscribers) s.push({ data, sender: m.f }); }
     if (handler) {
       const sender = m.f;
       const ctx: AlertContext = {
@@ -809,7 +810,9 @@ export class Peer extends EventTarget {
         t: m.f,
         r: m.r,
         e: toErrorRecord(
-          new FrameTooLargeError(`Response of ${body.byteLength} bytes exceeds maxFrameBytes ${this.#settings.maxFrameBytes}`),
+          new FrameTooLargeError(
+            `Response of ${body.byteLength} bytes exceeds maxFrameBytes ${this.#settings.maxFrameBytes}`,
+          ),
         ),
       });
     }
@@ -842,7 +845,7 @@ export class Peer extends EventTarget {
     this.#present.delete(id);
     this.#reliable?.onGone(id, "peer_left");
     this.#busy.delete(id);
-    if (this.#busy.size === 0) for (const wake of this.#roomWaiters.splice(0)) wake();
+    if (this.#busy.size === 0) { for (const wake of this.#roomWaiters.splice(0)) wake(); }
     this.dispatchEvent(new CustomEvent("peerleave", { detail: { ...info, reason } }));
   }
 
@@ -908,7 +911,9 @@ export class Peer extends EventTarget {
     textAlertName(name);
     const d = this.#encodeData(data, name);
     if (d.byteLength + 64 + name.length * 3 > this.#settings.maxFrameBytes) {
-      throw new FrameTooLargeError(`Cannot send ${name}: ${d.byteLength} bytes of data exceed maxFrameBytes ${this.#settings.maxFrameBytes}`);
+      throw new FrameTooLargeError(
+        `Cannot send ${name}: ${d.byteLength} bytes of data exceed maxFrameBytes ${this.#settings.maxFrameBytes}`,
+      );
     }
     if (this.#id === undefined) {
       // Before the first handshake there is no view: check the destination on replay.
@@ -1013,10 +1018,29 @@ export class Peer extends EventTarget {
     }
     if (!session.writer.hasRoom(body.byteLength)) {
       throw new QueueFullError(
-        `Cannot ${isRequest ? "request" : "send"} ${what}: outgoing queue is full (${session.writer.messages} messages, ${session.writer.bytes} bytes); await flush() and retry`,
+        `Cannot ${
+          isRequest ? "request" : "send"
+        } ${what}: outgoing queue is full (${session.writer.messages} messages, ${session.writer.bytes} bytes); await flush() and retry`,
       );
     }
     session.writer.push(body);
+  }
+
+  #pushAlert(session: Session, to: number | undefined, name: string, data: unknown): void {
+    const fields = { f: this.#id as number, t: to, n: name, d: this.#encodeData(data, name), s: undefined };
+    const size = alertBytes(fields);
+    if (size > this.#settings.maxFrameBytes) {
+      throw new FrameTooLargeError(
+        `Cannot send ${name}: frame of ${size} bytes exceeds maxFrameBytes ${this.#settings.maxFrameBytes}`,
+      );
+    }
+    if (!session.writer.hasRoom(size)) {
+      throw new QueueFullError(
+        `Cannot send ${name}: outgoing queue is full (${session.writer.messages} messages, ${session.writer.bytes} bytes); await flush() and retry`,
+      );
+    }
+    writeAlert(session.writer, fields, size);
+    this.#stats.alertsSent++;
   }
 
   #announceRoutes(): void {

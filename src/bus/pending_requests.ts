@@ -25,7 +25,12 @@ export class PendingRequests {
   }
 
   /** Registers a request; `send(id)` puts it on the wire. */
-  add(route: string, to: number | undefined, timeout: number, signal?: AbortSignal): { id: number; promise: Promise<unknown> } {
+  add(
+    route: string,
+    to: number | undefined,
+    timeout: number,
+    signal?: AbortSignal,
+  ): { id: number; promise: Promise<unknown> } {
     const id = this.#nextId++;
     const promise = new Promise<unknown>((resolve, reject) => {
       const timer = setTimeout(

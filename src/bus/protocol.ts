@@ -133,7 +133,9 @@ function bad(kind: string, field: string, value: unknown): never {
 /** Checks the outer shape every envelope has. */
 export function asEnvelope(value: unknown): Envelope {
   if (value === null || typeof value !== "object" || Array.isArray(value) || value instanceof Uint8Array) {
-    throw new ProtocolError(`Invalid message: expected a CBOR map, got ${Array.isArray(value) ? "array" : typeof value}`);
+    throw new ProtocolError(
+      `Invalid message: expected a CBOR map, got ${Array.isArray(value) ? "array" : typeof value}`,
+    );
   }
   const k = (value as Envelope).k;
   if (typeof k !== "string") bad("message", "k", k);

@@ -93,7 +93,9 @@ export async function serve(options: ServeOptions): Promise<Hub> {
 }
 
 /** Checks and fills in queue and frame limits. */
-export function queueLimits(options: QueueOptions): { maxQueueMessages: number; maxQueueBytes: number; maxFrameBytes: number } {
+export function queueLimits(
+  options: QueueOptions,
+): { maxQueueMessages: number; maxQueueBytes: number; maxFrameBytes: number } {
   return {
     maxQueueMessages: positiveInteger("maxQueueMessages", options.maxQueueMessages ?? BUS_DEFAULTS.maxQueueMessages),
     maxQueueBytes: positiveInteger("maxQueueBytes", options.maxQueueBytes ?? BUS_DEFAULTS.maxQueueBytes),

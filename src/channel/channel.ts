@@ -1,12 +1,12 @@
 import { ConnectError, HubExistsError, IpcError } from "../errors.ts";
-import { Hub, BUS_DEFAULTS } from "../bus/hub.ts";
+import { BUS_DEFAULTS, Hub } from "../bus/hub.ts";
 import { Peer } from "../bus/peer.ts";
 import type { Hello } from "../bus/protocol.ts";
 import { queueLimits, type QueueOptions } from "../bus/serve.ts";
 import { dial, listen } from "../transport/listen.ts";
 import { memoryConnectionPair } from "../transport/memory.ts";
 import { type FileLock, tryLockFile } from "../transport/file_lock.ts";
-import { channelFiles, type ChannelFiles, readIds, writeIds } from "./channel_files.ts";
+import { type ChannelFiles, channelFiles, readIds, writeIds } from "./channel_files.ts";
 
 /** How a channel member takes part in hosting the hub. */
 export const ChannelRole = {
@@ -188,8 +188,10 @@ export class ChannelPeer extends Peer {
       try {
         if (await this.#joinOnce()) return;
       } catch (err) {
-        if (err instanceof HubExistsError || (err instanceof IpcError && err.code === "id_taken") ||
-          (err instanceof IpcError && err.code === "name_taken")) {
+        if (
+          err instanceof HubExistsError || (err instanceof IpcError && err.code === "id_taken") ||
+          (err instanceof IpcError && err.code === "name_taken")
+        ) {
           throw err;
         }
         lastError = err;

@@ -225,7 +225,7 @@ export class ReliableDelivery {
   }
 
   #wakeIfRoom(): void {
-    if (this.#entries * 2 < this.#limit) for (const wake of this.#roomWaiters.splice(0)) wake();
+    if (this.#entries * 2 < this.#limit) { for (const wake of this.#roomWaiters.splice(0)) wake(); }
   }
 
   /** Stops timers and releases waiters. */
