@@ -1,9 +1,10 @@
 /**
  * Alerts are the hot path of the bus, so their envelope is written and read
- * by hand here rather than through cbor-x. The bytes are ordinary CBOR, the
- * same map cbor-x would write for `{ k: "a", f, t?, n, d, s? }` with keys in
- * that order; any other layout (a foreign client's key order, a map for
- * `s`) is left to the generic decoder.
+ * by hand here rather than through cbor-x. The bytes are ordinary CBOR: the
+ * map `{ k: "a", f, t?, n, d, s? }` with keys in that order and shortest
+ * heads. The reader also takes cbor-x's form of the same map (a 2-byte map
+ * count); any other layout (a foreign client's key order, a map for `s`) is
+ * left to the generic decoder.
  *
  * @module
  */
@@ -123,6 +124,43 @@ export function writeAlert(writer: FrameWriter, fields: AlertFields, size: numbe
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
+/** Decodes a name; short ASCII names (nearly all) without a call into the runtime's decoder. */
+let lastNameBytes = new Uint8Array(0);
+let lastName = "";
+
+function readName(body: Uint8Array, at: number, length: number): string | undefined {
+  // Consecutive alerts mostly share a name: reuse the string when the bytes match.
+  if (length === lastNameBytes.byteLength) {
+    let same = true;
+    for (let i = 0; i < length; i++) {
+      if (body[at + i] !== lastNameBytes[i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return lastName;
+  }
+  const name = decodeName(body, at, length);
+  if (name !== undefined && length <= 64) {
+    lastNameBytes = body.slice(at, at + length);
+    lastName = name;
+  }
+  return name;
+}
+
+function decodeName(body: Uint8Array, at: number, length: number): string | undefined {
+  if (length <= 32) {
+    let ascii = true;
+    for (let i = at; i < at + length; i++) if (body[i] > 0x7f) ascii = false;
+    if (ascii) return String.fromCharCode.apply(null, body.subarray(at, at + length) as unknown as number[]);
+  }
+  try {
+    return decoder.decode(body.subarray(at, at + length));
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Reads an alert envelope in the layout {@linkcode writeAlert} writes.
  * Returns undefined for anything else (other kinds, other layouts), which
@@ -130,10 +168,15 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
  */
 export function readAlert(body: Uint8Array): AlertFields | undefined {
   const end = body.byteLength;
-  const entries = body[0] - 0xa0;
-  if (entries < 4 || entries > 6 || end < 9) return undefined;
-  if (body[1] !== TEXT_1 || body[2] !== KEY_K || body[3] !== TEXT_1 || body[4] !== KIND_ALERT) return undefined;
-  let at = 5;
+  // cbor-x heads maps of objects with a 2-byte count (0xb9 0x00 n); ours use one byte.
+  const wide = body[0] === 0xb9 && body[1] === 0;
+  const entries = wide ? body[2] : body[0] - 0xa0;
+  let at = wide ? 3 : 1;
+  if (entries < 4 || entries > 6 || end < at + 8) return undefined;
+  if (body[at] !== TEXT_1 || body[at + 1] !== KEY_K || body[at + 2] !== TEXT_1 || body[at + 3] !== KIND_ALERT) {
+    return undefined;
+  }
+  at += 4;
   let left = entries - 1;
   let f = -1;
   let t: number | undefined;
@@ -176,11 +219,8 @@ export function readAlert(body: Uint8Array): AlertFields | undefined {
     left--;
   }
   if (!expectKey(KEY_N) || !head(0x60) || at + value > end) return undefined;
-  try {
-    n = decoder.decode(body.subarray(at, at + value));
-  } catch {
-    return undefined;
-  }
+  n = readName(body, at, value);
+  if (n === undefined) return undefined;
   at += value;
   left--;
   if (!expectKey(KEY_D) || !head(0x40) || at + value > end) return undefined;
