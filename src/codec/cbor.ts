@@ -9,6 +9,7 @@
 import { Encoder } from "cbor-x/encode";
 import { Decoder, setSizeLimits } from "cbor-x/decode";
 import { ProtocolError } from "../errors.ts";
+import { scanCbor } from "./cbor_scan.ts";
 
 /** Upper bounds on what one CBOR item may declare, whatever its frame size. */
 export const CBOR_LIMITS = {
@@ -30,10 +31,9 @@ const encoder = new Encoder({
 // copyBuffers: byte strings in user data must not keep whole read chunks alive.
 const valueDecoder = new Decoder({ useRecords: false, copyBuffers: true } as Record<string, unknown>);
 // Envelopes are decoded in place: their payload is a view the hub forwards.
+// Byte strings come back as plain Uint8Arrays because the source always is
+// one (plainBytes): cbor-x slices or views its source.
 const envelopeDecoder = new Decoder({ useRecords: false } as Record<string, unknown>);
-
-/** Deepest nesting of arrays and maps a decoded item may have. */
-export const MAX_DEPTH = 512;
 
 /** Views `bytes` as a plain `Uint8Array` (never a Node `Buffer`), without copying. */
 export function plainBytes(bytes: Uint8Array): Uint8Array {
@@ -48,16 +48,17 @@ export function encodeCbor(value: unknown): Uint8Array {
 }
 
 function decodeWith(decoder: Decoder, bytes: Uint8Array): unknown {
-  let value: unknown;
+  const plain = plainBytes(bytes);
+  // Checked before cbor-x sees it: nesting, declared sizes, trailing bytes.
+  scanCbor(plain);
   try {
-    value = decoder.decode(plainBytes(bytes));
+    return decoder.decode(plain);
   } catch (cause) {
     throw new ProtocolError(
       `Cannot decode frame: invalid CBOR in ${bytes.byteLength} bytes (${(cause as Error)?.message ?? cause})`,
       { cause },
     );
   }
-  return normalize(value, 0);
 }
 
 /** Decodes one CBOR item of user data: byte strings come back as fresh `Uint8Array`s. */
@@ -68,23 +69,4 @@ export function decodeCbor(bytes: Uint8Array): unknown {
 /** Decodes a protocol envelope; byte strings in it are views into `bytes`. */
 export function decodeEnvelope(bytes: Uint8Array): unknown {
   return decodeWith(envelopeDecoder, bytes);
-}
-
-// cbor-x returns Buffer for byte strings where a Buffer global exists, and
-// recurses without a depth limit. Walk only containers; scalars return fast.
-function normalize(value: unknown, depth: number): unknown {
-  if (value === null || typeof value !== "object") return value;
-  if (depth > MAX_DEPTH) {
-    throw new ProtocolError(`Cannot decode frame: nesting deeper than ${MAX_DEPTH} levels`);
-  }
-  if (value instanceof Uint8Array) return plainBytes(value);
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) value[i] = normalize(value[i], depth + 1);
-  } else if (value instanceof Map) {
-    for (const [k, v] of value) value.set(k, normalize(v, depth + 1));
-  } else if (value.constructor === Object) {
-    const record = value as Record<string, unknown>;
-    for (const key in record) record[key] = normalize(record[key], depth + 1);
-  }
-  return value;
 }

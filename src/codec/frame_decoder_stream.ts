@@ -1,6 +1,5 @@
 import { decodeCbor } from "./cbor.ts";
-import { DEFAULT_MAX_FRAME_BYTES, FrameParser } from "./frame_parser.ts";
-import { positiveInteger } from "./frame_encoder_stream.ts";
+import { checkMaxFrameBytes, DEFAULT_MAX_FRAME_BYTES, FrameParser } from "./frame_parser.ts";
 import { ProtocolError } from "../errors.ts";
 
 /** Options of {@linkcode FrameDecoderStream}. */
@@ -35,13 +34,13 @@ export interface FrameDecoderStreamOptions {
  */
 export class FrameDecoderStream extends TransformStream<Uint8Array, unknown> {
   /**
+   * Makes a decoder.
+   *
    * @param options The frame size limit.
-   * @throws {RangeError} when `maxFrameBytes` is not a positive integer.
+   * @throws {RangeError} when `maxFrameBytes` is not a positive integer up to 4294967295.
    */
   constructor(options: FrameDecoderStreamOptions = {}) {
-    const parser = new FrameParser(
-      positiveInteger("maxFrameBytes", options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES),
-    );
+    const parser = new FrameParser(checkMaxFrameBytes(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES));
     super({
       transform(chunk, controller) {
         parser.push(chunk, (body) => controller.enqueue(decodeCbor(body)));

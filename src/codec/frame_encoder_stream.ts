@@ -1,8 +1,7 @@
 import { encodeCbor } from "./cbor.ts";
-import { FRAME_HEADER_BYTES } from "./frame_parser.ts";
+import { checkMaxFrameBytes, DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES } from "./frame_parser.ts";
 import { joinFrames } from "./join_frames.ts";
 import { FrameTooLargeError } from "../errors.ts";
-import { DEFAULT_MAX_FRAME_BYTES } from "./frame_parser.ts";
 
 /** Options of {@linkcode FrameEncoderStream}. */
 export interface FrameEncoderStreamOptions {
@@ -38,11 +37,14 @@ export interface FrameEncoderStreamOptions {
  */
 export class FrameEncoderStream extends TransformStream<unknown, Uint8Array> {
   /**
+   * Makes an encoder.
+   *
    * @param options Frame size limit and coalescing threshold.
-   * @throws {RangeError} when an option is not a positive integer.
+   * @throws {RangeError} when an option is not a positive integer, or `maxFrameBytes` exceeds 4294967295.
    */
   constructor(options: FrameEncoderStreamOptions = {}) {
-    const maxFrameBytes = positiveInteger("maxFrameBytes", options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
+    // Bounded by the header too: a larger body would be written with a wrapped length.
+    const maxFrameBytes = checkMaxFrameBytes(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
     const coalesceBytes = positiveInteger("coalesceBytes", options.coalesceBytes ?? 65536);
     let frames: Uint8Array[] = [];
     let waitingBytes = 0;

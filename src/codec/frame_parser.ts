@@ -6,6 +6,23 @@ export const FRAME_HEADER_BYTES = 4;
 /** Default `maxFrameBytes`: 64 MiB. */
 export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
+/** Largest length the 4-byte header can state. */
+export const MAX_FRAME_BYTES_LIMIT = 0xffff_ffff;
+
+/**
+ * Checks a `maxFrameBytes` option: a positive integer the header can state.
+ *
+ * @throws {RangeError} otherwise.
+ */
+export function checkMaxFrameBytes(value: number): number {
+  if (!Number.isSafeInteger(value) || value <= 0 || value > MAX_FRAME_BYTES_LIMIT) {
+    throw new RangeError(
+      `Invalid option maxFrameBytes: expected a positive integer up to ${MAX_FRAME_BYTES_LIMIT}, got ${value}`,
+    );
+  }
+  return value;
+}
+
 /**
  * Splits a byte stream into frame bodies. Chunks of a split frame are kept in
  * a list and joined once, when the frame is complete; frames wholly inside one
@@ -22,9 +39,9 @@ export class FrameParser {
     this.#maxFrameBytes = maxFrameBytes;
   }
 
-  /** Bytes held for a frame not yet complete. */
+  /** Bytes received of a frame not yet complete, its header included once read. */
   get buffered(): number {
-    return this.#pendingBytes;
+    return this.#pendingBytes + (this.#bodyBytes >= 0 ? FRAME_HEADER_BYTES : 0);
   }
 
   /**
@@ -34,7 +51,9 @@ export class FrameParser {
    */
   push(chunk: Uint8Array, onFrame: (body: Uint8Array) => void): void {
     let offset = 0;
-    if (this.#pendingBytes > 0) {
+    // A header may end exactly at a chunk's end: then no body byte is pending
+    // yet, but the next chunk still starts inside that frame's body.
+    if (this.#pendingBytes > 0 || this.#bodyBytes >= 0) {
       offset = this.#completePending(chunk, onFrame);
       if (offset < 0) return;
     }

@@ -1,0 +1,93 @@
+import { ProtocolError } from "../errors.ts";
+
+/** Deepest nesting of arrays, maps and tags a CBOR item may have. */
+export const MAX_CBOR_DEPTH = 256;
+
+function fail(reason: string, at: number): never {
+  throw new ProtocolError(`Cannot decode frame: ${reason} at byte ${at}`);
+}
+
+/**
+ * Walks one CBOR item's heads without building anything, and rejects it if
+ * it is malformed, nests deeper than `maxDepth`, does not end exactly at the
+ * end of `bytes`, or declares more elements or bytes than the frame holds.
+ * Every element takes at least one byte, so after this check the decoder
+ * cannot be made to allocate much more than the frame's size.
+ *
+ * @throws {ProtocolError} naming what was wrong and where.
+ */
+export function scanCbor(bytes: Uint8Array, maxDepth: number = MAX_CBOR_DEPTH): void {
+  const end = bytes.byteLength;
+  // Items still expected in each open container; -1 = indefinite (until break).
+  const open: number[] = [];
+  let at = 0;
+  let done = false;
+  while (!done) {
+    if (at >= end) fail("truncated item", at);
+    const start = at;
+    const initial = bytes[at++];
+    const major = initial >> 5;
+    const info = initial & 0x1f;
+    let value = info;
+    if (info === 24) {
+      if (at + 1 > end) fail("truncated head", start);
+      value = bytes[at];
+      at += 1;
+    } else if (info === 25) {
+      if (at + 2 > end) fail("truncated head", start);
+      value = bytes[at] << 8 | bytes[at + 1];
+      at += 2;
+    } else if (info === 26) {
+      if (at + 4 > end) fail("truncated head", start);
+      value = bytes[at] * 0x1000000 + (bytes[at + 1] << 16 | bytes[at + 2] << 8 | bytes[at + 3]);
+      at += 4;
+    } else if (info === 27) {
+      if (at + 8 > end) fail("truncated head", start);
+      value = (bytes[at] * 0x1000000 + (bytes[at + 1] << 16 | bytes[at + 2] << 8 | bytes[at + 3])) * 0x100000000 +
+        (bytes[at + 4] * 0x1000000 + (bytes[at + 5] << 16 | bytes[at + 6] << 8 | bytes[at + 7]));
+      at += 8;
+    } else if (info >= 28 && info <= 30) fail(`reserved additional information ${info}`, start);
+
+    let completes = true;
+    if (info === 31) {
+      if (major === 7) {
+        // A break closes the innermost indefinite container.
+        if (open.length === 0 || open[open.length - 1] !== -1) fail("unexpected break", start);
+        open.pop();
+      } else if (major >= 2 && major <= 5) {
+        if (open.length >= maxDepth) fail(`nesting deeper than ${maxDepth} levels`, start);
+        open.push(-1);
+        completes = false;
+      } else fail(`indefinite length on major type ${major}`, start);
+    } else if (major === 2 || major === 3) {
+      if (value > end - at) fail(`string of ${value} bytes with ${end - at} left`, start);
+      at += value;
+    } else if (major === 4 || major === 5) {
+      const items = major === 5 ? value * 2 : value;
+      if (items > end - at) fail(`${major === 5 ? "map" : "array"} of ${value} entries with ${end - at} bytes left`, start);
+      if (items > 0) {
+        if (open.length >= maxDepth) fail(`nesting deeper than ${maxDepth} levels`, start);
+        open.push(items);
+        completes = false;
+      }
+    } else if (major === 6) {
+      // A tag wraps the next item: a container of one.
+      if (open.length >= maxDepth) fail(`nesting deeper than ${maxDepth} levels`, start);
+      open.push(1);
+      completes = false;
+    }
+    if (!completes) continue;
+    // One item done: count it against the containers it closes.
+    while (true) {
+      if (open.length === 0) {
+        done = true;
+        break;
+      }
+      const top = open.length - 1;
+      if (open[top] === -1) break;
+      if (--open[top] > 0) break;
+      open.pop();
+    }
+  }
+  if (at !== end) fail(`${end - at} bytes after the item`, at);
+}
