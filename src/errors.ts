@@ -34,6 +34,10 @@ export const ErrorCode = {
   PeerLeft: "peer_left",
   Auth: "auth_failed",
   HubExists: "hub_exists",
+  /** A live peer already uses the name a joining peer asked for. */
+  NameTaken: "name_taken",
+  /** A live peer already holds the id a joining peer asked for. */
+  IdTaken: "id_taken",
 } as const;
 
 /** One of the values of {@linkcode ErrorCode}. */

@@ -63,7 +63,9 @@ export async function connect(options: ConnectOptions): Promise<Peer> {
     ...(options.name === undefined ? {} : { name: options.name }),
     ...(options.auth ? { token: authToken(options.auth) } : {}),
   });
+  const deadline = Date.now() + timeout;
   const conn = await dial(options.path, { timeout });
-  await peer.attach(conn, timeout);
+  // One budget for dial and handshake together.
+  await peer.attach(conn, Math.max(1, deadline - Date.now()));
   return peer;
 }

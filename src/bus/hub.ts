@@ -5,6 +5,7 @@ import { memoryConnectionPair } from "../transport/memory.ts";
 import {
   AuthError,
   ClosedError,
+  ErrorCode,
   IpcError,
   NoResponderError,
   NoSuchPeerError,
@@ -309,7 +310,7 @@ export class Hub {
     if (hello.name !== undefined && this.#byName.has(hello.name)) {
       return refuse(
         new IpcError(`Name ${hello.name} is taken by live peer ${this.#byName.get(hello.name)}`, {
-          code: "name_taken",
+          code: ErrorCode.NameTaken,
         }),
       );
     }
@@ -318,11 +319,11 @@ export class Hub {
     if (isHubPeer) id = 0;
     else if (hello.id !== undefined) {
       if (!isFree(hello.id)) {
-        return refuse(new IpcError(`Id ${hello.id} is held by a live peer`, { code: "id_taken" }));
+        return refuse(new IpcError(`Id ${hello.id} is held by a live peer`, { code: ErrorCode.IdTaken }));
       }
       id = hello.id;
     } else id = this.#settings.assignId?.(hello, isFree) ?? lowestFree(isFree);
-    if (id === undefined) return refuse(new IpcError("No id left to assign", { code: "id_taken" }));
+    if (id === undefined) return refuse(new IpcError("No id left to assign", { code: ErrorCode.IdTaken }));
     const info: PeerInfo = {
       id,
       pid: hello.pid,

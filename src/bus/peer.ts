@@ -708,10 +708,13 @@ export class Peer extends EventTarget {
         return;
       case Kind.Room:
         this.#busy.delete(m.id as number);
+        this.#reliable?.onPresent(m.id as number);
         if (this.#busy.size === 0) { for (const wake of this.#roomWaiters.splice(0)) wake(); }
         return;
       case Kind.Error:
-        this.#emitError(errorFromCode(String((m.e as ErrorRecord)?.code), String((m.e as ErrorRecord)?.message)));
+        this.#emitError(
+          errorFromCode(String((m.e as ErrorRecord)?.code ?? "ipc_error"), String((m.e as ErrorRecord)?.message)),
+        );
         return;
       case Kind.Close:
         this.#hubClosing = true;
@@ -853,7 +856,14 @@ export class Peer extends EventTarget {
     const detail: UndeliverableDetail = { reason: String(m.reason) };
     if (typeof m.t === "number") detail.to = m.t;
     if (typeof m.n === "string") detail.name = m.n;
-    if (detail.reason === "queue_full" && detail.to !== undefined) this.#busy.add(detail.to);
+    if (detail.reason === "queue_full" && detail.to !== undefined) {
+      this.#busy.add(detail.to);
+      if (this.#reliable && m.s !== undefined) {
+        // Kept until acknowledged: it is sent again when the hub says there is room.
+        this.#drop("resend_queue_full");
+        return;
+      }
+    }
     this.#reportUndeliverable(detail);
   }
 
@@ -928,8 +938,24 @@ export class Peer extends EventTarget {
       });
       return;
     }
-    if (to === undefined) this.#reliable!.broadcast([...this.#view.keys()], name, d);
-    else this.#reliable!.send(this.#resolve(to), name, d);
+    if (to === undefined) {
+      if (this.#busy.size > 0) {
+        throw new QueueFullError(
+          `Cannot broadcast ${name}: the queue at the hub of peer ${
+            [...this.#busy][0]
+          } is full; await flush() and retry`,
+        );
+      }
+      this.#reliable!.broadcast([...this.#view.keys()], name, d);
+    } else {
+      const dest = this.#resolve(to);
+      if (this.#busy.has(dest)) {
+        throw new QueueFullError(
+          `Cannot send ${name} to peer ${dest}: its queue at the hub is full; await flush() and retry`,
+        );
+      }
+      this.#reliable!.send(dest, name, d);
+    }
     this.#stats.alertsSent++;
   }
 

@@ -213,6 +213,14 @@ export function asPatterns(m: Envelope): PatternRecord[] {
         typeof (p as { regexp?: { flags?: unknown } }).regexp?.flags === "string")
     );
     if (!ok) bad("handle", "patterns[]", p);
+    const regexp = (p as { regexp?: { source: string; flags: string } }).regexp;
+    if (regexp) {
+      try {
+        new RegExp(regexp.source, regexp.flags);
+      } catch {
+        bad("handle", "patterns[].regexp", regexp);
+      }
+    }
   }
   return list as PatternRecord[];
 }
