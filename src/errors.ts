@@ -38,6 +38,8 @@ export const ErrorCode = {
   NameTaken: "name_taken",
   /** A live peer already holds the id a joining peer asked for. */
   IdTaken: "id_taken",
+  /** The hub's socket file was deleted; the hub bound a new one. */
+  SocketLost: "socket_lost",
 } as const;
 
 /** One of the values of {@linkcode ErrorCode}. */

@@ -60,10 +60,15 @@ export class FrameWriter {
     return this.#batchBytes + this.#inFlightBytes;
   }
 
-  /** Whether a frame with a body of `bodyBytes` fits within the limits. */
-  hasRoom(bodyBytes: number): boolean {
-    return this.messages < this.limits.maxMessages &&
-      this.bytes + FRAME_HEADER_BYTES + bodyBytes <= this.limits.maxBytes;
+  /**
+   * Whether a frame with a body of `bodyBytes` may be queued: while fewer
+   * than `maxMessages` frames and fewer than `maxBytes` bytes are queued. The
+   * last frame taken may overshoot, so a frame above `maxBytes` (within
+   * `maxFrameBytes`) can still be sent, and the queue never holds more than
+   * `maxBytes + maxFrameBytes`.
+   */
+  hasRoom(): boolean {
+    return this.messages < this.limits.maxMessages && this.bytes < this.limits.maxBytes;
   }
 
   /** Whether the queue is above half of either limit. */

@@ -62,6 +62,8 @@ export interface HubStats {
   errors: number;
   /** Messages not delivered, by reason. */
   dropped: Record<string, number>;
+  /** Times the socket file was found deleted and bound anew. */
+  socketRebinds: number;
   /** Requests forwarded and not yet answered. */
   inFlightRequests: number;
   /** Milliseconds since the hub started. */
@@ -76,10 +78,19 @@ export interface HubSettings {
   handshakeTimeout: number;
   closeTimeout: number;
   token?: string;
+  /** Checks that the socket file is still the hub's, and binds a new one if not. */
+  socketWatch?: SocketWatch;
   /** Channels host no id-0 peer: the hosting member is an ordinary member. */
   ownPeer?: boolean;
   /** Picks the id of a joining peer; the channel layer keeps names' ids across restarts. */
   assignId?: (hello: Hello, isFree: (id: number) => boolean) => number | undefined;
+}
+
+/** How the hub notices its socket file was deleted, and replaces it. */
+export interface SocketWatch {
+  intervalMs: number;
+  isBound(): boolean;
+  relisten(): Promise<Listener>;
 }
 
 interface InFlight {
@@ -130,10 +141,12 @@ class PeerLink {
  * await hub.close();
  * ```
  */
-export class Hub {
+export class Hub extends EventTarget {
   /** The hub process's own peer, id 0. */
   readonly peer: Peer;
-  readonly #listener: Listener | undefined;
+  #listener: Listener | undefined;
+  #watchTimer: ReturnType<typeof setInterval> | undefined;
+  #socketRebinds = 0;
   readonly #settings: HubSettings;
   readonly #links = new Map<number, PeerLink>();
   /** Every connection being served, those still in their handshake included: close() ends them all. */
@@ -160,6 +173,7 @@ export class Hub {
 
   /** @internal Use `serve()`. */
   constructor(listener: Listener | undefined, settings: HubSettings, peerSettings: PeerSettings) {
+    super();
     this.#listener = listener;
     this.#settings = settings;
     this.peer = new Peer({ ...peerSettings, id: 0 });
@@ -183,6 +197,36 @@ export class Hub {
       await this.peer.attach(peerSide, this.#settings.handshakeTimeout);
     }
     if (this.#listener) void this.#acceptLoop(this.#listener);
+    const watch = this.#settings.socketWatch;
+    if (watch) this.#watchTimer = setInterval(() => void this.#checkSocket(watch), watch.intervalMs);
+  }
+
+  /**
+   * A deleted socket file leaves the hub listening on an inode nobody can
+   * reach: notice it, bind a new file, and say so through an `error` event.
+   */
+  async #checkSocket(watch: SocketWatch): Promise<void> {
+    if (this.#closing || watch.isBound()) return;
+    try {
+      // Close the old listener first: the new file may get the deleted one's
+      // inode number, and the old listener removes a file with its inode.
+      await this.#listener?.close();
+      const listener = await watch.relisten();
+      if (this.#closing) return void await listener.close();
+      this.#listener = listener;
+      this.#socketRebinds++;
+      void this.#acceptLoop(listener);
+      this.dispatchEvent(
+        new CustomEvent("error", {
+          detail: new IpcError(`Socket file ${listener.path} was removed under the hub; bound a new one`, {
+            code: ErrorCode.SocketLost,
+          }),
+        }),
+      );
+    } catch (err) {
+      this.#count("errors");
+      this.dispatchEvent(new CustomEvent("error", { detail: err }));
+    }
   }
 
   async #acceptLoop(listener: Listener): Promise<void> {
@@ -363,7 +407,7 @@ export class Hub {
 
   #deliver(from: PeerLink, dest: PeerLink, body: Uint8Array, m: AlertFields, isBroadcast: boolean): void {
     const writer = dest.writer;
-    if (!writer.hasRoom(body.byteLength)) {
+    if (!writer.hasRoom()) {
       if (isBroadcast && dest.dropOldest && writer.dropOldest()) this.#drop("drop_oldest");
       else {
         this.#drop("queue_full");
@@ -409,7 +453,7 @@ export class Hub {
       dest = this.#responderFor(m.u);
       if (!dest) return this.#fail(from, m, new NoResponderError(`No handler for route ${m.u}`));
     }
-    if (!dest.writer.hasRoom(body.byteLength)) {
+    if (!dest.writer.hasRoom()) {
       this.#drop("queue_full");
       return this.#fail(from, m, new QueueFullError(`Cannot route ${m.u}: the queue of peer ${dest.id} is full`));
     }
@@ -528,6 +572,7 @@ export class Hub {
       bytesOut,
       inFlightRequests: this.#inFlight.size,
       uptimeMs: Date.now() - this.#started,
+      socketRebinds: this.#socketRebinds,
     };
   }
 
@@ -552,6 +597,7 @@ export class Hub {
 
   async #close(timeout: number): Promise<void> {
     this.#closing = true;
+    clearInterval(this.#watchTimer);
     await this.#listener?.close();
     const closing = encodeCbor({ k: Kind.Close, reason: "hub closing" });
     for (const link of this.#links.values()) if (link.id !== 0) link.writer.push(closing);

@@ -1042,7 +1042,7 @@ export class Peer extends EventTarget {
         `Cannot send ${what}: frame of ${body.byteLength} bytes exceeds maxFrameBytes ${this.#settings.maxFrameBytes}`,
       );
     }
-    if (!session.writer.hasRoom(body.byteLength)) {
+    if (!session.writer.hasRoom()) {
       throw new QueueFullError(
         `Cannot ${
           isRequest ? "request" : "send"
@@ -1060,7 +1060,7 @@ export class Peer extends EventTarget {
         `Cannot send ${name}: frame of ${size} bytes exceeds maxFrameBytes ${this.#settings.maxFrameBytes}`,
       );
     }
-    if (!session.writer.hasRoom(size)) {
+    if (!session.writer.hasRoom()) {
       throw new QueueFullError(
         `Cannot send ${name}: outgoing queue is full (${session.writer.messages} messages, ${session.writer.bytes} bytes); await flush() and retry`,
       );

@@ -1,6 +1,7 @@
 import { listen } from "../transport/listen.ts";
 import { positiveInteger } from "../codec/frame_encoder_stream.ts";
-import { BUS_DEFAULTS, Hub } from "./hub.ts";
+import { BUS_DEFAULTS, Hub, type SocketWatch } from "./hub.ts";
+import { socketInode } from "../transport/socket_path.ts";
 import type { Peer } from "./peer.ts";
 
 /** Limits on a queue of frames waiting for one slow peer. */
@@ -76,6 +77,7 @@ export async function serve(options: ServeOptions): Promise<Hub> {
     ...limits,
     handshakeTimeout: BUS_DEFAULTS.handshakeTimeout,
     closeTimeout: options.closeTimeout ?? 2000,
+    socketWatch: watchSocket(options.path, options.mode ?? 0o600),
     ...(options.auth ? { token: authToken(options.auth) } : {}),
   }, {
     ...limits,
@@ -90,6 +92,20 @@ export async function serve(options: ServeOptions): Promise<Hub> {
   }
   addBuiltinRoutes(hub.peer, hub);
   return hub;
+}
+
+/** Watches the socket file at `path` once a second, and binds a new one if it is deleted. */
+export function watchSocket(path: string, mode: number): SocketWatch {
+  let inode = socketInode(path);
+  return {
+    intervalMs: 1000,
+    isBound: () => socketInode(path) === inode,
+    relisten: async () => {
+      const listener = await listen(path, { mode });
+      inode = socketInode(path);
+      return listener;
+    },
+  };
 }
 
 /** Checks and fills in queue and frame limits. */

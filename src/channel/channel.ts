@@ -2,7 +2,7 @@ import { ConnectError, HubExistsError, IpcError } from "../errors.ts";
 import { BUS_DEFAULTS, Hub } from "../bus/hub.ts";
 import { Peer } from "../bus/peer.ts";
 import type { Hello } from "../bus/protocol.ts";
-import { queueLimits, type QueueOptions } from "../bus/serve.ts";
+import { queueLimits, type QueueOptions, watchSocket } from "../bus/serve.ts";
 import { dial, listen } from "../transport/listen.ts";
 import { memoryConnectionPair } from "../transport/memory.ts";
 import { type FileLock, tryLockFile } from "../transport/file_lock.ts";
@@ -95,7 +95,8 @@ export class ChannelPeer extends Peer {
   #hub: Hub | undefined;
   #lock: FileLock | undefined;
   #stopped = false;
-  #lastHubId: number | undefined;
+  /** Id and incarnation of the member hosting the hub we last connected to. */
+  #lastHub: string | undefined;
   #lost: (() => void) | undefined;
 
   /** @internal Use `channel()`. */
@@ -127,8 +128,10 @@ export class ChannelPeer extends Peer {
     this.addEventListener("disconnect", () => this.#lost?.());
     this.addEventListener("connect", () => {
       const hubId = this.hubHost;
-      if (hubId !== this.#lastHubId) {
-        this.#lastHubId = hubId;
+      // A new host may reuse the id of the dead one, so the incarnation tells hubs apart.
+      const hub = `${hubId}/${this.viewSnapshot().find((p) => p.id === hubId)?.inc}`;
+      if (hub !== this.#lastHub) {
+        this.#lastHub = hub;
         this.dispatchEvent(new CustomEvent<HubChangeDetail>("hubchange", { detail: { hubId } }));
       }
     });
@@ -237,6 +240,7 @@ export class ChannelPeer extends Peer {
         handshakeTimeout: BUS_DEFAULTS.handshakeTimeout,
         closeTimeout: 500,
         ownPeer: false,
+        socketWatch: watchSocket(this.#files.socket, 0o600),
         assignId: (hello, isFree) => this.#assignId(registry, hello, isFree),
       }, { ...limits, requestTimeout: BUS_DEFAULTS.requestTimeout, dropOldestBroadcasts: false });
       this.#hub = hub;
