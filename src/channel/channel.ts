@@ -1,12 +1,20 @@
-import { ConnectError, HubExistsError, IpcError } from "../errors.ts";
+import { AuthError, ConnectError, ErrorCode, HubExistsError, IpcError } from "../errors.ts";
 import { BUS_DEFAULTS, Hub } from "../bus/hub.ts";
-import { Peer } from "../bus/peer.ts";
+import { Peer, type PeerSettings } from "../bus/peer.ts";
 import type { Hello } from "../bus/protocol.ts";
 import { queueLimits, type QueueOptions, watchSocket } from "../bus/serve.ts";
 import { dial, listen } from "../transport/listen.ts";
 import { memoryConnectionPair } from "../transport/memory.ts";
 import { type FileLock, tryLockFile } from "../transport/file_lock.ts";
-import { type ChannelFiles, channelFiles, readIds, writeIds } from "./channel_files.ts";
+import {
+  type ChannelFiles,
+  channelFiles,
+  ensureToken,
+  liveMemberIds,
+  readIds,
+  readToken,
+  writeIds,
+} from "./channel_files.ts";
 
 /** How a channel member takes part in hosting the hub. */
 export const ChannelRole = {
@@ -48,6 +56,14 @@ export interface ChannelOptions extends QueueOptions {
    * @default {10000}
    */
   queueLimit?: number;
+  /**
+   * Require a shared secret in the handshake: the first host writes a random
+   * token to `<dir>/<name>.token` (mode `0600`), and every member reads it,
+   * so only processes that can read that file can join.
+   *
+   * @default {false}
+   */
+  auth?: boolean;
   /**
    * Milliseconds members known before a failover stay in view while they reconnect.
    *
@@ -92,12 +108,17 @@ export class ChannelPeer extends Peer {
   readonly #files: ChannelFiles;
   readonly #options: ChannelOptions;
   readonly #role: ChannelRole;
+  /** The peer's settings: the auth token is filled in once the token file exists. */
+  readonly #settings: PeerSettings;
   #hub: Hub | undefined;
   #lock: FileLock | undefined;
   #stopped = false;
   /** Id and incarnation of the member hosting the hub we last connected to. */
   #lastHub: string | undefined;
   #lost: (() => void) | undefined;
+  /** Ids of the last host's live members, kept from others until `#heldUntil` while they reconnect. */
+  #heldIds: number[] = [];
+  #heldUntil = 0;
 
   /** @internal Use `channel()`. */
   constructor(name: string, options: ChannelOptions) {
@@ -113,19 +134,22 @@ export class ChannelPeer extends Peer {
     if (!Number.isSafeInteger(queueLimit) || queueLimit <= 0) {
       throw new RangeError(`Invalid queueLimit ${queueLimit}: expected a positive integer`);
     }
-    super({
+    const settings: PeerSettings = {
       ...queueLimits(options),
       requestTimeout: options.requestTimeout ?? BUS_DEFAULTS.requestTimeout,
       dropOldestBroadcasts: false,
       ...(options.name === undefined ? {} : { name: options.name }),
       ...(options.id === undefined ? {} : { requestedId: options.id }),
       reliable: { queueLimit, graceMs: options.graceMs ?? 2000 },
-    });
+    };
+    super(settings);
+    this.#settings = settings;
     this.#name = name;
     this.#files = files;
     this.#options = options;
     this.#role = role;
     this.addEventListener("disconnect", () => this.#lost?.());
+    for (const type of ["connect", "peerjoin", "peerleave"]) this.addEventListener(type, () => this.#recordMembers());
     this.addEventListener("connect", () => {
       const hubId = this.hubHost;
       // A new host may reuse the id of the dead one, so the incarnation tells hubs apart.
@@ -192,8 +216,8 @@ export class ChannelPeer extends Peer {
         if (await this.#joinOnce()) return;
       } catch (err) {
         if (
-          err instanceof HubExistsError || (err instanceof IpcError && err.code === "id_taken") ||
-          (err instanceof IpcError && err.code === "name_taken")
+          err instanceof HubExistsError || err instanceof AuthError ||
+          (err instanceof IpcError && (err.code === ErrorCode.IdTaken || err.code === ErrorCode.NameTaken))
         ) {
           throw err;
         }
@@ -223,6 +247,12 @@ export class ChannelPeer extends Peer {
         throw new HubExistsError(`Channel ${this.#name} already has a live hub (lock ${this.#files.lock} is held)`);
       }
     }
+    if (this.#options.auth) {
+      // The host writes the token file before it binds the socket: no file yet means no hub yet.
+      const token = readToken(this.#files.token);
+      if (token === undefined) return false;
+      this.#settings.token = token;
+    }
     const conn = await dial(this.#files.socket, { timeout: 1000 });
     await this.attach(conn, this.#options.connectTimeout ?? 10_000);
     return true;
@@ -232,15 +262,22 @@ export class ChannelPeer extends Peer {
   async #host(lock: FileLock): Promise<void> {
     let hub: Hub | undefined;
     try {
+      const token = this.#options.auth ? ensureToken(this.#files.token) : undefined;
+      if (token !== undefined) this.#settings.token = token;
       const listener = await listen(this.#files.socket, { mode: 0o600 });
       const limits = queueLimits(this.#options);
       const registry = readIds(this.#files.ids);
+      // A process that never was a member knows nobody: without this, it would
+      // hand the ids of members still reconnecting to its own member or to newcomers.
+      this.#heldIds = liveMemberIds(this.#files.members);
+      this.#heldUntil = Date.now() + (this.#options.graceMs ?? 2000);
       hub = new Hub(listener, {
         ...limits,
         handshakeTimeout: BUS_DEFAULTS.handshakeTimeout,
         closeTimeout: 500,
         ownPeer: false,
         socketWatch: watchSocket(this.#files.socket, 0o600),
+        ...(token === undefined ? {} : { token }),
         assignId: (hello, isFree) => this.#assignId(registry, hello, isFree),
       }, { ...limits, requestTimeout: BUS_DEFAULTS.requestTimeout, dropOldestBroadcasts: false });
       this.#hub = hub;
@@ -262,6 +299,7 @@ export class ChannelPeer extends Peer {
   #assignId(registry: Record<string, number>, hello: Hello, isFree: (id: number) => boolean): number {
     const held = new Set(Object.values(registry));
     for (const info of this.viewSnapshot()) held.add(info.id);
+    if (Date.now() < this.#heldUntil) for (const id of this.#heldIds) held.add(id);
     let id: number | undefined;
     if (hello.name !== undefined) {
       const known = registry[hello.name];
@@ -280,6 +318,16 @@ export class ChannelPeer extends Peer {
       }
     }
     return id;
+  }
+
+  /** The host writes who is in (id → pid), for whichever process hosts after it. */
+  #recordMembers(): void {
+    if (!this.#hub) return;
+    try {
+      writeIds(this.#files.members, Object.fromEntries(this.viewSnapshot().map((p) => [p.id, p.pid])));
+    } catch (err) {
+      this.dispatchEvent(new CustomEvent("error", { detail: err }));
+    }
   }
 
   async #dropHub(): Promise<void> {

@@ -1,6 +1,7 @@
-import { chmodSync, lstatSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { chmodSync, lstatSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
+import process from "node:process";
 
 /** Where a channel's files live. */
 export interface ChannelFiles {
@@ -8,6 +9,9 @@ export interface ChannelFiles {
   socket: string;
   lock: string;
   ids: string;
+  /** The last host's members, id → pid: held for them when a fresh process takes over. */
+  members: string;
+  token: string;
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -35,6 +39,8 @@ export function channelFiles(name: string, dir?: string): ChannelFiles {
     socket: join(base, `${name}.sock`),
     lock: join(base, `${name}.lock`),
     ids: join(base, `${name}.ids.json`),
+    members: join(base, `${name}.members.json`),
+    token: join(base, `${name}.token`),
   };
 }
 
@@ -59,4 +65,57 @@ export function writeIds(path: string, ids: Record<string, number>): void {
   const temp = `${path}.${(globalThis as { process?: { pid?: number } }).process?.pid ?? 0}.tmp`;
   writeFileSync(temp, JSON.stringify(ids), { mode: 0o600 });
   renameSync(temp, path);
+}
+
+/** Ids in the members file (id → pid) whose process is still alive. */
+export function liveMemberIds(path: string): number[] {
+  const ids: number[] = [];
+  for (const [id, pid] of Object.entries(readIds(path))) {
+    if (Number.isSafeInteger(pid) && pid > 0 && isAlive(pid)) ids.push(Number(id));
+  }
+  return ids;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: the process exists, it is just not ours to signal.
+    return (err as { code?: string }).code === "EPERM";
+  }
+}
+
+/** The channel's auth token, or undefined while no host has written it. */
+export function readToken(path: string): string | undefined {
+  try {
+    const token = readFileSync(path, "utf8").trim();
+    return token.length > 0 ? token : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The channel's auth token, created by the first host: 32 random bytes as
+ * hex, written `0600` with `wx` so two writers cannot both create it.
+ *
+ * @throws {Error} when an existing token file is readable by others than its owner.
+ */
+export function ensureToken(path: string): string {
+  const existing = readToken(path);
+  if (existing !== undefined) {
+    if ((statSync(path).mode & 0o077) !== 0) {
+      throw new Error(`Refusing channel token file ${path}: it must be readable by its owner only (chmod 600)`);
+    }
+    return existing;
+  }
+  const token = Array.from(crypto.getRandomValues(new Uint8Array(32)), (b) => b.toString(16).padStart(2, "0")).join("");
+  try {
+    writeFileSync(path, token, { mode: 0o600, flag: "wx" });
+  } catch (cause) {
+    if ((cause as { code?: string }).code !== "EEXIST") throw cause;
+    return ensureToken(path);
+  }
+  return token;
 }
