@@ -384,10 +384,33 @@ test("Peer.subscribe yields data and sender in order, and cancelling the stream 
       got.push(message);
       if (got.length === 5) break; // break cancels the stream
     }
-    assert.deepEqual(got, [0, 1, 2, 3, 4].map((data) => ({ data, sender: b.id })));
+    assert.deepEqual(got, [0, 1, 2, 3, 4].map((data) => ({ data, sender: b.id, name: "tick" })));
     b.send(a.id, "tick", 5);
     await until(WAIT, "the sixth tick at a", () => a.stats().alertsReceived === 6);
     assert.equal(a.stats().dropped.no_handler, 1, "no subscriber is left for tick");
+  });
+});
+
+test("Peer.on(\"*\") catches alerts without a handler of their own, and subscribe(\"*\") sees every alert", async () => {
+  await withBus(async (bus) => {
+    const a = await bus.connect();
+    const b = await bus.connect();
+    const caught: string[] = [];
+    const named: string[] = [];
+    a.on("*", (_data, ctx) => void caught.push(ctx.name));
+    a.on("known", (_data, ctx) => void named.push(ctx.name));
+    const all = a.subscribe("*").getReader();
+    for (const name of ["known", "other", "third"]) b.send(a.id, name, name);
+    const seen = [];
+    for (let i = 0; i < 3; i++) seen.push((await all.read()).value);
+    assert.deepEqual(seen.map((m) => [m?.name, m?.data, m?.sender]), [
+      ["known", "known", b.id],
+      ["other", "other", b.id],
+      ["third", "third", b.id],
+    ]);
+    assert.deepEqual(named, ["known"]);
+    assert.deepEqual(caught, ["other", "third"]);
+    await all.cancel();
   });
 });
 

@@ -79,6 +79,8 @@ test("A peer's process killed mid-send leaves the hub serving the others", async
   try {
     await flooder.waitFor('"ready"');
     const a = await connect({ path });
+    // The flooder may only send to peers it has seen join.
+    await flooder.waitFor(new RegExp(`"ev":"peerjoin".*"id":${a.id}\\b`));
     flooder.send(JSON.stringify({ op: "flood", to: a.id, name: "x", count: 1_000_000 }));
     await until(5000, "the flood to start", () => a.stats().alertsReceived > 0 || hub.stats().alerts > 0);
     process.kill(flooder.pid, "SIGKILL");

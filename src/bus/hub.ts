@@ -279,6 +279,7 @@ export class Hub extends EventTarget {
       reason = err instanceof Error ? err.message : String(err);
       if (err instanceof IpcError) {
         this.#count("errors");
+        this.dispatchEvent(new CustomEvent("error", { detail: err }));
         // Tell the offender why before hanging up; everyone else carries on.
         link.writer.push(encodeCbor({ k: Kind.Error, e: { name: err.name, message: err.message, code: err.code } }));
         await link.writer.close(200);

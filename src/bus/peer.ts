@@ -136,6 +136,9 @@ interface Session {
   writer: FrameWriter;
 }
 
+/** The alert name that matches every alert in `on()` (when no handler is named) and `subscribe()`. */
+const ANY_ALERT = "*";
+
 const textAlertName = (name: unknown): string => {
   if (typeof name !== "string" || name.length === 0) {
     throw new TypeError(`Invalid alert name: expected a non-empty string, got ${JSON.stringify(name)}`);
@@ -222,7 +225,8 @@ export class Peer extends EventTarget {
 
   /**
    * Registers the handler of alert `name` (replacing any), or several at once
-   * with an object; `null` removes one.
+   * with an object; `null` removes one. The name `"*"` catches every alert
+   * that has no handler of its own.
    *
    * @param name The alert name, or a map of names to handlers.
    * @param handler Called with the data and an {@linkcode AlertContext}.
@@ -443,8 +447,9 @@ export class Peer extends EventTarget {
   }
 
   /**
-   * Alert `name` as a stream, for `for await` consumers. Cancelling the
-   * stream unsubscribes. Alert handlers registered with `on()` still run.
+   * Alert `name` as a stream, for `for await` consumers; `"*"` streams every
+   * alert. Cancelling the stream unsubscribes. Alert handlers registered with
+   * `on()` still run.
    *
    * @param name Alert name.
    * @param options Buffer size for a slow consumer.
@@ -640,7 +645,12 @@ export class Peer extends EventTarget {
     let reason = "hub closed the connection";
     const onFrame = (body: Uint8Array) => this.#onFrame(session, body);
     try {
-      for (const body of rest) onFrame(body);
+      if (rest.length > 0) {
+        // Frames that came in the same chunk as the welcome wait a macrotask,
+        // so the caller of connect() can register handlers for them first.
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        for (const body of rest) onFrame(body);
+      }
       while (this.#session === session) {
         const { value, done } = await reader.read();
         if (done) break;
@@ -728,9 +738,11 @@ export class Peer extends EventTarget {
   #onAlert(m: { f: number; t?: number; n: string; d: Uint8Array; s?: unknown }): void {
     if (this.#reliable && m.s !== undefined && !this.#reliable.accept(m.f, m.s)) return;
     this.#stats.alertsReceived++;
-    const handler = this.#alertHandlers.get(m.n);
-    const subscribers = this.#subscribers.get(m.n);
-    if (!handler && !subscribers) {
+    // "*" catches alerts that have no handler, and subscribes to every alert.
+    const handler = this.#alertHandlers.get(m.n) ?? this.#alertHandlers.get(ANY_ALERT);
+    const named = this.#subscribers.get(m.n);
+    const any = m.n === ANY_ALERT ? undefined : this.#subscribers.get(ANY_ALERT);
+    if (!handler && !named && !any) {
       this.#drop("no_handler");
       return;
     }
@@ -742,7 +754,8 @@ export class Peer extends EventTarget {
       this.#emitError(err);
       return;
     }
-    if (subscribers) { for (const s of subscribers) s.push({ data, sender: m.f }); }
+    if (named) { for (const s of named) s.push({ data, sender: m.f, name: m.n }); }
+    if (any) { for (const s of any) s.push({ data, sender: m.f, name: m.n }); }
     if (handler) {
       const sender = m.f;
       const ctx: AlertContext = {

@@ -127,7 +127,11 @@ export function authToken(auth: { token: string }): string {
   return auth.token;
 }
 
-function addBuiltinRoutes(peer: Peer, hub: Hub): void {
+/** The built-in routes every hub serves, and the patterns to remove them. */
+export const BUILTIN_ROUTES = ["/ipcbus/echo", "/ipcbus/delay", "/ipcbus/stats"] as const;
+
+/** Serves `/ipcbus/echo`, `/ipcbus/delay` and `/ipcbus/stats` (of `hub`) from `peer`. */
+export function addBuiltinRoutes(peer: Peer, hub: Hub): void {
   peer.handle("/ipcbus/echo", ({ data }) => data);
   peer.handle("/ipcbus/delay", async ({ data }) => {
     const delay = (data as { delay?: unknown })?.delay;

@@ -4,6 +4,8 @@ export interface SubscriptionMessage {
   data: unknown;
   /** Id of the peer that sent it. */
   sender: number;
+  /** The alert's name (useful when subscribed to `"*"`). */
+  name: string;
 }
 
 /**

@@ -2,7 +2,7 @@ import { AuthError, ConnectError, ErrorCode, HubExistsError, IpcError } from "..
 import { BUS_DEFAULTS, Hub } from "../bus/hub.ts";
 import { Peer, type PeerSettings } from "../bus/peer.ts";
 import type { Hello } from "../bus/protocol.ts";
-import { queueLimits, type QueueOptions, watchSocket } from "../bus/serve.ts";
+import { addBuiltinRoutes, BUILTIN_ROUTES, queueLimits, type QueueOptions, watchSocket } from "../bus/serve.ts";
 import { dial, listen } from "../transport/listen.ts";
 import { memoryConnectionPair } from "../transport/memory.ts";
 import { type FileLock, tryLockFile } from "../transport/file_lock.ts";
@@ -284,6 +284,8 @@ export class ChannelPeer extends Peer {
       this.#lock = lock;
       const [hubSide, memberSide] = memoryConnectionPair();
       hub.accept(hubSide, { host: true });
+      // The hosting member serves the hub's built-in routes while it hosts.
+      addBuiltinRoutes(this, hub);
       await this.attach(memberSide, BUS_DEFAULTS.handshakeTimeout);
       await hub.start();
     } catch (err) {
@@ -299,7 +301,7 @@ export class ChannelPeer extends Peer {
   #assignId(registry: Record<string, number>, hello: Hello, isFree: (id: number) => boolean): number {
     const held = new Set(Object.values(registry));
     for (const info of this.viewSnapshot()) held.add(info.id);
-    if (Date.now() < this.#heldUntil) for (const id of this.#heldIds) held.add(id);
+    if (Date.now() < this.#heldUntil) { for (const id of this.#heldIds) held.add(id); }
     let id: number | undefined;
     if (hello.name !== undefined) {
       const known = registry[hello.name];
@@ -335,6 +337,7 @@ export class ChannelPeer extends Peer {
     const lock = this.#lock;
     this.#hub = undefined;
     this.#lock = undefined;
+    if (hub) { for (const route of BUILTIN_ROUTES) this.handle(route, null); }
     await hub?.close({ timeout: 0 });
     await lock?.release();
   }

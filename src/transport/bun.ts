@@ -9,8 +9,10 @@
 import type { Connection, DialOptions, Listener, ListenOptions } from "./connection.ts";
 import {
   addressInUse,
+  checkSocketMode,
   checkSocketPath,
   connectError,
+  isDeadSocketError,
   prepareSocketPath,
   removeSocketFile,
   socketInode,
@@ -32,17 +34,32 @@ interface BunSocketHandler {
   open?(socket: BunSocket): void;
   data(socket: BunSocket, data: Uint8Array): void;
   drain(socket: BunSocket): void;
+  end(socket: BunSocket): void;
   close(socket: BunSocket, error?: Error): void;
   error(socket: BunSocket, error: Error): void;
   connectError?(socket: BunSocket, error: Error): void;
 }
 
+interface BunSocketOptions {
+  unix: string;
+  allowHalfOpen?: boolean;
+  socket: BunSocketHandler;
+}
+
 interface BunApi {
-  listen(options: { unix: string; socket: BunSocketHandler }): { stop(closeActive?: boolean): void };
-  connect(options: { unix: string; socket: BunSocketHandler }): Promise<BunSocket>;
+  listen(options: BunSocketOptions): { stop(closeActive?: boolean): void };
+  connect(options: BunSocketOptions): Promise<BunSocket>;
 }
 
 const bun = () => (globalThis as unknown as { Bun: BunApi }).Bun;
+
+/**
+ * Without it Bun closes the whole socket when the peer shuts down its writing
+ * side, dropping whatever we were still sending: a client that sends, closes
+ * its writable and waits for the answers would lose their tail. Deno sockets
+ * are half-open already.
+ */
+const HALF_OPEN = true;
 
 /** Bytes a paused reader lets queue in user space before pausing the socket. */
 const READ_HIGH_WATER_BYTES = 64 * 1024;
@@ -112,6 +129,15 @@ class BunConnection implements Connection {
     }
   }
 
+  /** The peer shut down its writing side: our readable ends, our writable stays open. */
+  onEnd(): void {
+    try {
+      this.#reader.close();
+    } catch {
+      // Closed or cancelled already.
+    }
+  }
+
   onDrain(): void {
     const drained = this.#drained;
     this.#drained = this.#lost = undefined;
@@ -153,6 +179,7 @@ class BunConnection implements Connection {
 const handlers: BunSocketHandler = {
   data: (socket, data) => socket.data?.onData(data),
   drain: (socket) => socket.data?.onDrain(),
+  end: (socket) => socket.data?.onEnd(),
   close: (socket, error) => socket.data?.onClose(error),
   error: (socket, error) => socket.data?.onClose(error),
 };
@@ -172,6 +199,7 @@ class BunListener implements Listener {
   start(): void {
     this.#server = bun().listen({
       unix: this.path,
+      allowHalfOpen: HALF_OPEN,
       socket: {
         ...handlers,
         open: (socket) => {
@@ -209,16 +237,18 @@ class BunListener implements Listener {
 
 async function isLive(path: string): Promise<boolean> {
   try {
-    const socket = await bun().connect({ unix: path, socket: { ...handlers } });
+    const socket = await bun().connect({ unix: path, allowHalfOpen: HALF_OPEN, socket: { ...handlers } });
     socket.end();
     return true;
-  } catch {
-    return false;
+  } catch (err) {
+    if (isDeadSocketError(err)) return false;
+    throw err;
   }
 }
 
 /** Binds a Unix socket with Bun. See the neutral `listen`. */
 export async function listenBun(path: string, options: ListenOptions = {}): Promise<Listener> {
+  const mode = checkSocketMode(options.mode ?? 0o600);
   await prepareSocketPath(path, isLive);
   const listener = new BunListener(path);
   try {
@@ -227,7 +257,12 @@ export async function listenBun(path: string, options: ListenOptions = {}): Prom
     if ((cause as { code?: string }).code === "EADDRINUSE") throw addressInUse(path, cause);
     throw cause;
   }
-  chmodSync(path, options.mode ?? 0o600);
+  try {
+    chmodSync(path, mode);
+  } catch (err) {
+    await listener.close();
+    throw err;
+  }
   return listener;
 }
 
@@ -239,7 +274,11 @@ export async function dialBun(path: string, options: DialOptions = {}): Promise<
       path,
       options.timeout ?? 5000,
       // Attached in open, before Bun can deliver the first data.
-      bun().connect({ unix: path, socket: { ...handlers, open: (socket) => void new BunConnection(socket) } }),
+      bun().connect({
+        unix: path,
+        allowHalfOpen: HALF_OPEN,
+        socket: { ...handlers, open: (socket) => void new BunConnection(socket) },
+      }),
     );
     return socket.data!;
   } catch (cause) {

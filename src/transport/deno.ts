@@ -9,8 +9,10 @@
 import type { Connection, DialOptions, Listener, ListenOptions } from "./connection.ts";
 import {
   addressInUse,
+  checkSocketMode,
   checkSocketPath,
   connectError,
+  isDeadSocketError,
   prepareSocketPath,
   removeSocketFile,
   socketInode,
@@ -132,13 +134,15 @@ async function isLive(path: string): Promise<boolean> {
   try {
     (await Deno.connect({ transport: "unix", path })).close();
     return true;
-  } catch {
-    return false;
+  } catch (err) {
+    if (isDeadSocketError(err)) return false;
+    throw err;
   }
 }
 
 /** Binds a Unix socket with Deno. See the neutral `listen`. */
 export async function listenDeno(path: string, options: ListenOptions = {}): Promise<Listener> {
+  const mode = checkSocketMode(options.mode ?? 0o600);
   await prepareSocketPath(path, isLive);
   let listener;
   try {
@@ -148,8 +152,14 @@ export async function listenDeno(path: string, options: ListenOptions = {}): Pro
     if (cause instanceof Deno.errors.AddrInUse) throw addressInUse(path, cause);
     throw cause;
   }
-  chmodSync(path, options.mode ?? 0o600);
-  return new DenoListener(listener, path);
+  const bound = new DenoListener(listener, path);
+  try {
+    chmodSync(path, mode);
+  } catch (err) {
+    await bound.close();
+    throw err;
+  }
+  return bound;
 }
 
 /** Connects to a Unix socket with Deno. See the neutral `dial`. */

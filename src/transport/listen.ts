@@ -28,8 +28,10 @@ function unsupportedRuntime(): UnsupportedRuntimeError {
  * @param path Socket file path, at most 107 bytes.
  * @param options The socket file's mode.
  * @returns The listener, already accepting.
- * @throws {AddressInUseError} when a live server accepts on `path`.
- * @throws {RangeError} when `path` is longer than the OS allows.
+ * @throws {AddressInUseError} when a live server accepts on `path`, a file
+ * that is not a socket is in the way, or the socket file cannot be probed.
+ * @throws {RangeError} when `path` is longer than the OS allows, or `mode` is
+ * not permission bits from 0 to 0o777.
  * @throws {UnsupportedRuntimeError} on a runtime other than Deno or Bun.
  *
  * @example An echo server

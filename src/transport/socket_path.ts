@@ -24,12 +24,37 @@ export function checkSocketPath(path: string): string {
 }
 
 /**
+ * Checks the `mode` option of `listen` before anything is bound, so a bad
+ * value cannot leave a bound socket behind.
+ *
+ * @throws {RangeError} unless `mode` is an integer from 0 to 0o777.
+ */
+export function checkSocketMode(mode: number): number {
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) {
+    throw new RangeError(`Invalid option mode: expected permission bits from 0 to 0o777, got ${String(mode)}`);
+  }
+  return mode;
+}
+
+/**
+ * Whether a failed dial proves that nobody accepts on the path: refused (a
+ * socket file without a listener) or gone. Anything else, such as `EAGAIN`
+ * from a live server whose backlog is full or `EACCES`, proves nothing.
+ */
+export function isDeadSocketError(err: unknown): boolean {
+  const code = (err as { code?: string })?.code;
+  return code === "ECONNREFUSED" || code === "ENOENT";
+}
+
+/**
  * Makes `path` ready to bind: creates its parent directory `0700` if missing,
  * and removes a stale socket file that nobody accepts on. `isLive` dials the
- * path with the runtime's own API.
+ * path with the runtime's own API: it resolves `false` only when the dial
+ * fails with {@linkcode isDeadSocketError}, and rejects when the dial fails in
+ * a way that does not tell.
  *
- * @throws {AddressInUseError} when a live server accepts on `path`, or a
- * non-socket file is in the way.
+ * @throws {AddressInUseError} when a live server accepts on `path`, a
+ * non-socket file is in the way, or the socket cannot be probed.
  */
 export async function prepareSocketPath(path: string, isLive: (path: string) => Promise<boolean>): Promise<void> {
   checkSocketPath(path);
@@ -43,7 +68,17 @@ export async function prepareSocketPath(path: string, isLive: (path: string) => 
   if (!stat.isSocket()) {
     throw new AddressInUseError(`Cannot listen on ${path}: a file that is not a socket is in the way`);
   }
-  if (await isLive(path)) throw addressInUse(path);
+  let live;
+  try {
+    live = await isLive(path);
+  } catch (cause) {
+    // Removing a socket we could not prove dead might steal a live server's path.
+    const reason = (cause as { code?: string })?.code ?? (cause as Error)?.message ?? String(cause);
+    throw new AddressInUseError(`Cannot listen on ${path}: cannot tell whether a process accepts on it (${reason})`, {
+      cause,
+    });
+  }
+  if (live) throw addressInUse(path);
   try {
     unlinkSync(path);
   } catch (cause) {
@@ -60,7 +95,11 @@ export function socketInode(path: string): number | undefined {
   }
 }
 
-/** Removes the socket file if it is still the one with `inode`. */
+/**
+ * Removes the socket file if it is still the one with `inode`. Deno 2.9 and
+ * Bun 1.4 already unlink the path when a listener closes; this covers
+ * runtimes that do not.
+ */
 export function removeSocketFile(path: string, inode: number | undefined): void {
   if (inode === undefined || socketInode(path) !== inode) return;
   try {

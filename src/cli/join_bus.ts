@@ -1,0 +1,108 @@
+import { existsSync } from "node:fs";
+import { channel, ChannelRole } from "../channel/channel.ts";
+import { channelFiles } from "../channel/channel_files.ts";
+import { connect } from "../bus/connect.ts";
+import { ConnectError } from "../errors.ts";
+import type { Peer } from "../bus/peer.ts";
+import type { CliOptions, Command } from "./cli_args.ts";
+import { joinError, UsageError } from "./exit_code.ts";
+import { env } from "./terminal.ts";
+
+/** Milliseconds a one-shot command waits to reach a hub. */
+export const JOIN_TIMEOUT_MS = 5000;
+
+/** Where the bus is, from `--path` or `--channel`/`--dir`. */
+export type BusAddress = { path: string; token?: string } | { channel: string; dir?: string };
+
+/**
+ * The bus the options name.
+ *
+ * @param options Parsed options.
+ * @param command The subcommand, for the usage hint.
+ * @param required Whether the subcommand needs one (bench does not).
+ * @returns The address, or undefined when none is given and none is required.
+ * @throws {UsageError} when both or (if required) neither of `--path` and `--channel` is given,
+ * or an option of one is given with the other.
+ */
+export function busAddress(options: CliOptions, command: Command, required = true): BusAddress | undefined {
+  if (options.path !== undefined && options.channel !== undefined) {
+    throw new UsageError("Give --path or --channel, not both", command);
+  }
+  if (options.dir !== undefined && options.channel === undefined) {
+    throw new UsageError("Option --dir needs --channel", command);
+  }
+  if (options.channel !== undefined) {
+    if (options.token !== undefined) {
+      throw new UsageError("Option --token needs --path: a channel's token is in its token file", command);
+    }
+    return { channel: options.channel, ...(options.dir === undefined ? {} : { dir: options.dir }) };
+  }
+  if (options.path !== undefined) {
+    const token = options.token ?? env("IPCBUS_TOKEN");
+    return { path: options.path, ...(token ? { token } : {}) };
+  }
+  if (required) throw new UsageError("No bus given: use --path P or --channel NAME", command);
+  if (options.name !== undefined || options.token !== undefined) {
+    throw new UsageError("Options --name and --token need --path or --channel", command);
+  }
+  return undefined;
+}
+
+/** Describes an address for messages: the socket path, or `channel NAME`. */
+export function describeAddress(address: BusAddress): string {
+  return "path" in address ? address.path : `channel ${address.channel}`;
+}
+
+/**
+ * Joins the bus as a peer: `connect()` for a path, or a channel member with
+ * role `client`, so that a one-shot command never ends up hosting the hub
+ * (with `auth` when the channel has a token file).
+ *
+ * @param address Where the bus is.
+ * @param name Peer name, if any.
+ * @returns The connected peer.
+ * @throws {ConnectError} when no hub answers within {@linkcode JOIN_TIMEOUT_MS}, or it refuses the handshake.
+ * @throws {AuthError} when the hub refuses the token.
+ */
+export async function joinBus(address: BusAddress, name: string | undefined): Promise<Peer> {
+  const where = describeAddress(address);
+  if ("path" in address) {
+    try {
+      return await connect({
+        path: address.path,
+        timeout: JOIN_TIMEOUT_MS,
+        ...(name === undefined ? {} : { name }),
+        ...(address.token === undefined ? {} : { auth: { token: address.token } }),
+      });
+    } catch (err) {
+      if (err instanceof ConnectError) {
+        throw new ConnectError(`${err.message} (is a hub running? start one with: ipcbus hub --path ${address.path})`, {
+          cause: err,
+        });
+      }
+      throw joinError(err, where);
+    }
+  }
+  let member;
+  try {
+    // A channel that requires auth has a token file beside its socket: present it when it is there.
+    const auth = existsSync(channelFiles(address.channel, address.dir).token);
+    member = channel(address.channel, {
+      role: ChannelRole.Client,
+      connectTimeout: JOIN_TIMEOUT_MS,
+      auth,
+      ...(address.dir === undefined ? {} : { dir: address.dir }),
+      ...(name === undefined ? {} : { name }),
+    });
+  } catch (err) {
+    // Only a bad channel name or directory gets here: the join itself happens in `ready`.
+    throw err instanceof TypeError ? new UsageError(err.message) : err;
+  }
+  try {
+    await member.ready;
+  } catch (err) {
+    await member.close();
+    throw joinError(err, where);
+  }
+  return member;
+}
