@@ -7,18 +7,7 @@
  * @module
  */
 import type { Connection, DialOptions, Listener, ListenOptions } from "./connection.ts";
-import {
-  addressInUse,
-  checkSocketMode,
-  checkSocketPath,
-  connectError,
-  isDeadSocketError,
-  prepareSocketPath,
-  removeSocketFile,
-  socketInode,
-  withConnectTimeout,
-} from "./socket_path.ts";
-import { chmodSync } from "node:fs";
+import { bindSocket, dialSocket, isDeadSocketError, removeSocketFile, socketInode } from "./socket_path.ts";
 import { plainBytes } from "../codec/cbor.ts";
 
 interface BunSocket {
@@ -247,41 +236,26 @@ async function isLive(path: string): Promise<boolean> {
 }
 
 /** Binds a Unix socket with Bun. See the neutral `listen`. */
-export async function listenBun(path: string, options: ListenOptions = {}): Promise<Listener> {
-  const mode = checkSocketMode(options.mode ?? 0o600);
-  await prepareSocketPath(path, isLive);
-  const listener = new BunListener(path);
-  try {
-    listener.start();
-  } catch (cause) {
-    if ((cause as { code?: string }).code === "EADDRINUSE") throw addressInUse(path, cause);
-    throw cause;
-  }
-  try {
-    chmodSync(path, mode);
-  } catch (err) {
-    await listener.close();
-    throw err;
-  }
-  return listener;
+export function listenBun(path: string, options: ListenOptions = {}): Promise<Listener> {
+  return bindSocket(path, options, {
+    isLive,
+    bind: () => {
+      const listener = new BunListener(path);
+      listener.start();
+      return listener;
+    },
+    isAddressInUse: (err: unknown) => (err as { code?: string }).code === "EADDRINUSE",
+  });
 }
 
 /** Connects to a Unix socket with Bun. See the neutral `dial`. */
 export async function dialBun(path: string, options: DialOptions = {}): Promise<Connection> {
-  checkSocketPath(path);
-  try {
-    const socket = await withConnectTimeout(
-      path,
-      options.timeout ?? 5000,
+  const socket = await dialSocket(path, options, () =>
+    bun().connect({
+      unix: path,
+      allowHalfOpen: HALF_OPEN,
       // Attached in open, before Bun can deliver the first data.
-      bun().connect({
-        unix: path,
-        allowHalfOpen: HALF_OPEN,
-        socket: { ...handlers, open: (socket) => void new BunConnection(socket) },
-      }),
-    );
-    return socket.data!;
-  } catch (cause) {
-    throw connectError(path, cause);
-  }
+      socket: { ...handlers, open: (socket) => void new BunConnection(socket) },
+    }));
+  return socket.data!;
 }

@@ -7,18 +7,7 @@
  * @module
  */
 import type { Connection, DialOptions, Listener, ListenOptions } from "./connection.ts";
-import {
-  addressInUse,
-  checkSocketMode,
-  checkSocketPath,
-  connectError,
-  isDeadSocketError,
-  prepareSocketPath,
-  removeSocketFile,
-  socketInode,
-  withConnectTimeout,
-} from "./socket_path.ts";
-import { chmodSync } from "node:fs";
+import { bindSocket, dialSocket, isDeadSocketError, removeSocketFile, socketInode } from "./socket_path.ts";
 
 const READ_CHUNK_BYTES = 64 * 1024;
 
@@ -141,34 +130,15 @@ async function isLive(path: string): Promise<boolean> {
 }
 
 /** Binds a Unix socket with Deno. See the neutral `listen`. */
-export async function listenDeno(path: string, options: ListenOptions = {}): Promise<Listener> {
-  const mode = checkSocketMode(options.mode ?? 0o600);
-  await prepareSocketPath(path, isLive);
-  let listener;
-  try {
-    listener = Deno.listen({ transport: "unix", path });
-  } catch (cause) {
-    // Another process bound it between our stale check and now.
-    if (cause instanceof Deno.errors.AddrInUse) throw addressInUse(path, cause);
-    throw cause;
-  }
-  const bound = new DenoListener(listener, path);
-  try {
-    chmodSync(path, mode);
-  } catch (err) {
-    await bound.close();
-    throw err;
-  }
-  return bound;
+export function listenDeno(path: string, options: ListenOptions = {}): Promise<Listener> {
+  return bindSocket(path, options, {
+    isLive,
+    bind: () => new DenoListener(Deno.listen({ transport: "unix", path }), path),
+    isAddressInUse: (err) => err instanceof Deno.errors.AddrInUse,
+  });
 }
 
 /** Connects to a Unix socket with Deno. See the neutral `dial`. */
 export async function dialDeno(path: string, options: DialOptions = {}): Promise<Connection> {
-  checkSocketPath(path);
-  try {
-    const conn = await withConnectTimeout(path, options.timeout ?? 5000, Deno.connect({ transport: "unix", path }));
-    return new DenoConnection(conn);
-  } catch (cause) {
-    throw connectError(path, cause);
-  }
+  return new DenoConnection(await dialSocket(path, options, () => Deno.connect({ transport: "unix", path })));
 }

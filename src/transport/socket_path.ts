@@ -1,6 +1,7 @@
-import { lstatSync, mkdirSync, unlinkSync } from "node:fs";
+import { chmodSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
 import { AddressInUseError, ConnectError } from "../errors.ts";
+import type { Listener } from "./connection.ts";
 
 /** Longest socket path Linux accepts: `sun_path` is 108 bytes with its NUL. */
 export const MAX_SOCKET_PATH_BYTES = 107;
@@ -132,4 +133,53 @@ export function withConnectTimeout<T>(path: string, timeout: number, attempt: Pr
 /** The `AddressInUseError` for a live server on `path`. */
 export function addressInUse(path: string, cause?: unknown): AddressInUseError {
   return new AddressInUseError(`Cannot listen on ${path}: a live process accepts connections on it`, { cause });
+}
+
+/**
+ * The steps every adapter's `listen` shares: check the mode, make the path
+ * ready (parent directory, stale socket), bind with the runtime's `bind`,
+ * then set the file's mode, closing the listener again if that fails.
+ *
+ * @throws {AddressInUseError} when a live process serves `path`, or wins the bind race.
+ */
+export async function bindSocket(
+  path: string,
+  options: { mode?: number },
+  runtime: {
+    isLive(path: string): Promise<boolean>;
+    bind(): Listener;
+    isAddressInUse(err: unknown): boolean;
+  },
+): Promise<Listener> {
+  const mode = checkSocketMode(options.mode ?? 0o600);
+  await prepareSocketPath(path, runtime.isLive);
+  let listener: Listener;
+  try {
+    listener = runtime.bind();
+  } catch (cause) {
+    // Another process bound it between our stale check and now.
+    if (runtime.isAddressInUse(cause)) throw addressInUse(path, cause);
+    throw cause;
+  }
+  try {
+    chmodSync(path, mode);
+  } catch (err) {
+    await listener.close();
+    throw err;
+  }
+  return listener;
+}
+
+/** The steps every adapter's `dial` shares: check the path, connect within the timeout, wrap failures in `ConnectError`. */
+export async function dialSocket<T>(
+  path: string,
+  options: { timeout?: number },
+  connect: () => Promise<T>,
+): Promise<T> {
+  checkSocketPath(path);
+  try {
+    return await withConnectTimeout(path, options.timeout ?? 5000, connect());
+  } catch (cause) {
+    throw connectError(path, cause);
+  }
 }
