@@ -136,6 +136,9 @@ interface Session {
   writer: FrameWriter;
 }
 
+/** How long `close()` of a channel member waits for its alerts to be acknowledged. */
+const CLOSE_ACK_TIMEOUT_MS = 2000;
+
 /** The alert name that matches every alert in `on()` (when no handler is named) and `subscribe()`. */
 const ANY_ALERT = "*";
 
@@ -535,6 +538,16 @@ export class Peer extends EventTarget {
   async close(): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
+    if (this.#reliable && this.#session) {
+      // Give what was sent a bounded chance to be acknowledged, so a member
+      // that sends and then leaves does not take its last alerts with it.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        this.#reliable.acknowledged(),
+        new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_ACK_TIMEOUT_MS))),
+      ]);
+      clearTimeout(timer);
+    }
     const session = this.#session;
     if (session && !this.#hubClosing) {
       try {

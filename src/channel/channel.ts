@@ -332,13 +332,13 @@ export class ChannelPeer extends Peer {
     }
   }
 
-  async #dropHub(): Promise<void> {
+  async #dropHub(drainMs = 0): Promise<void> {
     const hub = this.#hub;
     const lock = this.#lock;
     this.#hub = undefined;
     this.#lock = undefined;
     if (hub) { for (const route of BUILTIN_ROUTES) this.handle(route, null); }
-    await hub?.close({ timeout: 0 });
+    await hub?.close({ timeout: drainMs });
     await lock?.release();
   }
 
@@ -358,7 +358,8 @@ export class ChannelPeer extends Peer {
     this.#stopped = true;
     this.#lost?.();
     await super.close();
-    await this.#dropHub();
+    // Let frames already queued for the other members reach them.
+    await this.#dropHub(500);
   }
 }
 

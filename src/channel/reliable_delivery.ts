@@ -61,6 +61,7 @@ export class ReliableDelivery {
   #present = new Set<number>();
   #connected = false;
   #roomWaiters: Array<() => void> = [];
+  #ackedWaiters: Array<() => void> = [];
 
   constructor(host: ReliableHost, limit: number) {
     this.#host = host;
@@ -224,8 +225,15 @@ export class ReliableDelivery {
     return new Promise((resolve) => this.#roomWaiters.push(resolve));
   }
 
+  /** Resolves when every alert sent so far has been acknowledged by all its recipients. */
+  acknowledged(): Promise<void> {
+    if (this.#entries === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#ackedWaiters.push(resolve));
+  }
+
   #wakeIfRoom(): void {
     if (this.#entries * 2 < this.#limit) { for (const wake of this.#roomWaiters.splice(0)) wake(); }
+    if (this.#entries === 0) { for (const wake of this.#ackedWaiters.splice(0)) wake(); }
   }
 
   /** Stops timers and releases waiters. */
@@ -234,5 +242,6 @@ export class ReliableDelivery {
     this.#ackTimer = undefined;
     this.#connected = false;
     for (const wake of this.#roomWaiters.splice(0)) wake();
+    for (const wake of this.#ackedWaiters.splice(0)) wake();
   }
 }
