@@ -1,0 +1,123 @@
+// Measurement loops shared by every client of bench/compare.ts, on Deno, Bun
+// and Node alike: plain JavaScript so the Node libraries' clients can use it.
+// Each child prints one JSON object per line on stdout; compare.ts reads them.
+
+/**
+ * @typedef {object} LatencySpec
+ * @property {number[]} sizes Payload bytes, one measurement each.
+ * @property {number} warmupIterations Round trips before measuring, at most.
+ * @property {number} warmupMs Milliseconds of warm-up, at most.
+ * @property {number} runs Measured runs per size.
+ * @property {number} iterations Round trips per run, at most.
+ * @property {number} runMs Milliseconds per run, at most.
+ */
+
+/**
+ * @typedef {object} RunSummary
+ * @property {number} n Round trips measured.
+ * @property {number} median Median round trip, µs.
+ * @property {number} p99 99th percentile round trip, µs.
+ */
+
+/**
+ * @typedef {object} ThroughputRun
+ * @property {number} count Messages (or deliveries, or requests) completed.
+ * @property {number} seconds Wall time they took.
+ */
+
+/** Prints one result line for compare.ts. @param {Record<string, unknown>} message */
+export function report(message) {
+  console.log(JSON.stringify(message));
+}
+
+/** The `q` quantile of `sorted` (ascending), nearest rank. @param {number[]} sorted @param {number} q */
+export function quantile(sorted, q) {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+}
+
+/** The median of `values`. @param {number[]} values */
+export function median(values) {
+  return quantile([...values].sort((a, b) => a - b), 0.5);
+}
+
+/**
+ * Measures sequential round trips, one outstanding, for each size: a warm-up,
+ * then `runs` runs each bounded by count and by time.
+ *
+ * @param {(payload: any) => Promise<unknown>} roundTrip Sends `payload` and resolves on its echo.
+ * @param {(bytes: number) => any} makePayload Builds the payload of a size, as the library sends it.
+ * @param {LatencySpec} spec Sizes, counts and time bounds.
+ * @returns {Promise<Array<{ bytes: number; runs: RunSummary[] }>>}
+ */
+export async function measureLatency(roundTrip, makePayload, spec) {
+  const results = [];
+  for (const bytes of spec.sizes) {
+    const payload = makePayload(bytes);
+    const warmStart = performance.now();
+    for (let i = 0; i < spec.warmupIterations && performance.now() - warmStart < spec.warmupMs; i++) {
+      await roundTrip(payload);
+    }
+    const runs = [];
+    for (let r = 0; r < spec.runs; r++) {
+      const samples = [];
+      const start = performance.now();
+      while (samples.length < spec.iterations && performance.now() - start < spec.runMs) {
+        const t = performance.now();
+        await roundTrip(payload);
+        samples.push((performance.now() - t) * 1000);
+      }
+      samples.sort((a, b) => a - b);
+      runs.push({ n: samples.length, median: quantile(samples, 0.5), p99: quantile(samples, 0.99) });
+    }
+    results.push({ bytes, runs });
+  }
+  return results;
+}
+
+/**
+ * Runs `round` once to warm up, then `runs` times, and returns the measured runs.
+ *
+ * @param {() => Promise<ThroughputRun>} round One bounded measurement.
+ * @param {number} runs Measured runs.
+ * @returns {Promise<ThroughputRun[]>}
+ */
+export async function measureThroughput(round, runs) {
+  await round();
+  const out = [];
+  for (let r = 0; r < runs; r++) out.push(await round());
+  return out;
+}
+
+/**
+ * Rejects after `ms` unless `promise` settles first.
+ *
+ * @template T
+ * @param {Promise<T>} promise
+ * @param {number} ms
+ * @param {string} what Named in the error.
+ * @returns {Promise<T>}
+ */
+export function withTimeout(promise, ms, what) {
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms waiting for ${what}`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** Peak resident set size of this process in bytes (Linux VmHWM), or the current RSS elsewhere. */
+export async function maxRssBytes() {
+  try {
+    const { readFileSync } = await import("node:fs");
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"));
+    if (m) return Number(m[1]) * 1024;
+  } catch {
+    // Not Linux: fall through to the current RSS.
+  }
+  const { memoryUsage } = await import("node:process");
+  return memoryUsage().rss;
+}
