@@ -1,9 +1,10 @@
 import { TimeoutError } from "../errors.ts";
+import { DeadlineTimer } from "./deadline_timer.ts";
 
 interface Entry {
   resolve(value: unknown): void;
   reject(err: unknown): void;
-  timer: ReturnType<typeof setTimeout>;
+  timeout: number;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
   route: string;
@@ -17,6 +18,10 @@ interface Entry {
  */
 export class PendingRequests {
   readonly #entries = new Map<number, Entry>();
+  readonly #deadlines = new DeadlineTimer((id) => {
+    const entry = this.#entries.get(id);
+    if (entry) this.settle(id, new TimeoutError(`Request ${entry.route} timed out after ${entry.timeout} ms`));
+  });
   #nextId = 1;
 
   /** Requests outstanding. */
@@ -33,16 +38,13 @@ export class PendingRequests {
   ): { id: number; promise: Promise<unknown> } {
     const id = this.#nextId++;
     const promise = new Promise<unknown>((resolve, reject) => {
-      const timer = setTimeout(
-        () => this.settle(id, new TimeoutError(`Request ${route} timed out after ${timeout} ms`)),
-        timeout,
-      );
-      const entry: Entry = { resolve, reject, timer, signal, onAbort: undefined, route, to };
+      const entry: Entry = { resolve, reject, timeout, signal, onAbort: undefined, route, to };
       if (signal) {
         entry.onAbort = () => this.settle(id, signal.reason);
         signal.addEventListener("abort", entry.onAbort, { once: true });
       }
       this.#entries.set(id, entry);
+      this.#deadlines.add(id, timeout);
     });
     return { id, promise };
   }
@@ -60,7 +62,7 @@ export class PendingRequests {
     const entry = this.#entries.get(id);
     if (!entry) return false;
     this.#entries.delete(id);
-    clearTimeout(entry.timer);
+    this.#deadlines.cancel(id);
     if (entry.onAbort) entry.signal!.removeEventListener("abort", entry.onAbort);
     if (isError) entry.reject(error);
     else entry.resolve(value);
