@@ -14,7 +14,7 @@ import {
   QueueFullError,
 } from "../errors.ts";
 import { FrameWriter } from "./frame_writer.ts";
-import { type AlertFields, readAlert } from "./alert_envelope.ts";
+import { type FastEnvelope, readEnvelope } from "./fast_envelope.ts";
 import { Peer, type PeerSettings } from "./peer.ts";
 import {
   asAlert,
@@ -33,6 +33,9 @@ import {
 } from "./protocol.ts";
 import { compilePattern, type RouteMatcher } from "./route_pattern.ts";
 import { timingSafeEqual } from "./timing_safe_equal.ts";
+
+/** What the hub reads of an alert to route it. */
+type AlertFields = Pick<FastEnvelope, "f" | "t" | "s"> & { n: string };
 
 /** The hub's counters, from {@linkcode Hub.stats}. */
 export interface HubStats {
@@ -107,6 +110,8 @@ class PeerLink {
   patterns: RouteMatcher[] = [];
   dropOldest = false;
   isHost = false;
+  /** Set when the handshake was refused: the connection is closing and nothing more from it is read. */
+  refused = false;
   /** Senders told this peer's queue is full, to be told when room returns. */
   readonly toldBusy = new Set<number>();
 
@@ -274,6 +279,12 @@ export class Hub extends EventTarget {
         const { value, done } = await reader.read();
         if (done) break;
         parser.push(value, onFrame);
+        // Found by tests/fuzz/: frames the hub answers (unknown kinds, alerts to nobody, refusals) grew the
+        // sender's own queue without bound, as replies bypass the limits. Dropping the peer once its queue
+        // passed twice them also dropped busy peers that do read (tests/load/: a full-speed broadcaster
+        // gets a refusal per full destination): so stop reading a peer while its own queue is past its
+        // limits, which bounds it to the limits plus one chunk's replies, and drop it only if it reads nothing.
+        if (!link.writer.hasRoom()) await this.#untilRead(link);
       }
     } catch (err) {
       reason = err instanceof Error ? err.message : String(err);
@@ -293,10 +304,35 @@ export class Hub extends EventTarget {
     this.#onGone(link, reason);
   }
 
+  /**
+   * Waits until `link`'s own queue is back under its limits. Throws
+   * QueueFullError if no write to it completes for STALL_MS: it does not read.
+   */
+  async #untilRead(link: PeerLink): Promise<void> {
+    const writer = link.writer;
+    while (!writer.hasRoom() && !writer.failed) {
+      const before = writer.framesOut;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([writer.idle(), new Promise((resolve) => (timer = setTimeout(resolve, STALL_MS)))]);
+      clearTimeout(timer);
+      if (writer.framesOut === before && !writer.hasRoom() && !writer.failed) {
+        throw new QueueFullError(
+          `Peer ${link.info?.id} does not read what it is sent: ${writer.messages} frames queued, none written for ${STALL_MS} ms`,
+        );
+      }
+    }
+  }
+
   #onFrame(link: PeerLink, body: Uint8Array, isHubPeer: boolean): void {
+    // Found by tests/fuzz/: a hello pipelined behind a refused one was welcomed, and what followed it routed.
+    if (link.refused) return;
     // Alerts are most of the traffic: route them on a hand-read envelope.
-    const alert = link.info ? readAlert(body) : undefined;
-    if (alert) return this.#onAlert(link, body, this.#from(link, alert));
+    const fast = link.info ? readEnvelope(body) : undefined;
+    if (fast) {
+      if (fast.k === "a") return this.#onAlert(link, body, this.#from(link, fast as AlertFields));
+      if (fast.k === "q") return this.#onRequest(link, body, this.#from(link, fast as Request));
+      return this.#onReply(link, body, this.#from(link, fast as { f: number; t: number; r: number }));
+    }
     const m = asEnvelope(decodeEnvelope(body));
     if (!link.info) {
       if (m.k !== Kind.Hello) throw new ProtocolError(`Expected a hello first, got ${m.k}`);
@@ -337,6 +373,7 @@ export class Hub extends EventTarget {
 
   #onHello(link: PeerLink, hello: Hello, isHubPeer: boolean): void {
     const refuse = (err: IpcError) => {
+      link.refused = true;
       link.writer.push(encodeCbor({ k: Kind.Refuse, e: systemError(err) }));
       void link.writer.close(200).then(() => link.conn.close());
     };
@@ -415,7 +452,9 @@ export class Hub extends EventTarget {
         this.#undeliverable(from, m, "queue_full", dest.id);
         // The sender marks dest busy on this report, so it must hear `room` later even if
         // none of its frames was ever queued for dest (else its flush() never resolves).
-        if (from !== dest) dest.toldBusy.add(from.id);
+        // That holds for its own copy of a broadcast too (dest === from, when its own queue
+        // is full): skipping it left the sender busy with itself forever (tests/load/).
+        dest.toldBusy.add(from.id);
         return;
       }
     }
@@ -620,6 +659,9 @@ export class Hub extends EventTarget {
     }));
   }
 }
+
+/** A peer whose own queue is past its limits, and which reads none of it for this long, is dropped. */
+const STALL_MS = 2_000;
 
 function lowestFree(isFree: (id: number) => boolean): number {
   let id = 1;

@@ -13,7 +13,7 @@ import {
   TimeoutError,
 } from "../errors.ts";
 import { FrameWriter } from "./frame_writer.ts";
-import { alertBytes, readAlert, writeAlert } from "./alert_envelope.ts";
+import { envelopeBytes, type EnvelopeFields, type FastEnvelope, readEnvelope, writeEnvelope } from "./fast_envelope.ts";
 import { PendingRequests } from "./pending_requests.ts";
 import {
   asAlert,
@@ -706,8 +706,14 @@ export class Peer extends EventTarget {
   // ---- incoming frames -------------------------------------------------------
 
   #onFrame(session: Session, body: Uint8Array): void {
-    const alert = readAlert(body);
-    if (alert) return this.#onAlert(alert);
+    const fast = readEnvelope(body);
+    if (fast) {
+      if (fast.k === "a") return this.#onAlert(fast as FastEnvelope & { n: string; d: Uint8Array });
+      if (fast.k === "q") {
+        return this.#onRequest(session, fast as FastEnvelope & { r: number; u: string; d: Uint8Array });
+      }
+      return this.#onReply({ k: Kind.Response, r: fast.r!, d: fast.d });
+    }
     const m = asEnvelope(decodeEnvelope(body));
     switch (m.k) {
       case Kind.Alert:
@@ -822,15 +828,25 @@ export class Peer extends EventTarget {
 
   #answer(session: Session, m: { f: number; r: number }, result: unknown, error?: ErrorRecord): void {
     if (this.#session !== session) return;
-    let frame;
-    if (error) frame = { k: Kind.ErrorResponse, f: this.#id, t: m.f, r: m.r, e: error };
-    else {
+    if (!error) {
       try {
-        frame = { k: Kind.Response, f: this.#id, t: m.f, r: m.r, d: encodeCbor(result) };
+        const fields: EnvelopeFields = [["f", this.#id], ["t", m.f], ["r", m.r], ["d", encodeCbor(result)]];
+        if (envelopeBytes(fields) <= this.#settings.maxFrameBytes) {
+          // Answers are not refused for a full queue: the requester asked for
+          // them, and their number is bounded by the requests outstanding.
+          writeEnvelope(session.writer, "p", fields);
+          return;
+        }
+        error = toErrorRecord(
+          new FrameTooLargeError(
+            `Response of ${envelopeBytes(fields)} bytes exceeds maxFrameBytes ${this.#settings.maxFrameBytes}`,
+          ),
+        );
       } catch (err) {
-        frame = { k: Kind.ErrorResponse, f: this.#id, t: m.f, r: m.r, e: toErrorRecord(err) };
+        error = toErrorRecord(err);
       }
     }
+    const frame = { k: Kind.ErrorResponse, f: this.#id, t: m.f, r: m.r, e: error };
     let body = encodeCbor(frame);
     if (body.byteLength > this.#settings.maxFrameBytes) {
       body = encodeCbor({
@@ -995,8 +1011,13 @@ export class Peer extends EventTarget {
   #sendRequest(id: number, route: string, to: number | string | undefined, d: Uint8Array): void {
     try {
       const dest = to === undefined ? undefined : this.#resolve(to);
-      const frame = { k: Kind.Request, f: this.#id, r: id, u: route, d, ...(dest === undefined ? {} : { t: dest }) };
-      this.#push(this.#usable(), frame, route, true);
+      this.#pushFast(
+        this.#usable(),
+        "q",
+        [["f", this.#id], ["t", dest], ["r", id], ["u", route], ["d", d]],
+        route,
+        true,
+      );
     } catch (err) {
       this.#pending.settle(id, err);
     }
@@ -1079,20 +1100,26 @@ export class Peer extends EventTarget {
   }
 
   #pushAlert(session: Session, to: number | undefined, name: string, data: unknown): void {
-    const fields = { f: this.#id as number, t: to, n: name, d: this.#encodeData(data, name), s: undefined };
-    const size = alertBytes(fields);
+    this.#pushFast(session, "a", [["f", this.#id], ["t", to], ["n", name], ["d", this.#encodeData(data, name)]], name);
+    this.#stats.alertsSent++;
+  }
+
+  /** Queues an alert or request envelope written in place (see fast_envelope.ts), within the limits. */
+  #pushFast(session: Session, kind: "a" | "q", fields: EnvelopeFields, what: string, isRequest = false): void {
+    const size = envelopeBytes(fields);
     if (size > this.#settings.maxFrameBytes) {
       throw new FrameTooLargeError(
-        `Cannot send ${name}: frame of ${size} bytes exceeds maxFrameBytes ${this.#settings.maxFrameBytes}`,
+        `Cannot send ${what}: frame of ${size} bytes exceeds maxFrameBytes ${this.#settings.maxFrameBytes}`,
       );
     }
     if (!session.writer.hasRoom()) {
       throw new QueueFullError(
-        `Cannot send ${name}: outgoing queue is full (${session.writer.messages} messages, ${session.writer.bytes} bytes); await flush() and retry`,
+        `Cannot ${
+          isRequest ? "request" : "send"
+        } ${what}: outgoing queue is full (${session.writer.messages} messages, ${session.writer.bytes} bytes); await flush() and retry`,
       );
     }
-    writeAlert(session.writer, fields, size);
-    this.#stats.alertsSent++;
+    writeEnvelope(session.writer, kind, fields);
   }
 
   #announceRoutes(): void {

@@ -1,0 +1,258 @@
+/**
+ * Alerts, requests and responses are the hot path of the bus, so their
+ * envelopes are written and read by hand here rather than through cbor-x.
+ * The bytes are ordinary CBOR: a map of one-letter text keys to unsigned
+ * integers, text and byte strings, `k` first. The reader takes any key order
+ * and cbor-x's form of the map head (a 2-byte count); anything else (a map
+ * for `s`, negative numbers, other kinds) is left to the generic decoder.
+ *
+ * @module
+ */
+import type { FrameWriter } from "./frame_writer.ts";
+
+/** The fields of an envelope the fast path handles; which are set depends on `k`. */
+export interface FastEnvelope {
+  k: string;
+  f: number;
+  t: number | undefined;
+  n: string | undefined;
+  u: string | undefined;
+  r: number | undefined;
+  s: number | undefined;
+  d: Uint8Array | undefined;
+}
+
+/** Fields to write: one-letter keys and their values; undefined values are left out. */
+export type EnvelopeFields = Array<[key: keyof typeof KEY, value: number | string | Uint8Array | undefined]>;
+
+const TEXT_1 = 0x61; // text string of length 1
+const KEY = {
+  k: 0x6b,
+  f: 0x66,
+  t: 0x74,
+  n: 0x6e,
+  u: 0x75,
+  r: 0x72,
+  s: 0x73,
+  d: 0x64,
+} as const;
+
+function headBytes(value: number): number {
+  return value < 24 ? 1 : value < 0x100 ? 2 : value < 0x10000 ? 3 : value < 0x100000000 ? 5 : 9;
+}
+
+function writeHead(buf: Uint8Array, at: number, major: number, value: number): number {
+  if (value < 24) {
+    buf[at] = major | value;
+    return at + 1;
+  }
+  if (value < 0x100) {
+    buf[at] = major | 24;
+    buf[at + 1] = value;
+    return at + 2;
+  }
+  if (value < 0x10000) {
+    buf[at] = major | 25;
+    buf[at + 1] = value >>> 8;
+    buf[at + 2] = value & 0xff;
+    return at + 3;
+  }
+  if (value < 0x100000000) {
+    buf[at] = major | 26;
+    buf[at + 1] = value >>> 24;
+    buf[at + 2] = (value >>> 16) & 0xff;
+    buf[at + 3] = (value >>> 8) & 0xff;
+    buf[at + 4] = value & 0xff;
+    return at + 5;
+  }
+  buf[at] = major | 27;
+  const high = Math.floor(value / 0x100000000);
+  const low = value >>> 0;
+  for (let i = 0; i < 4; i++) buf[at + 1 + i] = (high >>> (24 - 8 * i)) & 0xff;
+  for (let i = 0; i < 4; i++) buf[at + 5 + i] = (low >>> (24 - 8 * i)) & 0xff;
+  return at + 9;
+}
+
+const textCache = new Map<string, Uint8Array>();
+const encoder = new TextEncoder();
+
+/** Names and routes are few and repeat: encode each once (the cache is capped). */
+function textBytes(text: string): Uint8Array {
+  let bytes = textCache.get(text);
+  if (!bytes) {
+    bytes = encoder.encode(text);
+    if (textCache.size < 1024) textCache.set(text, bytes);
+  }
+  return bytes;
+}
+
+const KIND_BYTES: Record<string, number> = { a: 0x61, q: 0x71, p: 0x70 };
+
+/**
+ * Queues one envelope of kind `k` ("a", "q" or "p") on `writer` as one
+ * frame, written in place. Text values are passed as strings and written as
+ * CBOR text; numbers as unsigned integers; `Uint8Array`s as byte strings.
+ * Returns the frame body's size, or -1 if the writer has failed.
+ */
+export function writeEnvelope(writer: FrameWriter, k: "a" | "q" | "p", fields: EnvelopeFields): number {
+  const encoded: Array<[number, number | Uint8Array, number]> = [];
+  let size = 1 + 4;
+  for (const [key, value] of fields) {
+    if (value === undefined) continue;
+    if (typeof value === "number") {
+      encoded.push([KEY[key], value, 0x00]);
+      size += 2 + headBytes(value);
+    } else {
+      const bytes = typeof value === "string" ? textBytes(value) : value;
+      encoded.push([KEY[key], bytes, typeof value === "string" ? 0x60 : 0x40]);
+      size += 2 + headBytes(bytes.byteLength) + bytes.byteLength;
+    }
+  }
+  let at = writer.reserve(size);
+  if (at < 0) return -1;
+  const buf = writer.buffer;
+  buf[at++] = 0xa0 | (encoded.length + 1);
+  buf[at++] = TEXT_1;
+  buf[at++] = KEY.k;
+  buf[at++] = TEXT_1;
+  buf[at++] = KIND_BYTES[k];
+  for (const [key, value, major] of encoded) {
+    buf[at++] = TEXT_1;
+    buf[at++] = key;
+    if (typeof value === "number") at = writeHead(buf, at, 0x00, value);
+    else {
+      at = writeHead(buf, at, major, value.byteLength);
+      buf.set(value, at);
+      at += value.byteLength;
+    }
+  }
+  return size;
+}
+
+/** The size {@linkcode writeEnvelope} would write, to check limits first. */
+export function envelopeBytes(fields: EnvelopeFields): number {
+  let size = 1 + 4;
+  for (const [, value] of fields) {
+    if (value === undefined) continue;
+    if (typeof value === "number") size += 2 + headBytes(value);
+    else {
+      const length = typeof value === "string" ? textBytes(value).byteLength : value.byteLength;
+      size += 2 + headBytes(length) + length;
+    }
+  }
+  return size;
+}
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+let lastTextBytes = new Uint8Array(0);
+let lastText = "";
+
+/** Decodes a text value; reuses the last string when the bytes repeat, as names and routes do. */
+function readText(body: Uint8Array, at: number, length: number): string | undefined {
+  if (length === lastTextBytes.byteLength) {
+    let same = true;
+    for (let i = 0; i < length; i++) {
+      if (body[at + i] !== lastTextBytes[i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return lastText;
+  }
+  let text: string | undefined;
+  let ascii = length <= 32;
+  for (let i = at; ascii && i < at + length; i++) if (body[i] > 0x7f) ascii = false;
+  if (ascii) text = String.fromCharCode.apply(null, body.subarray(at, at + length) as unknown as number[]);
+  else {
+    try {
+      text = decoder.decode(body.subarray(at, at + length));
+    } catch {
+      return undefined;
+    }
+  }
+  if (length <= 64) {
+    lastTextBytes = body.slice(at, at + length);
+    lastText = text;
+  }
+  return text;
+}
+
+/**
+ * Reads an envelope of kind "a", "q" or "p" whose values are all unsigned
+ * integers, text or byte strings. Returns undefined for anything else, which
+ * the caller then decodes the general way; `d` is a view into `body`.
+ */
+export function readEnvelope(body: Uint8Array): FastEnvelope | undefined {
+  const end = body.byteLength;
+  const wide = body[0] === 0xb9 && body[1] === 0;
+  const entries = wide ? body[2] : body[0] - 0xa0;
+  let at = wide ? 3 : 1;
+  if (entries < 2 || entries > 8 || at + 4 > end) return undefined;
+  if (body[at] !== TEXT_1 || body[at + 1] !== KEY.k || body[at + 2] !== TEXT_1) return undefined;
+  const kindByte = body[at + 3];
+  const k = kindByte === 0x61 ? "a" : kindByte === 0x71 ? "q" : kindByte === 0x70 ? "p" : undefined;
+  if (k === undefined) return undefined;
+  at += 4;
+  const m: FastEnvelope = {
+    k,
+    f: -1,
+    t: undefined,
+    n: undefined,
+    u: undefined,
+    r: undefined,
+    s: undefined,
+    d: undefined,
+  };
+  for (let i = 1; i < entries; i++) {
+    if (at + 3 > end || body[at] !== TEXT_1) return undefined;
+    const key = body[at + 1];
+    at += 2;
+    const first = body[at];
+    const major = first & 0xe0;
+    const info = first & 0x1f;
+    let value: number;
+    if (info < 24) {
+      value = info;
+      at += 1;
+    } else if (info === 24 && at + 2 <= end) {
+      value = body[at + 1];
+      at += 2;
+    } else if (info === 25 && at + 3 <= end) {
+      value = body[at + 1] << 8 | body[at + 2];
+      at += 3;
+    } else if (info === 26 && at + 5 <= end) {
+      value = body[at + 1] * 0x1000000 + (body[at + 2] << 16 | body[at + 3] << 8 | body[at + 4]);
+      at += 5;
+    } else return undefined;
+    if (major === 0x00) {
+      if (key === KEY.f) m.f = value;
+      else if (key === KEY.t) m.t = value;
+      else if (key === KEY.r) m.r = value;
+      else if (key === KEY.s) m.s = value;
+      else return undefined;
+    } else if (major === 0x40) {
+      if (key !== KEY.d || at + value > end) return undefined;
+      m.d = body.subarray(at, at + value);
+      at += value;
+    } else if (major === 0x60) {
+      if (at + value > end) return undefined;
+      const text = readText(body, at, value);
+      if (text === undefined) return undefined;
+      if (key === KEY.n) m.n = text;
+      else if (key === KEY.u) m.u = text;
+      else return undefined;
+      at += value;
+    } else return undefined;
+  }
+  if (at !== end || m.f < 0 || m.d === undefined) return undefined;
+  if (
+    k === "a"
+      ? m.n === undefined
+      : k === "q"
+      ? m.r === undefined || m.u === undefined
+      : m.r === undefined || m.t === undefined
+  ) {
+    return undefined;
+  }
+  return m;
+}

@@ -1,0 +1,73 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { type EnvelopeFields, readEnvelope, writeEnvelope } from "../src/bus/fast_envelope.ts";
+import { FrameWriter } from "../src/bus/frame_writer.ts";
+import { decodeEnvelope, encodeCbor } from "../src/codec/cbor.ts";
+
+/** Writes one envelope with the hand encoder and returns the frame body. */
+async function handEncoded(kind: "a" | "q" | "p", fields: EnvelopeFields): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  const writer = new FrameWriter(new WritableStream({ write: (c) => void chunks.push(c.slice()) }), {
+    maxMessages: 10,
+    maxBytes: 1 << 24,
+  });
+  writeEnvelope(writer, kind, fields);
+  await writer.idle();
+  return chunks[0].subarray(4);
+}
+
+function asObject(kind: string, fields: EnvelopeFields): Record<string, unknown> {
+  const object: Record<string, unknown> = { k: kind };
+  for (const [key, value] of fields) if (value !== undefined) object[key] = value;
+  return object;
+}
+
+const numbers = [0, 1, 23, 24, 255, 256, 65535, 65536, 2 ** 32 - 1];
+const cases: Array<["a" | "q" | "p", EnvelopeFields]> = [];
+for (const n of numbers) {
+  cases.push(["a", [["f", n], ["t", undefined], ["n", "job"], ["d", new Uint8Array([1, 2, 3])]]]);
+  cases.push(["a", [["f", 1], ["t", n], ["n", "ü-名前"], ["d", new Uint8Array(300).fill(7)], ["s", n]]]);
+  cases.push(["q", [["f", 2], ["t", n], ["r", n], ["u", "/route/" + n], ["d", new Uint8Array(0)]]]);
+  cases.push(["q", [["f", n], ["r", 9], ["u", "x".repeat(300)], ["d", new Uint8Array(70000).fill(1)]]]);
+  cases.push(["p", [["f", 3], ["t", n], ["r", n], ["d", new Uint8Array([n & 0xff])]]]);
+}
+
+test("envelopes written by hand decode with cbor-x to the same map", async () => {
+  for (const [kind, fields] of cases) {
+    assert.deepEqual(decodeEnvelope(await handEncoded(kind, fields)), asObject(kind, fields));
+  }
+});
+
+test("readEnvelope reads hand-written envelopes and cbor-x's form of the same map alike", async () => {
+  for (const [kind, fields] of cases) {
+    const expected = asObject(kind, fields);
+    for (const body of [await handEncoded(kind, fields), encodeCbor(expected)]) {
+      const m = readEnvelope(body);
+      assert.ok(m, JSON.stringify(Object.keys(expected)));
+      for (const [key, value] of Object.entries(expected)) assert.deepEqual(m[key as keyof typeof m], value);
+    }
+  }
+});
+
+test("readEnvelope leaves other kinds, other value types and incomplete envelopes to the generic decoder", async () => {
+  const d = new Uint8Array(0);
+  for (
+    const object of [
+      { k: "x", f: 1, t: 2, r: 3, e: { name: "E", message: "m" } },
+      { k: "hello", v: 1, pid: 1, runtime: "deno" },
+      { k: "a", f: 1, n: "x", d, s: { 1: 2 } },
+      { k: "a", f: -1, n: "x", d },
+      { k: "a", f: 1, d },
+      { k: "q", f: 1, u: "/x", d },
+      { k: "p", f: 1, r: 1, d },
+      { f: 1, k: "a", n: "x", d },
+    ]
+  ) {
+    assert.equal(readEnvelope(encodeCbor(object)), undefined, JSON.stringify(object));
+  }
+});
+
+test("readEnvelope rejects a truncated envelope instead of reading past it", async () => {
+  const body = await handEncoded("q", [["f", 1], ["t", 2], ["r", 3], ["u", "/job"], ["d", new Uint8Array(10)]]);
+  for (let cut = 0; cut < body.byteLength; cut++) assert.equal(readEnvelope(body.subarray(0, cut)), undefined);
+});
