@@ -37,14 +37,14 @@ const envelopeDecoder = new Decoder({ useRecords: false } as Record<string, unkn
 
 /** Views `bytes` as a plain `Uint8Array` (never a Node `Buffer`), without copying. */
 export function plainBytes(bytes: Uint8Array): Uint8Array {
-  return bytes.constructor === Uint8Array
-    ? bytes
-    : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /** Encodes one value as a CBOR item. */
 export function encodeCbor(value: unknown): Uint8Array {
-  return plainBytes(encoder.encode(value));
+  // Where a Buffer global exists this is a Buffer: callers copy it into a
+  // frame and never hand it to users, so it is not rewrapped per call.
+  return encoder.encode(value);
 }
 
 function decodeWith(decoder: Decoder, bytes: Uint8Array): unknown {
