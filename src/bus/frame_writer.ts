@@ -8,7 +8,13 @@ export interface QueueLimits {
   maxBytes: number;
 }
 
-const INITIAL_BATCH_BYTES = 64 * 1024;
+/**
+ * Small, because every connection holds two batch buffers (the one filling
+ * and the spare) for its whole life: at 64 KiB a hub with 500 idle peers
+ * held 64 MiB in them (tests/load/soak_test.ts). A busy connection's batches
+ * grow by doubling, and the grown one is kept as the spare.
+ */
+const INITIAL_BATCH_BYTES = 4 * 1024;
 /** A spare batch buffer larger than this is let go after a burst instead of kept. */
 const MAX_SPARE_BYTES = 1024 * 1024;
 
@@ -48,6 +54,11 @@ export class FrameWriter {
     this.limits = limits;
     // A failed write is reported through onError; the writer's own promise must not go unhandled.
     this.#writer.closed.catch(() => {});
+  }
+
+  /** Whether a write failed or the writer was aborted: nothing more will be written. */
+  get failed(): boolean {
+    return this.#failed;
   }
 
   /** Frames queued or in flight. */
