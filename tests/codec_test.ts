@@ -85,19 +85,23 @@ test("FrameDecoderStream round-trips strings, numbers, bigint, booleans, null, u
 // crashes Bun on such strings and Deno at load. This test keeps proving that
 // src/codec/cbor.ts never loads it: it would take the test runner down.
 test("FrameDecoderStream decodes strings longer than 64 bytes without loading the native addon", async () => {
-  const values = ["a".repeat(65), "b".repeat(1000), "ü€😀".repeat(5000), { key: "k".repeat(200), list: ["l".repeat(100)] }];
+  const values = ["a".repeat(65), "b".repeat(1000), "ü€😀".repeat(5000), {
+    key: "k".repeat(200),
+    list: ["l".repeat(100)],
+  }];
   assert.deepEqual(await roundTrip(values), values);
 });
 
 test("FrameDecoderStream returns byte strings as plain Uint8Array, not Buffer, at any depth", async () => {
   const bytes = new Uint8Array([0, 1, 2, 255]);
-  const [top, inObject, inMap, empty] = await roundTrip([
+  const [top, inObject, inMap, asKey, empty] = await roundTrip([
     bytes,
     { bytes },
     new Map([["bytes", bytes]]),
+    new Map([[bytes, "a byte string as a key"]]),
     new Uint8Array(0),
-  ]) as [Uint8Array, { bytes: Uint8Array }, Map<string, Uint8Array>, Uint8Array];
-  for (const value of [top, inObject.bytes, inMap.get("bytes")!, empty]) {
+  ]) as [Uint8Array, { bytes: Uint8Array }, Map<string, Uint8Array>, Map<Uint8Array, string>, Uint8Array];
+  for (const value of [top, inObject.bytes, inMap.get("bytes")!, [...asKey.keys()][0], empty]) {
     assert.equal(value.constructor, Uint8Array);
   }
   assert.deepEqual(top, bytes);
@@ -247,6 +251,21 @@ test("FrameDecoderStream errors with ProtocolError on a small frame declaring a 
       return true;
     });
   }
+});
+
+test("FrameDecoderStream applies cbor-x's size limits to arrays and maps really holding over 1000000 entries", async () => {
+  // These frames hold every entry they declare, so only the limits passed to
+  // cbor-x's setSizeLimits in src/codec/cbor.ts can refuse them.
+  const entries = (head: number, count: number, bytesPerEntry: number) => {
+    const body = new Uint8Array(5 + count * bytesPerEntry); // zeros: the integer 0, as key and as value
+    body[0] = head;
+    new DataView(body.buffer).setUint32(1, count);
+    return frame(body);
+  };
+  const [array] = await decode([entries(0x9a, 1_000_000, 1)]) as [number[]];
+  assert.equal(array.length, 1_000_000);
+  await assert.rejects(decode([entries(0x9a, 1_000_001, 1)]), /Array length exceeds 1000000/);
+  await assert.rejects(decode([entries(0xba, 1_000_001, 2)]), /exceeds 1000000/);
 });
 
 test("FrameDecoderStream errors with ProtocolError on arrays that declare more elements than the frame holds", async () => {

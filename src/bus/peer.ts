@@ -726,7 +726,7 @@ export class Peer extends EventTarget {
       case Kind.Join:
         return this.#onJoin(m.peer as PeerInfo);
       case Kind.Ack:
-        this.#reliable?.onAck(m.f as number, m.s as number, m.g === true);
+        this.#reliable?.onAck(m.f as number, m.s as number, m.g === true, m.skip === true);
         return;
       case Kind.Leave:
         return this.#onLeave(m.id as number, String(m.reason ?? "left"));
@@ -921,6 +921,7 @@ export class Peer extends EventTarget {
     for (const info of peers) {
       const known = this.#view.get(info.id);
       if (known && known.inc !== info.inc) this.#onLeave(info.id, "restarted");
+      this.#reliable?.onMember(info.id, info.inc);
       this.#present.add(info.id);
       if (!this.#view.has(info.id)) {
         this.#addToView(info);
@@ -939,6 +940,7 @@ export class Peer extends EventTarget {
       return;
     }
     if (known) this.#onLeave(info.id, "restarted");
+    this.#reliable?.onMember(info.id, info.inc);
     this.#addToView(info);
     this.#present.add(info.id);
     this.#reliable?.onPresent(info.id);

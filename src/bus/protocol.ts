@@ -126,7 +126,10 @@ const isInt = (v: unknown): v is number => Number.isSafeInteger(v);
 const isId = (v: unknown): v is number => isInt(v) && (v as number) >= 0;
 
 function bad(kind: string, field: string, value: unknown): never {
-  const shown = value instanceof Uint8Array ? `${value.byteLength} bytes` : JSON.stringify(value) ?? String(value);
+  // A bigint field (a CBOR bignum or 64-bit integer) made JSON.stringify throw a TypeError here, so the
+  // hub hung up without the error frame (found by tests/fuzz/).
+  const json = (v: unknown) => JSON.stringify(v, (_, x) => typeof x === "bigint" ? `${x}n` : x) ?? String(v);
+  const shown = value instanceof Uint8Array ? `${value.byteLength} bytes` : json(value);
   throw new ProtocolError(`Invalid ${kind} message: field ${field} is ${shown?.slice(0, 80)}`);
 }
 

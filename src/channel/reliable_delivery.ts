@@ -40,7 +40,12 @@ const ACK_EVERY = 256;
  * acknowledged it, and resends what is outstanding when a new hub comes up or
  * a recipient rejoins. A number above `next` means the hub lost frames in
  * between: the recipient drops it and asks once (`g: true`) for a resend from
- * `next`, go-back-N style. See PROTOCOL.md, "Reliable delivery".
+ * `next`, go-back-N style. Numbering belongs to the pair's incarnations and
+ * survives a member leaving the view: one side may give up on the other
+ * (grace period over) while the other never noticed, so when the numbers
+ * asked for were dropped as undeliverable, the sender answers with
+ * `skip: true` up to the first number it still holds. See PROTOCOL.md, "Reliable
+ * delivery".
  */
 export class ReliableDelivery {
   readonly #host: ReliableHost;
@@ -59,6 +64,8 @@ export class ReliableDelivery {
   /** Per recipient, the number we last resent from on its request. */
   readonly #resentFrom = new Map<number, number>();
   #present = new Set<number>();
+  /** Per member, the incarnation its numbers belong to. */
+  readonly #incs = new Map<number, string | undefined>();
   #connected = false;
   #roomWaiters: Array<() => void> = [];
   #ackedWaiters: Array<() => void> = [];
@@ -155,19 +162,37 @@ export class ReliableDelivery {
     this.#ackDue.clear();
   }
 
-  /** Member `from` acknowledged everything up to `upTo`; with `gap`, it asks for the rest again. */
-  onAck(from: number, upTo: number, gap: boolean): void {
-    const list = this.#outstanding.get(from);
-    if (!list) return;
+  /**
+   * Member `from` acknowledged everything up to `upTo`; with `gap`, it asks
+   * for the rest again. With `skip`, `from` says instead that it will never
+   * send us numbers up to `upTo` again (it gave up on us and reported them
+   * undeliverable), so we expect `upTo + 1` next.
+   */
+  onAck(from: number, upTo: number, gap: boolean, skip = false): void {
+    if (skip) {
+      if ((this.#expected.get(from) ?? 1) <= upTo) {
+        this.#expected.set(from, upTo + 1);
+        this.#asked.delete(from);
+      }
+      return;
+    }
+    const list = this.#outstanding.get(from) ?? [];
     let done = 0;
     while (done < list.length && list[done].seq <= upTo) {
       if (--list[done].entry.remaining === 0) this.#entries--;
       done++;
     }
     if (done > 0) list.splice(0, done);
-    if (gap && this.#resentFrom.get(from) !== upTo + 1) {
-      this.#resentFrom.set(from, upTo + 1);
-      this.#resend(from);
+    if (gap) {
+      // Numbers it asks for that we no longer hold were dropped when we gave up on it: skip them.
+      const first = list[0]?.seq ?? this.#nextSeq.get(from) ?? 1;
+      if (first > upTo + 1 && this.#connected && this.#present.has(from)) {
+        this.#host.transmit({ k: Kind.Ack, f: this.#host.selfId(), t: from, s: first - 1, skip: true });
+      }
+      if (this.#resentFrom.get(from) !== upTo + 1) {
+        this.#resentFrom.set(from, upTo + 1);
+        this.#resend(from);
+      }
     }
     this.#wakeIfRoom();
   }
@@ -201,13 +226,31 @@ export class ReliableDelivery {
     this.#resend(id);
   }
 
-  /** Member `id` is gone for good: what it did not acknowledge is reported undeliverable. */
+  /**
+   * Member `id` is in view with incarnation `inc`. Numbers in both directions
+   * belong to an incarnation: a new one starts again from 1, while the same
+   * one, back after we gave up on it, carries on where it was, since it may
+   * not know that we did.
+   */
+  onMember(id: number, inc: string | undefined): void {
+    if (this.#incs.has(id) && this.#incs.get(id) !== inc) {
+      this.#nextSeq.delete(id);
+      this.#expected.delete(id);
+      this.#delivered.delete(id);
+      this.#ackDue.delete(id);
+      this.#asked.delete(id);
+      this.#resentFrom.delete(id);
+    }
+    this.#incs.set(id, inc);
+  }
+
+  /**
+   * Member `id` left our view: what it did not acknowledge is reported
+   * undeliverable. The numbering is kept for {@linkcode onMember}.
+   */
   onGone(id: number, reason: string): void {
     const list = this.#outstanding.get(id) ?? [];
     this.#outstanding.delete(id);
-    this.#nextSeq.delete(id);
-    this.#expected.delete(id);
-    this.#delivered.delete(id);
     this.#ackDue.delete(id);
     this.#asked.delete(id);
     this.#resentFrom.delete(id);
