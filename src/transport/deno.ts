@@ -85,6 +85,7 @@ class DenoListener implements Listener {
   readonly #listener: Deno.Listener<Deno.UnixConn, Deno.UnixAddr>;
   readonly #inode: number | undefined;
   #closed = false;
+  #accepting: Promise<unknown> | undefined;
 
   constructor(listener: Deno.Listener<Deno.UnixConn, Deno.UnixAddr>, path: string) {
     this.#listener = listener;
@@ -96,7 +97,9 @@ class DenoListener implements Listener {
     while (!this.#closed) {
       let conn: Deno.UnixConn;
       try {
-        conn = await this.#listener.accept();
+        const accepting = this.#listener.accept();
+        this.#accepting = accepting.catch(() => {});
+        conn = await accepting;
       } catch (err) {
         if (this.#closed || isClosedError(err)) return;
         throw err;
@@ -105,17 +108,19 @@ class DenoListener implements Listener {
     }
   }
 
-  close(): Promise<void> {
-    if (!this.#closed) {
-      this.#closed = true;
-      try {
-        this.#listener.close();
-      } catch {
-        // Closed already.
-      }
-      removeSocketFile(this.path, this.#inode);
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#listener.close();
+    } catch {
+      // Closed already.
     }
-    return Promise.resolve();
+    // Deno unlinks the socket path itself once the pending accept() is
+    // cancelled, after close() returns; wait for that, or it would delete a
+    // socket another hub binds at the same path right after us.
+    await this.#accepting;
+    removeSocketFile(this.path, this.#inode);
   }
 }
 
