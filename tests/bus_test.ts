@@ -810,3 +810,15 @@ test("The bus runs over memoryConnectionPair without a socket", async () => {
     await hub.close({ timeout: 100 });
   }
 });
+
+test("Hub forgets a request nobody answers a little after the requester's timeout, and counts it", async () => {
+  await withBus(async (bus) => {
+    const a = await bus.connect();
+    const b = await bus.connect();
+    b.handle("/never", () => new Promise(() => {}));
+    await assert.rejects(a.request("/never", null, { timeout: 50 }), TimeoutError);
+    assert.equal(bus.hub.stats().inFlightRequests, 1);
+    await until(5000, "the hub to forget the request", () => bus.hub.stats().inFlightRequests === 0);
+    assert.equal(bus.hub.stats().dropped.request_expired, 1);
+  });
+});

@@ -33,6 +33,12 @@ export class DeadlineTimer {
     else if (this.#ids.length > 64 && this.#ids.length > 2 * this.#live.size) this.#rebuild();
   }
 
+  /** Forgets every deadline, so no timer is left running. */
+  clear(): void {
+    this.#live.clear();
+    this.#disarm();
+  }
+
   #arm(deadline: number): void {
     clearTimeout(this.#timer);
     this.#armedFor = deadline;

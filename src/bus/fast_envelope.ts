@@ -19,6 +19,7 @@ export interface FastEnvelope {
   u: string | undefined;
   r: number | undefined;
   s: number | undefined;
+  w: number | undefined;
   d: Uint8Array | undefined;
 }
 
@@ -34,6 +35,7 @@ const KEY = {
   u: 0x75,
   r: 0x72,
   s: 0x73,
+  w: 0x77,
   d: 0x64,
 } as const;
 
@@ -201,6 +203,7 @@ export function readEnvelope(body: Uint8Array): FastEnvelope | undefined {
     u: undefined,
     r: undefined,
     s: undefined,
+    w: undefined,
     d: undefined,
   };
   for (let i = 1; i < entries; i++) {
@@ -229,6 +232,7 @@ export function readEnvelope(body: Uint8Array): FastEnvelope | undefined {
       else if (key === KEY.t) m.t = value;
       else if (key === KEY.r) m.r = value;
       else if (key === KEY.s) m.s = value;
+      else if (key === KEY.w) m.w = value;
       else return undefined;
     } else if (major === 0x40) {
       if (key !== KEY.d || at + value > end) return undefined;

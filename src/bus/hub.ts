@@ -14,6 +14,7 @@ import {
   QueueFullError,
 } from "../errors.ts";
 import { FrameWriter } from "./frame_writer.ts";
+import { DeadlineTimer } from "./deadline_timer.ts";
 import { type FastEnvelope, readEnvelope } from "./fast_envelope.ts";
 import { Peer, type PeerSettings } from "./peer.ts";
 import {
@@ -101,7 +102,14 @@ interface InFlight {
   rid: number;
   responder: number;
   route: string;
+  /** Id of its expiry in #expiry. */
+  expiry: number;
 }
+
+/** How long the hub remembers a request whose envelope gives no timeout (`w`). */
+const DEFAULT_REQUEST_MEMORY_MS = 10 * 60_000;
+/** Slack past the requester's own timeout before the hub forgets the request. */
+const REQUEST_MEMORY_SLACK_MS = 1000;
 
 class PeerLink {
   readonly conn: Connection;
@@ -158,6 +166,19 @@ export class Hub extends EventTarget {
   readonly #open = new Set<PeerLink>();
   readonly #byName = new Map<string, number>();
   readonly #inFlight = new Map<string, InFlight>();
+  /**
+   * A responder that never answers must not keep its entry forever: each
+   * entry expires a little after the requester's own timeout (counted as
+   * `request_expired`), so the table is bounded by the request rate.
+   */
+  readonly #expiry = new DeadlineTimer((n) => {
+    const key = this.#expiryKeys.get(n);
+    this.#expiryKeys.delete(n);
+    if (key !== undefined && this.#inFlight.delete(key)) this.#drop("request_expired");
+    if (this.#closing && this.#inFlight.size === 0) this.#wakeDrained?.();
+  });
+  readonly #expiryKeys = new Map<number, string>();
+  #nextExpiry = 1;
   readonly #started = Date.now();
   #rr = 0;
   #closing = false;
@@ -497,8 +518,22 @@ export class Hub extends EventTarget {
       this.#drop("queue_full");
       return this.#fail(from, m, new QueueFullError(`Cannot route ${m.u}: the queue of peer ${dest.id} is full`));
     }
-    this.#inFlight.set(`${from.id}:${m.r}`, { requester: from.id, rid: m.r, responder: dest.id, route: m.u });
+    const key = `${from.id}:${m.r}`;
+    this.#forget(key);
+    const expiry = this.#nextExpiry++;
+    this.#expiryKeys.set(expiry, key);
+    this.#expiry.add(expiry, (m.w ?? DEFAULT_REQUEST_MEMORY_MS - REQUEST_MEMORY_SLACK_MS) + REQUEST_MEMORY_SLACK_MS);
+    this.#inFlight.set(key, { requester: from.id, rid: m.r, responder: dest.id, route: m.u, expiry });
     dest.writer.push(body);
+  }
+
+  /** Drops request `key` from the in-flight table with its expiry. */
+  #forget(key: string): void {
+    const entry = this.#inFlight.get(key);
+    if (!entry) return;
+    this.#inFlight.delete(key);
+    this.#expiry.cancel(entry.expiry);
+    this.#expiryKeys.delete(entry.expiry);
   }
 
   #responderFor(route: string): PeerLink | undefined {
@@ -522,7 +557,7 @@ export class Hub extends EventTarget {
       this.#drop("unexpected_response");
       return;
     }
-    this.#inFlight.delete(key);
+    this.#forget(key);
     this.#stats.responses++;
     const requester = this.#links.get(m.t);
     if (requester) requester.writer.push(body);
@@ -548,7 +583,7 @@ export class Hub extends EventTarget {
     if (info.id !== 0) this.#stats.peersLeft++;
     for (const [key, entry] of this.#inFlight) {
       if (entry.responder === info.id) {
-        this.#inFlight.delete(key);
+        this.#forget(key);
         const requester = this.#links.get(entry.requester);
         if (requester) {
           // While the hub closes, responders (its own peer first) go because of the close, not on
@@ -561,7 +596,7 @@ export class Hub extends EventTarget {
               : new PeerLeftError(`Peer ${info.id} left before answering ${entry.route}`),
           );
         }
-      } else if (entry.requester === info.id) this.#inFlight.delete(key);
+      } else if (entry.requester === info.id) this.#forget(key);
     }
     for (const other of this.#links.values()) {
       if (other.toldBusy.delete(info.id)) this.#onWritten(other);
@@ -657,6 +692,10 @@ export class Hub extends EventTarget {
       await link.writer.close(Math.min(timeout, 500));
       await link.conn.close();
     }));
+    // Requests still remembered are moot once every connection is closed.
+    this.#expiry.clear();
+    this.#expiryKeys.clear();
+    this.#inFlight.clear();
   }
 }
 

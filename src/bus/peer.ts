@@ -432,15 +432,15 @@ export class Peer extends EventTarget {
         // Not yet joined: no view to check `to` against; resolve it on replay.
         this.#enqueue(route);
         const { id, promise } = this.#pending.add(route, undefined, timeout, options.signal);
-        this.#outbox.push(() => this.#sendRequest(id, route, options.to, d));
+        this.#outbox.push(() => this.#sendRequest(id, route, options.to, d, timeout));
         return promise;
       }
       const to = options.to === undefined ? undefined : this.#resolve(options.to);
       const { id, promise } = this.#pending.add(route, to, timeout, options.signal);
-      if (session) this.#sendRequest(id, route, to, d);
+      if (session) this.#sendRequest(id, route, to, d, timeout);
       else {
         this.#enqueue(route);
-        this.#outbox.push(() => this.#sendRequest(id, route, to, d));
+        this.#outbox.push(() => this.#sendRequest(id, route, to, d, timeout));
       }
       this.#stats.requestsSent++;
       return promise;
@@ -1010,13 +1010,13 @@ export class Peer extends EventTarget {
     }
   }
 
-  #sendRequest(id: number, route: string, to: number | string | undefined, d: Uint8Array): void {
+  #sendRequest(id: number, route: string, to: number | string | undefined, d: Uint8Array, timeout: number): void {
     try {
       const dest = to === undefined ? undefined : this.#resolve(to);
       this.#pushFast(
         this.#usable(),
         "q",
-        [["f", this.#id], ["t", dest], ["r", id], ["u", route], ["d", d]],
+        [["f", this.#id], ["t", dest], ["r", id], ["u", route], ["w", Math.ceil(timeout)], ["d", d]],
         route,
         true,
       );

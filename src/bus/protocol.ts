@@ -100,6 +100,8 @@ export interface Request {
   r: number;
   u: string;
   d: Uint8Array;
+  /** The requester's timeout in ms: the hub forgets the request a little after it. */
+  w?: number;
 }
 
 /** A response to request `r` of peer `t`. */
@@ -179,6 +181,7 @@ export function asRequest(m: Envelope): Request {
   if (!isInt(m.r)) bad("request", "r", m.r);
   if (typeof m.u !== "string") bad("request", "u", m.u);
   if (!(m.d instanceof Uint8Array)) bad("request", "d", m.d);
+  if (m.w !== undefined && (!isInt(m.w) || (m.w as number) < 0)) bad("request", "w", m.w);
   return m as unknown as Request;
 }
 
