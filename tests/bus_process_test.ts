@@ -654,7 +654,7 @@ test(
       const pings: unknown[] = [];
       c.on("ping", (data) => void pings.push(data));
       // Larger than a socket buffer's worth in one burst, so the hub's queue for slow must fill.
-      const burst = 400;
+      const burst = 200;
       const pad = "x".repeat(16 * 1024);
 
       slow.signal("SIGSTOP");

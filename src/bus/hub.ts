@@ -711,8 +711,8 @@ function lowestFree(isFree: (id: number) => boolean): number {
 /** Defaults shared by `serve()`, `connect()` and channels. */
 export const BUS_DEFAULTS = {
   maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
-  maxQueueMessages: 65_536,
-  maxQueueBytes: 16 * 1024 * 1024,
+  maxQueueMessages: 16_384,
+  maxQueueBytes: 4 * 1024 * 1024,
   requestTimeout: 10_000,
   connectTimeout: 5_000,
   handshakeTimeout: 10_000,

@@ -9,13 +9,13 @@ export interface QueueOptions {
   /**
    * Frames queued for one connection, at most.
    *
-   * @default {65536}
+   * @default {16384}
    */
   maxQueueMessages?: number;
   /**
    * Bytes queued for one connection, at most.
    *
-   * @default {16777216}
+   * @default {4194304}
    */
   maxQueueBytes?: number;
   /**
