@@ -489,7 +489,9 @@ test(
       const killed = performance.now();
       worker.signal("SIGKILL");
       await assert.rejects(within(WAIT, "the request to fail", pending), PeerLeftError);
-      assert.ok(performance.now() - killed < 5_000, "rejected long before the 30 s timeout");
+      const elapsed = performance.now() - killed;
+      console.log(`PeerLeftError ${elapsed.toFixed(1)} ms after SIGKILL`);
+      assert.ok(elapsed < 5_000, "rejected long before the 30 s timeout");
       assert.equal(client.stats().pendingRequests, 0);
     });
   },
