@@ -111,6 +111,12 @@ async function alerts(): Promise<void> {
       for (const to of targets) peer.send(to, name, d);
     };
   let flushes = 0;
+  // A receiver's queue at the hub may be full when `end` arrives: the hub then
+  // reports it undeliverable, and we send it again to that receiver alone.
+  peer.addEventListener("undeliverable", (e) => {
+    const { name, to } = (e as CustomEvent<{ name?: string; to?: number }>).detail;
+    if (name === "end" && to !== undefined) void retry(peer, () => peer.send(to, "end"));
+  });
 
   const round = async (count: number) => {
     answers = [];

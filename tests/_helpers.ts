@@ -94,11 +94,17 @@ export class Child {
       }
       if (exited) throw new Error(`Child exited before printing ${pattern}; stderr:\n${this.stderr}`);
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`Timed out waiting for ${pattern}; stdout:\n${this.lines.join("\n")}\nstderr:\n${this.stderr}`);
-      await within(left + 10, String(pattern), new Promise<void>((resolve) => {
-        this.#waiters.push(resolve);
-        setTimeout(resolve, Math.min(left, 250));
-      })).catch(() => {});
+      if (left <= 0) {
+        throw new Error(`Timed out waiting for ${pattern}; stdout:\n${this.lines.join("\n")}\nstderr:\n${this.stderr}`);
+      }
+      await within(
+        left + 10,
+        String(pattern),
+        new Promise<void>((resolve) => {
+          this.#waiters.push(resolve);
+          setTimeout(resolve, Math.min(left, 250));
+        }),
+      ).catch(() => {});
     }
   }
 

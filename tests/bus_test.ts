@@ -391,7 +391,7 @@ test("Peer.subscribe yields data and sender in order, and cancelling the stream 
   });
 });
 
-test("Peer.on(\"*\") catches alerts without a handler of their own, and subscribe(\"*\") sees every alert", async () => {
+test('Peer.on("*") catches alerts without a handler of their own, and subscribe("*") sees every alert', async () => {
   await withBus(async (bus) => {
     const a = await bus.connect();
     const b = await bus.connect();
@@ -820,5 +820,14 @@ test("Hub forgets a request nobody answers a little after the requester's timeou
     assert.equal(bus.hub.stats().inFlightRequests, 1);
     await until(5000, "the hub to forget the request", () => bus.hub.stats().inFlightRequests === 0);
     assert.equal(bus.hub.stats().dropped.request_expired, 1);
+  });
+});
+
+test("A request with a timeout beyond 2^31 ms still goes through: the hub gets a wait it can hold", async () => {
+  await withBus(async (bus) => {
+    const a = await bus.connect();
+    assert.equal(await a.request("/ipcbus/echo", "far", { timeout: 2 ** 40 }), "far");
+    assert.equal(await a.request("/ipcbus/echo", "forever", { timeout: Infinity }), "forever");
+    assert.equal(a.connected, true);
   });
 });

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, statSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { AuthError, channel, connect } from "../mod.ts";
 import { tempDir, within } from "./_helpers.ts";
 
@@ -35,6 +35,19 @@ test("a peer with a missing or wrong channel token is refused with AuthError; th
     const right = await connect({ path: host.path, auth: { token } });
     assert.equal(right.connected, true);
     await right.close();
+  } finally {
+    await host.close();
+    dir.remove();
+  }
+});
+
+test("a host replaces an empty token file left by a host that died while writing it", async () => {
+  const dir = tempDir();
+  writeFileSync(`${dir.path}/secure.token`, "", { mode: 0o600 });
+  const host = channel("secure", { dir: dir.path, auth: true });
+  try {
+    await within(10_000, "the host", host.ready);
+    assert.match(readFileSync(`${dir.path}/secure.token`, "utf8"), /^[0-9a-f]{64}$/);
   } finally {
     await host.close();
     dir.remove();

@@ -49,7 +49,7 @@ test("readEnvelope reads hand-written envelopes and cbor-x's form of the same ma
   }
 });
 
-test("readEnvelope leaves other kinds, other value types and incomplete envelopes to the generic decoder", async () => {
+test("readEnvelope leaves other kinds, other value types and incomplete envelopes to the generic decoder", () => {
   const d = new Uint8Array(0);
   for (
     const object of [

@@ -5,6 +5,9 @@
  * Cancelled deadlines are dropped lazily; the heap is rebuilt when more than
  * half of it is stale, so it stays within twice the live count.
  */
+/** Longest delay setTimeout takes without overflowing. */
+const MAX_TIMEOUT_MS = 0x7fffffff;
+
 export class DeadlineTimer {
   readonly #onExpire: (id: number) => void;
   #deadlines: number[] = [];
@@ -29,8 +32,10 @@ export class DeadlineTimer {
   /** Forgets the deadline of `id`. */
   cancel(id: number): void {
     this.#live.delete(id);
-    if (this.#live.size === 0) this.#disarm();
-    else if (this.#ids.length > 64 && this.#ids.length > 2 * this.#live.size) this.#rebuild();
+    // The timer stays armed when nothing is left: sequential requests would
+    // otherwise pay a setTimeout and a clearTimeout each. It fires once,
+    // finds nothing due, and is not re-armed; clear() stops it at once.
+    if (this.#ids.length > 64 && this.#ids.length > 2 * this.#live.size) this.#rebuild();
   }
 
   /** Forgets every deadline, so no timer is left running. */
@@ -42,7 +47,9 @@ export class DeadlineTimer {
   #arm(deadline: number): void {
     clearTimeout(this.#timer);
     this.#armedFor = deadline;
-    this.#timer = setTimeout(() => this.#fire(), Math.max(0, deadline - Date.now()));
+    // setTimeout overflows past 2^31-1 ms (and fires at once): arm for at most
+    // that long; #fire re-arms for whatever is not due yet.
+    this.#timer = setTimeout(() => this.#fire(), Math.min(MAX_TIMEOUT_MS, Math.max(0, deadline - Date.now())));
   }
 
   #disarm(): void {

@@ -260,7 +260,7 @@ export class Hub extends EventTarget {
       for await (const conn of listener) this.accept(conn);
     } catch (err) {
       if (!this.#closing) this.#count("errors");
-      this.peer.dispatchEvent(new CustomEvent("error", { detail: err }));
+      this.dispatchEvent(new CustomEvent("error", { detail: err }));
     }
   }
 

@@ -136,6 +136,9 @@ interface Session {
   writer: FrameWriter;
 }
 
+/** Largest `w` a request carries: envelope integers stay within 4-byte CBOR heads. */
+const MAX_WAIT_MS = 0x7fffffff;
+
 /** How long `close()` of a channel member waits for its alerts to be acknowledged. */
 const CLOSE_ACK_TIMEOUT_MS = 2000;
 
@@ -1016,7 +1019,10 @@ export class Peer extends EventTarget {
       this.#pushFast(
         this.#usable(),
         "q",
-        [["f", this.#id], ["t", dest], ["r", id], ["u", route], ["w", Math.ceil(timeout)], ["d", d]],
+        [["f", this.#id], ["t", dest], ["r", id], ["u", route], ["w", Math.min(Math.ceil(timeout), MAX_WAIT_MS)], [
+          "d",
+          d,
+        ]],
         route,
         true,
       );

@@ -79,5 +79,7 @@ export class PendingRequests {
     for (const [id, entry] of [...this.#entries]) {
       if (to === undefined || entry.to === to) this.settle(id, makeError(entry.route));
     }
+    // Nothing left to time: stop the timer now rather than when it next fires.
+    if (this.#entries.size === 0) this.#deadlines.clear();
   }
 }

@@ -1,5 +1,6 @@
 import { listen } from "../transport/listen.ts";
 import { positiveInteger } from "../codec/frame_encoder_stream.ts";
+import { checkMaxFrameBytes } from "../codec/frame_parser.ts";
 import { BUS_DEFAULTS, Hub, type SocketWatch } from "./hub.ts";
 import { socketInode } from "../transport/socket_path.ts";
 import type { Peer } from "./peer.ts";
@@ -115,7 +116,7 @@ export function queueLimits(
   return {
     maxQueueMessages: positiveInteger("maxQueueMessages", options.maxQueueMessages ?? BUS_DEFAULTS.maxQueueMessages),
     maxQueueBytes: positiveInteger("maxQueueBytes", options.maxQueueBytes ?? BUS_DEFAULTS.maxQueueBytes),
-    maxFrameBytes: positiveInteger("maxFrameBytes", options.maxFrameBytes ?? BUS_DEFAULTS.maxFrameBytes),
+    maxFrameBytes: checkMaxFrameBytes(options.maxFrameBytes ?? BUS_DEFAULTS.maxFrameBytes),
   };
 }
 

@@ -115,7 +115,11 @@ export function ensureToken(path: string): string {
     writeFileSync(path, token, { mode: 0o600, flag: "wx" });
   } catch (cause) {
     if ((cause as { code?: string }).code !== "EEXIST") throw cause;
-    return ensureToken(path);
+    const written = readToken(path);
+    if (written !== undefined) return written;
+    // An empty file left by a host that died between create and write: only
+    // the lock holder calls this, so nobody else is writing it now.
+    writeFileSync(path, token, { mode: 0o600 });
   }
   return token;
 }

@@ -40,6 +40,8 @@ export async function hubCommand(args: CliArgs): Promise<number> {
         ...(address.token === undefined ? {} : { auth: { token: address.token } }),
       });
       log.follow(hub.peer);
+      // The hub's own errors: connections dropped for bad frames, a deleted socket file rebound.
+      log.errorsOf(hub);
       log.ready({ path: address.path });
       close = () => hub.close();
     } else {
@@ -102,6 +104,13 @@ class HubLog {
     this.#json = json;
   }
 
+  errorsOf(target: EventTarget): void {
+    target.addEventListener(
+      "error",
+      (e) => printError(`${new Date().toISOString()} ${errorLine((e as CustomEvent).detail)}`),
+    );
+  }
+
   follow(peer: Peer): void {
     peer.addEventListener("peerjoin", (e) => {
       const info = (e as CustomEvent<PeerInfo>).detail;
@@ -111,10 +120,7 @@ class HubLog {
       const { reason, ...info } = (e as CustomEvent<PeerInfo & { reason: string }>).detail;
       this.event("leave", { peer: publicInfo(info), reason }, `leave  ${describePeer(info)}: ${reason}`);
     });
-    peer.addEventListener(
-      "error",
-      (e) => printError(`${new Date().toISOString()} ${errorLine((e as CustomEvent).detail)}`),
-    );
+    this.errorsOf(peer);
   }
 
   ready(where: { path: string; channel?: string; id?: number }): void {
