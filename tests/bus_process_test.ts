@@ -19,112 +19,20 @@ import {
   type ServeOptions,
   type UndeliverableDetail,
 } from "../mod.ts";
-import { Child, currentRuntime, type Runtime, tempDir, until, within } from "./_helpers.ts";
+import { currentRuntime, type Runtime, tempDir, until, within } from "./_helpers.ts";
+import { type ChildEvent, JsonChild } from "./_json_child.ts";
 
 const WAIT = 15_000;
 /** Above Bun's default of 5 s per test, so that the bounded waits below are what fails first. */
 const PROCESS_TEST = { timeout: 60_000 };
 const BUILTIN_HANDLERS = 3;
 
-// deno-lint-ignore no-explicit-any
-type BusEvent = { ev: string } & Record<string, any>;
+type BusEvent = ChildEvent;
 
-/** A bus fixture in a child process, driven by JSON commands on stdin and observed through JSON lines on stdout. */
-class BusProcess {
-  readonly child: Child;
-  readonly runtime: Runtime;
-  ready: BusEvent = { ev: "starting" };
-  #events: BusEvent[] = [];
-  #parsed = 0;
-  #seq = 0;
-
+/** A bus fixture in a child process (tests/fixtures/bus_peer.ts or bus_hub.ts). */
+class BusProcess extends JsonChild {
   constructor(runtime: Runtime, script: string, args: string[]) {
-    this.runtime = runtime;
-    this.child = new Child(runtime, script, args);
-  }
-
-  get id(): number {
-    return this.ready.id;
-  }
-
-  get pid(): number {
-    return this.child.pid;
-  }
-
-  get running(): boolean {
-    return this.child.process.exitCode === null && this.child.process.signalCode === null;
-  }
-
-  /** Every event printed so far that passes `accept`. */
-  events(accept: (e: BusEvent) => boolean = () => true): BusEvent[] {
-    for (; this.#parsed < this.child.lines.length; this.#parsed++) {
-      try {
-        const event = JSON.parse(this.child.lines[this.#parsed]);
-        if (event !== null && typeof event === "object" && typeof event.ev === "string") this.#events.push(event);
-      } catch {
-        // Not one of ours: a runtime warning.
-      }
-    }
-    return this.#events.filter(accept);
-  }
-
-  /** Waits for the first event that passes `accept`; fails if the child exits or `ms` pass first. */
-  async next(what: string, accept: (e: BusEvent) => boolean, ms = WAIT): Promise<BusEvent> {
-    let found: BusEvent | undefined;
-    await until(ms, `${what} from ${this.runtime} child ${this.pid}`, () => {
-      found = this.events(accept)[0];
-      if (found || this.running) return found !== undefined;
-      const { exitCode, signalCode } = this.child.process;
-      throw new Error(
-        `${this.runtime} child ${this.pid} exited (${
-          exitCode ?? signalCode
-        }) before ${what}; stderr:\n${this.child.stderr}`,
-      );
-    });
-    return found!;
-  }
-
-  /** Writes a command without waiting for it; returns its sequence number for {@linkcode answer}. */
-  post(op: string, args: Record<string, unknown> = {}): number {
-    const seq = ++this.#seq;
-    this.child.send(JSON.stringify({ op, seq, ...args }));
-    return seq;
-  }
-
-  /** Waits for the `done` or `failed` event of command `seq`. */
-  answer(seq: number, ms = WAIT): Promise<BusEvent> {
-    return this.next(
-      `the answer to command #${seq}`,
-      (e) => (e.ev === "done" || e.ev === "failed") && e.seq === seq,
-      ms,
-    );
-  }
-
-  /** Runs a command; returns its `done` or `failed` event. */
-  run(op: string, args: Record<string, unknown> = {}, ms = WAIT): Promise<BusEvent> {
-    return this.answer(this.post(op, args), ms);
-  }
-
-  /** Runs a command and returns its result; throws if it failed. */
-  async cmd(op: string, args: Record<string, unknown> = {}, ms = WAIT): Promise<BusEvent["result"]> {
-    const answer = await this.run(op, args, ms);
-    if (answer.ev === "failed") throw new Error(`${op} failed in child ${this.pid}: ${JSON.stringify(answer.error)}`);
-    return answer.result;
-  }
-
-  /**
-   * Sends `signal` with `process.kill`: Deno's `ChildProcess.kill("SIGSTOP")` takes the child for
-   * dead, closes its stdin and makes a later `kill("SIGCONT")` a no-op.
-   */
-  signal(signal: "SIGSTOP" | "SIGCONT" | "SIGKILL"): void {
-    if (this.running) process.kill(this.pid, signal);
-  }
-
-  /** Resumes the child if stopped and kills it. */
-  async stop(): Promise<void> {
-    if (!this.running) return;
-    this.signal("SIGCONT");
-    await this.child.kill("SIGKILL");
+    super(runtime, script, args, WAIT);
   }
 }
 

@@ -7,111 +7,21 @@
  * @module
  */
 import { readdirSync, readFileSync } from "node:fs";
-import process from "node:process";
 import { connect, type Peer } from "../../mod.ts";
-import { Child, type Runtime, tempDir, until } from "../_helpers.ts";
+import { type Runtime, tempDir } from "../_helpers.ts";
+import { type ChildEvent, JsonChild } from "../_json_child.ts";
 
 /** Every wait is capped; this is the default cap. */
 export const WAIT = 30_000;
 /** Above Bun's default of 5 s per test, so that the bounded waits inside are what fails first. */
 export const LOAD_TEST = { timeout: 120_000 };
 
-// deno-lint-ignore no-explicit-any
-export type LoadEvent = { ev: string } & Record<string, any>;
+export type LoadEvent = ChildEvent;
 
-/** A fixture in a child process, driven by JSON commands on stdin, observed through JSON lines on stdout. */
-export class LoadProcess {
-  readonly child: Child;
-  readonly runtime: Runtime;
-  ready: LoadEvent = { ev: "starting" };
-  #events: LoadEvent[] = [];
-  #parsed = 0;
-  #seq = 0;
-
+/** A load fixture in a child process (tests/fixtures/load_peer.ts or load_hub.ts). */
+export class LoadProcess extends JsonChild {
   constructor(runtime: Runtime, script: string, args: string[]) {
-    this.runtime = runtime;
-    this.child = new Child(runtime, script, args);
-  }
-
-  get id(): number {
-    return this.ready.id;
-  }
-
-  get pid(): number {
-    return this.child.pid;
-  }
-
-  get running(): boolean {
-    return this.child.process.exitCode === null && this.child.process.signalCode === null;
-  }
-
-  /** Every event printed so far that passes `accept`. */
-  events(accept: (e: LoadEvent) => boolean = () => true): LoadEvent[] {
-    for (; this.#parsed < this.child.lines.length; this.#parsed++) {
-      try {
-        const event = JSON.parse(this.child.lines[this.#parsed]);
-        if (event !== null && typeof event === "object" && typeof event.ev === "string") this.#events.push(event);
-      } catch {
-        // Not one of ours: a runtime warning.
-      }
-    }
-    return this.#events.filter(accept);
-  }
-
-  /** Waits for the first event that passes `accept`; fails if the child exits or `ms` pass first. */
-  async next(what: string, accept: (e: LoadEvent) => boolean, ms = WAIT): Promise<LoadEvent> {
-    let found: LoadEvent | undefined;
-    await until(ms, `${what} from ${this.runtime} child ${this.pid}`, () => {
-      found = this.events(accept)[0];
-      if (found || this.running) return found !== undefined;
-      const { exitCode, signalCode } = this.child.process;
-      throw new Error(
-        `${this.runtime} child ${this.pid} exited (${
-          exitCode ?? signalCode
-        }) before ${what}; stderr:\n${this.child.stderr}`,
-      );
-    });
-    return found!;
-  }
-
-  /** Writes a command without waiting; returns its sequence number for {@linkcode result}. */
-  post(op: string, args: Record<string, unknown> = {}): number {
-    const seq = ++this.#seq;
-    this.child.send(JSON.stringify({ op, seq, ...args }));
-    return seq;
-  }
-
-  /** Waits for the answer to command `seq` and returns its result; throws if the command failed. */
-  async result(seq: number, ms = WAIT): Promise<LoadEvent["result"]> {
-    const answer = await this.next(
-      `the answer to command #${seq}`,
-      (e) => (e.ev === "done" || e.ev === "failed") && e.seq === seq,
-      ms,
-    );
-    if (answer.ev === "failed") {
-      throw new Error(`${answer.op} failed in ${this.runtime} child ${this.pid}: ${JSON.stringify(answer.error)}`);
-    }
-    return answer.result;
-  }
-
-  /** Runs a command and returns its result. */
-  cmd(op: string, args: Record<string, unknown> = {}, ms = WAIT): Promise<LoadEvent["result"]> {
-    return this.result(this.post(op, args), ms);
-  }
-
-  /**
-   * Sends `signal` with `process.kill`: Deno's `ChildProcess.kill("SIGSTOP")` takes the child for
-   * dead, closes its stdin and makes a later `kill("SIGCONT")` a no-op.
-   */
-  signal(signal: "SIGSTOP" | "SIGCONT" | "SIGKILL"): void {
-    if (this.running) process.kill(this.pid, signal);
-  }
-
-  /** Resumes the child if stopped, and kills it. */
-  async stop(): Promise<void> {
-    if (!this.running) return;
-    this.signal("SIGCONT");
-    await this.child.kill("SIGKILL");
+    super(runtime, script, args, WAIT);
   }
 }
 
