@@ -189,7 +189,8 @@ test(
       const delay = await w.cmd("request", { route: "/ipcbus/delay", data: { delay: 200 } });
       assert.deepEqual(delay.value, { delay: 200 });
       assert.ok(delay.ms >= 190, `answered after ${delay.ms} ms`);
-      assert.ok(hub.stats().bytesIn > 1024 * 1024 && hub.stats().bytesOut > 1024 * 1024);
+      // The encoded object is about 830 KiB; it crossed the hub once each way.
+      assert.ok(hub.stats().bytesIn > 768 * 1024 && hub.stats().bytesOut > 768 * 1024);
     });
   },
 );

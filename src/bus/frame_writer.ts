@@ -184,13 +184,15 @@ export class FrameWriter {
         this.#droppable = [];
         this.#inFlightMessages = frames;
         this.#inFlightBytes = bytes;
+        // Counted when handed to the transport: the other side may have them
+        // before this write's promise settles.
+        this.framesOut += frames;
+        this.bytesOut += bytes;
         await this.#writer.write(written.subarray(0, bytes));
         // The transport is done with it: reuse it for a later batch unless a burst made it huge.
         if (written.byteLength <= MAX_SPARE_BYTES) this.#spare = written;
         this.#inFlightMessages = 0;
         this.#inFlightBytes = 0;
-        this.framesOut += frames;
-        this.bytesOut += bytes;
         this.onWritten?.();
       }
     } catch (err) {

@@ -16,7 +16,7 @@ import {
 import { FrameWriter } from "./frame_writer.ts";
 import { DeadlineTimer } from "./deadline_timer.ts";
 import { type FastEnvelope, readEnvelope } from "./fast_envelope.ts";
-import { Peer, type PeerSettings } from "./peer.ts";
+import { Peer, type PeerSettings, writeAnswer } from "./peer.ts";
 import {
   asAlert,
   asEnvelope,
@@ -523,7 +523,20 @@ export class Hub extends EventTarget {
     const expiry = this.#nextExpiry++;
     this.#expiryKeys.set(expiry, key);
     this.#expiry.add(expiry, (m.w ?? DEFAULT_REQUEST_MEMORY_MS - REQUEST_MEMORY_SLACK_MS) + REQUEST_MEMORY_SLACK_MS);
-    this.#inFlight.set(key, { requester: from.id, rid: m.r, responder: dest.id, route: m.u, expiry });
+    const entry: InFlight = { requester: from.id, rid: m.r, responder: dest.id, route: m.u, expiry };
+    this.#inFlight.set(key, entry);
+    if (dest.id === 0 && this.#settings.ownPeer !== false) {
+      // The hub's own handlers run here by a direct call: no round trip
+      // through its in-memory connection, which cost two stream hops a way.
+      void this.peer.serve(m).then(({ result, error }) => {
+        if (this.#inFlight.get(key) !== entry) return; // answered with an error meanwhile (closing)
+        this.#forget(key);
+        this.#stats.responses++;
+        writeAnswer(from.writer, 0, m, this.#settings.maxFrameBytes, result, error);
+        if (this.#closing && this.#inFlight.size === 0) this.#wakeDrained?.();
+      });
+      return;
+    }
     dest.writer.push(body);
   }
 

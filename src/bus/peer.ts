@@ -796,6 +796,20 @@ export class Peer extends EventTarget {
   }
 
   #onRequest(session: Session, m: { f: number; r: number; u: string; d: Uint8Array }): void {
+    void this.serve(m).then(({ result, error }) => {
+      if (this.#session === session) {
+        writeAnswer(session.writer, this.#id as number, m, this.#settings.maxFrameBytes, result, error);
+      }
+    });
+  }
+
+  /**
+   * Runs the handler of route `m.u` for request `m`. Resolves to its result
+   * or an error record; never rejects. The hub calls this directly for its
+   * own peer, without a round trip through a connection.
+   * @internal
+   */
+  serve(m: { f: number; u: string; d: Uint8Array }): Promise<{ result?: unknown; error?: ErrorRecord }> {
     let entry: { handler: RequestHandler } | undefined;
     for (const candidate of this.#routes.values()) {
       if (candidate.matcher.matches(m.u)) {
@@ -804,17 +818,18 @@ export class Peer extends EventTarget {
       }
     }
     if (!entry) {
-      this.#answer(session, m, undefined, {
-        name: "NoResponderError",
-        message: `Peer ${this.#id} has no handler for route ${m.u}`,
-        code: "no_handler_found",
-        sys: true,
+      return Promise.resolve({
+        error: {
+          name: "NoResponderError",
+          message: `Peer ${this.#id} has no handler for route ${m.u}`,
+          code: "no_handler_found",
+          sys: true,
+        },
       });
-      return;
     }
     this.#stats.requestsServed++;
     const handler = entry.handler;
-    void (async () => {
+    return (async () => {
       try {
         const result = await handler({
           route: m.u,
@@ -822,51 +837,11 @@ export class Peer extends EventTarget {
           sender: m.f,
           senderPid: this.#view.get(m.f)?.pid ?? -1,
         });
-        this.#answer(session, m, result);
+        return { result };
       } catch (err) {
-        this.#answer(session, m, undefined, toErrorRecord(err));
+        return { error: toErrorRecord(err) };
       }
     })();
-  }
-
-  #answer(session: Session, m: { f: number; r: number }, result: unknown, error?: ErrorRecord): void {
-    if (this.#session !== session) return;
-    if (!error) {
-      try {
-        const fields: EnvelopeFields = [["f", this.#id], ["t", m.f], ["r", m.r], ["d", encodeCbor(result)]];
-        if (envelopeBytes(fields) <= this.#settings.maxFrameBytes) {
-          // Answers are not refused for a full queue: the requester asked for
-          // them, and their number is bounded by the requests outstanding.
-          writeEnvelope(session.writer, "p", fields);
-          return;
-        }
-        error = toErrorRecord(
-          new FrameTooLargeError(
-            `Response of ${envelopeBytes(fields)} bytes exceeds maxFrameBytes ${this.#settings.maxFrameBytes}`,
-          ),
-        );
-      } catch (err) {
-        error = toErrorRecord(err);
-      }
-    }
-    const frame = { k: Kind.ErrorResponse, f: this.#id, t: m.f, r: m.r, e: error };
-    let body = encodeCbor(frame);
-    if (body.byteLength > this.#settings.maxFrameBytes) {
-      body = encodeCbor({
-        k: Kind.ErrorResponse,
-        f: this.#id,
-        t: m.f,
-        r: m.r,
-        e: toErrorRecord(
-          new FrameTooLargeError(
-            `Response of ${body.byteLength} bytes exceeds maxFrameBytes ${this.#settings.maxFrameBytes}`,
-          ),
-        ),
-      });
-    }
-    // Answers are not refused for a full queue: the requester asked for them,
-    // and their number is bounded by the requests outstanding.
-    session.writer.push(body);
   }
 
   #onReply(m: { k: string; r: number; d?: Uint8Array; e?: ErrorRecord }): void {
@@ -1158,4 +1133,52 @@ function pid(): number {
 
 function randomHex(bytes: number): string {
   return Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Queues the answer to request `m` on `writer`: a response envelope, or an
+ * error response when `error` is set or the result does not fit a frame.
+ * Answers are not refused for a full queue: the requester asked for them,
+ * and their number is bounded by the requests outstanding.
+ */
+export function writeAnswer(
+  writer: FrameWriter,
+  from: number,
+  m: { f: number; r: number },
+  maxFrameBytes: number,
+  result: unknown,
+  error?: ErrorRecord,
+): void {
+  if (!error) {
+    try {
+      const fields: EnvelopeFields = [["f", from], ["t", m.f], ["r", m.r], ["d", encodeCbor(result)]];
+      if (envelopeBytes(fields) <= maxFrameBytes) {
+        writeEnvelope(writer, "p", fields);
+        return;
+      }
+      error = toErrorRecord(
+        new FrameTooLargeError(
+          `Response of ${envelopeBytes(fields)} bytes exceeds maxFrameBytes ${maxFrameBytes}`,
+        ),
+      );
+    } catch (err) {
+      error = toErrorRecord(err);
+    }
+  }
+  const frame = { k: Kind.ErrorResponse, f: from, t: m.f, r: m.r, e: error };
+  let body = encodeCbor(frame);
+  if (body.byteLength > maxFrameBytes) {
+    body = encodeCbor({
+      k: Kind.ErrorResponse,
+      f: from,
+      t: m.f,
+      r: m.r,
+      e: toErrorRecord(
+        new FrameTooLargeError(
+          `Response of ${body.byteLength} bytes exceeds maxFrameBytes ${maxFrameBytes}`,
+        ),
+      ),
+    });
+  }
+  writer.push(body);
 }
