@@ -21,27 +21,32 @@ type Counts = Record<string, Record<string, number>>;
 const at = (table: Counts, name: string, key: number | string): number => table[name]?.[String(key)] ?? 0;
 
 /**
- * Two settings of the peers' own queues. With the default (65 536 frames,
- * as many as the hub's queue for a peer holds), a sender still has more
- * queued locally when `busy` reaches it than the half of the hub's queue
- * left, so under overload the hub refuses some alerts: each must be reported
- * to its sender. With 4096-frame local queues, what 16 senders can have
- * queued or in their sockets when `busy` comes (about 16 × (4096 + a socket
- * buffer of some 8000 small frames), spread over 17 destinations) stays
- * under that half, so nothing may be refused at all.
+ * Two settings. With the default queues (16 384 frames, as many locally as
+ * the hub's queue for a peer holds), a sender still has more queued locally
+ * when `busy` reaches it than the half of the hub's queue left, so under
+ * overload the hub refuses some alerts: each must be reported to its sender.
+ * With 4096-frame local queues and 65 536-frame queues at the hub, what 16
+ * senders can have queued or in their sockets when `busy` comes (about
+ * 16 × (4096 + a socket buffer of some 8000 small frames), spread over 17
+ * destinations) stays under that half, so nothing may be refused at all.
  */
 const SETTINGS = [
-  { label: "default queues", connect: {}, zeroDrops: false },
-  { label: "4096-frame local queues", connect: { maxQueueMessages: 4096 }, zeroDrops: true },
+  { label: "default queues", connect: {}, hub: {}, zeroDrops: false },
+  {
+    label: "4096-frame local queues",
+    connect: { maxQueueMessages: 4096 },
+    hub: { maxQueueMessages: 65_536, maxQueueBytes: 16 * 1024 * 1024 },
+    zeroDrops: true,
+  },
 ] as const;
 
-for (const { label, connect, zeroDrops } of SETTINGS) {
+for (const { label, connect, hub: hubOptions, zeroDrops } of SETTINGS) {
   test(
     `16 peers (8 Deno, 8 Bun) with ${label} sending alerts and broadcasts at full speed for ${SECONDS} s lose nothing: each message arrives once or is reported undeliverable`,
     LOAD_TEST,
     async () => {
       await loadScenario(async (s) => {
-        const hub = await serve({ path: s.path });
+        const hub = await serve({ path: s.path, ...hubOptions });
         s.onCleanup(() => hub.close({ timeout: 200 }));
         // The hub's own peer is a destination of every broadcast: count what it gets too.
         const hubGot = new Map<number, number>();
