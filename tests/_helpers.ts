@@ -124,3 +124,25 @@ export class Child {
     }
   }
 }
+
+/** Resolves with the detail of the next `type` event of `target` that passes `accept`, within `ms`. */
+export function nextEvent<T>(
+  ms: number,
+  target: EventTarget,
+  type: string,
+  accept: (detail: T) => boolean = () => true,
+): Promise<T> {
+  return within(
+    ms,
+    `${type} event`,
+    new Promise<T>((resolve) => {
+      const listener = (event: Event) => {
+        const detail = (event as CustomEvent<T>).detail;
+        if (!accept(detail)) return;
+        target.removeEventListener(type, listener);
+        resolve(detail);
+      };
+      target.addEventListener(type, listener);
+    }),
+  );
+}

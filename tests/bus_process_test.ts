@@ -19,7 +19,7 @@ import {
   type ServeOptions,
   type UndeliverableDetail,
 } from "../mod.ts";
-import { currentRuntime, type Runtime, tempDir, until, within } from "./_helpers.ts";
+import { currentRuntime, nextEvent, type Runtime, tempDir, until, within } from "./_helpers.ts";
 import { type ChildEvent, JsonChild } from "./_json_child.ts";
 
 const WAIT = 15_000;
@@ -94,23 +94,6 @@ async function scenario(body: (s: Scenario) => Promise<void>): Promise<void> {
 /** Waits until the hub has learnt `count` handlers, so requests from any peer find them. */
 function handlersKnown(hub: Hub, count: number): Promise<void> {
   return until(WAIT, `${count} handlers at the hub`, () => hub.stats().handlers === count);
-}
-
-/** Resolves with the detail of the next `type` event of `target` that passes `accept`. */
-function nextEvent<T>(target: EventTarget, type: string, accept: (detail: T) => boolean = () => true): Promise<T> {
-  return within(
-    WAIT,
-    `${type} event`,
-    new Promise<T>((resolve) => {
-      const listener = (event: Event) => {
-        const detail = (event as CustomEvent<T>).detail;
-        if (!accept(detail)) return;
-        target.removeEventListener(type, listener);
-        resolve(detail);
-      };
-      target.addEventListener(type, listener);
-    }),
-  );
 }
 
 /** Repeats the async `check` (each a round trip to a child) until it is true, for at most `ms`. */
@@ -414,11 +397,11 @@ test(
       const hub = await s.serve();
       const victim = await s.spawnPeer();
       const sender = await s.connect();
-      const reported = nextEvent<UndeliverableDetail>(sender, "undeliverable");
+      const reported = nextEvent<UndeliverableDetail>(WAIT, sender, "undeliverable");
       // hub.peer hears of the leave over its in-memory link, in the same turn as the hub: the
       // sender has not read it from its socket yet, so its view still holds the victim.
       let thrown: unknown;
-      const sent = nextEvent<PeerInfo>(hub.peer, "peerleave", (info) => info.id === victim.id).then(() => {
+      const sent = nextEvent<PeerInfo>(WAIT, hub.peer, "peerleave", (info) => info.id === victim.id).then(() => {
         try {
           sender.send(victim.id, "too-late", { n: 1 });
         } catch (err) {
@@ -467,7 +450,7 @@ test(
     await scenario(async (s) => {
       await s.serve();
       const local = await s.connect("local");
-      const joined = nextEvent<PeerInfo>(local, "peerjoin");
+      const joined = nextEvent<PeerInfo>(WAIT, local, "peerjoin");
       const before = Date.now();
       const remote = await s.spawnPeer(other, { name: "remote" });
       const join = await joined;
@@ -487,7 +470,7 @@ test(
         ]],
       );
       assert.ok(theirs.every((p) => typeof p.since === "number"));
-      const left = nextEvent<PeerInfo>(local, "peerleave");
+      const left = nextEvent<PeerInfo>(WAIT, local, "peerleave");
       await remote.cmd("close");
       assert.equal((await left).id, remote.id);
       await remote.next("the remote's own disconnect", (e) => e.ev === "disconnect");

@@ -31,7 +31,7 @@ import { connect, type ConnectOptions } from "../mod.ts";
 import { decodeCbor, encodeCbor } from "../src/codec/cbor.ts";
 import { Hub as HubClass } from "../src/bus/hub.ts";
 import { Peer as PeerClass } from "../src/bus/peer.ts";
-import { currentRuntime, tempDir, until, within } from "./_helpers.ts";
+import { currentRuntime, nextEvent, tempDir, until, within } from "./_helpers.ts";
 
 const WAIT = 5_000;
 /** The routes every hub serves: /ipcbus/echo, /ipcbus/delay, /ipcbus/stats. */
@@ -75,23 +75,6 @@ async function withBus(body: (bus: Bus) => Promise<void>, options: Partial<Serve
   } finally {
     await bus.close();
   }
-}
-
-/** Resolves with the detail of the next `type` event of `target` that passes `accept`. */
-function nextEvent<T>(target: EventTarget, type: string, accept: (detail: T) => boolean = () => true): Promise<T> {
-  return within(
-    WAIT,
-    `${type} event`,
-    new Promise<T>((resolve) => {
-      const listener = (event: Event) => {
-        const detail = (event as CustomEvent<T>).detail;
-        if (!accept(detail)) return;
-        target.removeEventListener(type, listener);
-        resolve(detail);
-      };
-      target.addEventListener(type, listener);
-    }),
-  );
 }
 
 /** Collects every alert `name` that `peer` receives. */
@@ -443,7 +426,7 @@ test("Peer.peers lists id, name, pid, runtime and since; peerjoin and peerleave 
   await withBus(async (bus) => {
     const before = Date.now();
     const a = await bus.connect({ name: "a" });
-    const joined = nextEvent<PeerInfo>(a, "peerjoin");
+    const joined = nextEvent<PeerInfo>(WAIT, a, "peerjoin");
     const b = await bus.connect({ name: "b" });
     const { id, name, pid, runtime } = await joined;
     assert.deepEqual({ id, name, pid, runtime }, { id: b.id, name: "b", pid: process.pid, runtime: currentRuntime });
@@ -454,7 +437,7 @@ test("Peer.peers lists id, name, pid, runtime and since; peerjoin and peerleave 
       assert.equal(p.runtime, currentRuntime);
       assert.ok(p.since >= before - 1000 && p.since <= Date.now(), `since ${p.since}`);
     }
-    const left = nextEvent<PeerInfo>(a, "peerleave");
+    const left = nextEvent<PeerInfo>(WAIT, a, "peerleave");
     await b.close();
     assert.equal((await left).id, b.id);
     assert.deepEqual((await a.peers()).map((p) => p.id), [0, a.id]);
@@ -573,7 +556,7 @@ test("A client speaking the protocol by hand is welcomed, served, and told about
       assert.equal(welcome?.k, "welcome");
       assert.equal(welcome?.id, 2);
       assert.deepEqual((welcome?.peers as PeerInfo[]).map((p) => p.id), [0, 1, 2]);
-      const joined = (await a.peers()).length === 3 ? undefined : await nextEvent<PeerInfo>(a, "peerjoin");
+      const joined = (await a.peers()).length === 3 ? undefined : await nextEvent<PeerInfo>(WAIT, a, "peerjoin");
       if (joined) {
         assert.deepEqual([joined.id, joined.name, joined.pid, joined.runtime], [2, "foreign", 4242, "python"]);
       }
@@ -655,7 +638,7 @@ test("Hub.close ends every peer: disconnect fires, pending requests reject with 
     const b = await bus.connect();
     hub.peer.handle("/never", () => new Promise(() => {}));
     const pending = a.request("/never", null, { timeout: 30_000 });
-    const disconnects = [nextEvent(a, "disconnect"), nextEvent(b, "disconnect")];
+    const disconnects = [nextEvent(WAIT, a, "disconnect"), nextEvent(WAIT, b, "disconnect")];
     await until(WAIT, "the request to be in flight", () => hub.stats().inFlightRequests === 1);
     assert.ok(existsSync(bus.path));
     await hub.close({ timeout: 100 });
@@ -709,10 +692,10 @@ test("An alert handler that throws is reported as an error event and the peer ca
       throw new RangeError("handler bug");
     });
     b.on("bad-async", () => Promise.reject(new TypeError("async handler bug")));
-    const errors = [nextEvent<Error>(b, "error", (e) => e instanceof RangeError)];
+    const errors = [nextEvent<Error>(WAIT, b, "error", (e) => e instanceof RangeError)];
     a.send(b.id, "bad");
     assert.equal((await errors[0]).message, "handler bug");
-    const asyncError = nextEvent<Error>(b, "error", (e) => e instanceof TypeError);
+    const asyncError = nextEvent<Error>(WAIT, b, "error", (e) => e instanceof TypeError);
     a.send(b.id, "bad-async");
     assert.equal((await asyncError).message, "async handler bug");
     assert.equal(await a.request("/ipcbus/echo", 1), 1);
@@ -767,9 +750,9 @@ test("An alert whose destination left after send is reported as undeliverable, n
     const a = await bus.connect();
     const b = await bus.connect();
     const c = await bus.connect();
-    const reported = nextEvent<UndeliverableDetail>(a, "undeliverable");
+    const reported = nextEvent<UndeliverableDetail>(WAIT, a, "undeliverable");
     // hub.peer hears of the leave over its in-memory link, before `a` can read it from its socket.
-    const sent = nextEvent(bus.hub.peer, "peerleave").then(() => a.send(c.id, "too-late", 1));
+    const sent = nextEvent(WAIT, bus.hub.peer, "peerleave").then(() => a.send(c.id, "too-late", 1));
     await c.close();
     await sent;
     assert.deepEqual(await reported, { to: c.id, name: "too-late", reason: "no_such_peer" });

@@ -250,7 +250,7 @@ export class Hub extends EventTarget {
         }),
       );
     } catch (err) {
-      this.#count("errors");
+      this.#stats.errors++;
       this.dispatchEvent(new CustomEvent("error", { detail: err }));
     }
   }
@@ -259,7 +259,7 @@ export class Hub extends EventTarget {
     try {
       for await (const conn of listener) this.accept(conn);
     } catch (err) {
-      if (!this.#closing) this.#count("errors");
+      if (!this.#closing) this.#stats.errors++;
       this.dispatchEvent(new CustomEvent("error", { detail: err }));
     }
   }
@@ -310,7 +310,7 @@ export class Hub extends EventTarget {
     } catch (err) {
       reason = err instanceof Error ? err.message : String(err);
       if (err instanceof IpcError) {
-        this.#count("errors");
+        this.#stats.errors++;
         this.dispatchEvent(new CustomEvent("error", { detail: err }));
         // Tell the offender why before hanging up; everyone else carries on.
         link.writer.push(encodeCbor({ k: Kind.Error, e: { name: err.name, message: err.message, code: err.code } }));
@@ -379,7 +379,7 @@ export class Hub extends EventTarget {
       case Kind.Hello:
         throw new ProtocolError("Handshake sent twice");
       default:
-        this.#count("errors");
+        this.#stats.errors++;
         link.writer.push(encodeCbor({
           k: Kind.Error,
           e: systemError(new ProtocolError(`Unknown message kind ${JSON.stringify(m.k).slice(0, 40)}; ignored`)),
@@ -623,10 +623,6 @@ export class Hub extends EventTarget {
 
   #drop(reason: string): void {
     this.#stats.dropped[reason] = (this.#stats.dropped[reason] ?? 0) + 1;
-  }
-
-  #count(what: "errors"): void {
-    this.#stats[what]++;
   }
 
   /**

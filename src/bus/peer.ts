@@ -1065,23 +1065,6 @@ export class Peer extends EventTarget {
     }
   }
 
-  #push(session: Session, frame: Record<string, unknown>, what: string, isRequest = false): void {
-    const body = encodeCbor(frame);
-    if (body.byteLength > this.#settings.maxFrameBytes) {
-      throw new FrameTooLargeError(
-        `Cannot send ${what}: frame of ${body.byteLength} bytes exceeds maxFrameBytes ${this.#settings.maxFrameBytes}`,
-      );
-    }
-    if (!session.writer.hasRoom()) {
-      throw new QueueFullError(
-        `Cannot ${
-          isRequest ? "request" : "send"
-        } ${what}: outgoing queue is full (${session.writer.messages} messages, ${session.writer.bytes} bytes); await flush() and retry`,
-      );
-    }
-    session.writer.push(body);
-  }
-
   #pushAlert(session: Session, to: number | undefined, name: string, data: unknown): void {
     this.#pushFast(session, "a", [["f", this.#id], ["t", to], ["n", name], ["d", this.#encodeData(data, name)]], name);
     this.#stats.alertsSent++;

@@ -47,7 +47,7 @@ export async function readStdin(): Promise<string> {
 }
 
 /** Resolves once everything written to stdout and stderr so far has been handed to the OS. */
-export async function drainOutput(): Promise<void> {
+async function drainOutput(): Promise<void> {
   await Promise.all([process.stdout, process.stderr].map((stream) =>
     new Promise<void>((resolve) => {
       if (!stream.write("", () => resolve())) stream.once("drain", () => resolve());

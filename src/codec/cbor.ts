@@ -12,7 +12,7 @@ import { ProtocolError } from "../errors.ts";
 import { scanCbor } from "./cbor_scan.ts";
 
 /** Upper bounds on what one CBOR item may declare, whatever its frame size. */
-export const CBOR_LIMITS = {
+const CBOR_LIMITS = {
   maxArraySize: 1_000_000,
   maxMapSize: 1_000_000,
   maxObjectSize: 1_000_000,

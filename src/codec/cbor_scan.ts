@@ -4,7 +4,7 @@ import { ProtocolError } from "../errors.ts";
 export const MAX_CBOR_DEPTH = 256;
 
 /** Longest byte string a bignum (tags 2 and 3) may have: cbor-x builds bignums in time quadratic in their size. */
-export const MAX_BIGNUM_BYTES = 1024;
+const MAX_BIGNUM_BYTES = 1024;
 
 /**
  * cbor-x extensions ipcbus never writes, refused because a small item could

@@ -7,7 +7,7 @@ export const FRAME_HEADER_BYTES = 4;
 export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
 /** Largest length the 4-byte header can state. */
-export const MAX_FRAME_BYTES_LIMIT = 0xffff_ffff;
+const MAX_FRAME_BYTES_LIMIT = 0xffff_ffff;
 
 /**
  * Checks a `maxFrameBytes` option: a positive integer the header can state.

@@ -4,14 +4,14 @@ import { AddressInUseError, ConnectError } from "../errors.ts";
 import type { Listener } from "./connection.ts";
 
 /** Longest socket path Linux accepts: `sun_path` is 108 bytes with its NUL. */
-export const MAX_SOCKET_PATH_BYTES = 107;
+const MAX_SOCKET_PATH_BYTES = 107;
 
 /**
  * Checks a socket path before use.
  *
  * @throws {RangeError} for an empty path or one longer than the OS allows.
  */
-export function checkSocketPath(path: string): string {
+function checkSocketPath(path: string): string {
   if (typeof path !== "string" || path.length === 0) {
     throw new TypeError(`Invalid socket path: expected a non-empty string, got ${String(path)}`);
   }
@@ -30,7 +30,7 @@ export function checkSocketPath(path: string): string {
  *
  * @throws {RangeError} unless `mode` is an integer from 0 to 0o777.
  */
-export function checkSocketMode(mode: number): number {
+function checkSocketMode(mode: number): number {
   if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) {
     throw new RangeError(`Invalid option mode: expected permission bits from 0 to 0o777, got ${String(mode)}`);
   }
@@ -57,7 +57,7 @@ export function isDeadSocketError(err: unknown): boolean {
  * @throws {AddressInUseError} when a live server accepts on `path`, a
  * non-socket file is in the way, or the socket cannot be probed.
  */
-export async function prepareSocketPath(path: string, isLive: (path: string) => Promise<boolean>): Promise<void> {
+async function prepareSocketPath(path: string, isLive: (path: string) => Promise<boolean>): Promise<void> {
   checkSocketPath(path);
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   let stat;
@@ -119,7 +119,7 @@ export function connectError(path: string, cause: unknown): ConnectError {
 }
 
 /** Rejects with `ConnectError` for `path` after `timeout` ms unless `attempt` settles first. */
-export function withConnectTimeout<T>(path: string, timeout: number, attempt: Promise<T>): Promise<T> {
+function withConnectTimeout<T>(path: string, timeout: number, attempt: Promise<T>): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const expired = new Promise<never>((_, reject) => {
     timer = setTimeout(
@@ -131,7 +131,7 @@ export function withConnectTimeout<T>(path: string, timeout: number, attempt: Pr
 }
 
 /** The `AddressInUseError` for a live server on `path`. */
-export function addressInUse(path: string, cause?: unknown): AddressInUseError {
+function addressInUse(path: string, cause?: unknown): AddressInUseError {
   return new AddressInUseError(`Cannot listen on ${path}: a live process accepts connections on it`, { cause });
 }
 
