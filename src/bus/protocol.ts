@@ -5,6 +5,7 @@
  * @module
  */
 import { ProtocolError } from "../errors.ts";
+import { asHeaders, type MessageHeaders } from "./headers.ts";
 
 /** Version of the message protocol spoken by this build. */
 export const PROTOCOL_VERSION = 1;
@@ -90,6 +91,8 @@ export interface Alert {
   n: string;
   d: Uint8Array;
   s?: number | Record<string, number>;
+  /** Headers, if any (see headers.ts). */
+  h?: MessageHeaders;
 }
 
 /** A request; `t` absent lets the hub choose the responder. */
@@ -102,6 +105,8 @@ export interface Request {
   d: Uint8Array;
   /** The requester's timeout in ms: the hub forgets the request a little after it. */
   w?: number;
+  /** Headers, if any (see headers.ts). */
+  h?: MessageHeaders;
 }
 
 /** A response to request `r` of peer `t`. */
@@ -111,6 +116,8 @@ export interface Response {
   t: number;
   r: number;
   d: Uint8Array;
+  /** Headers, if any (see headers.ts). */
+  h?: MessageHeaders;
 }
 
 /** An error response to request `r` of peer `t`. */
@@ -171,6 +178,7 @@ export function asAlert(m: Envelope): Alert {
   if (m.s !== undefined && !isInt(m.s) && (m.s === null || typeof m.s !== "object" || Array.isArray(m.s))) {
     bad("alert", "s", m.s);
   }
+  if (m.h !== undefined) asHeaders(m.h, "alert");
   return m as unknown as Alert;
 }
 
@@ -182,6 +190,7 @@ export function asRequest(m: Envelope): Request {
   if (typeof m.u !== "string") bad("request", "u", m.u);
   if (!(m.d instanceof Uint8Array)) bad("request", "d", m.d);
   if (m.w !== undefined && (!isInt(m.w) || (m.w as number) < 0)) bad("request", "w", m.w);
+  if (m.h !== undefined) asHeaders(m.h, "request");
   return m as unknown as Request;
 }
 
@@ -192,6 +201,7 @@ export function asReply(m: Envelope): Response | ErrorResponse {
   if (!isInt(m.r)) bad("response", "r", m.r);
   if (m.k === Kind.Response) {
     if (!(m.d instanceof Uint8Array)) bad("response", "d", m.d);
+    if (m.h !== undefined) asHeaders(m.h, "response");
   } else asErrorRecord(m.e);
   return m as unknown as Response | ErrorResponse;
 }
