@@ -1,0 +1,137 @@
+/**
+ * The events of a {@linkcode Peer}, by type, so that listeners get their
+ * `detail` typed without a cast.
+ *
+ * @module
+ */
+import type { PeerInfo } from "./protocol.ts";
+
+/** Why a message accepted by `send`/`broadcast` did not reach its destination. */
+export interface UndeliverableDetail {
+  /** The intended destination (absent for a broadcast). */
+  to?: number;
+  /** The alert's name. */
+  name?: string;
+  /** `no_such_peer`, `queue_full`, `peer_left` … */
+  reason: string;
+}
+
+/** Detail of the `connect` event. */
+export interface ConnectDetail {
+  /** This peer's id on the hub it just joined. */
+  id: number;
+}
+
+/** Detail of the `disconnect` event. */
+export interface DisconnectDetail {
+  /**
+   * What happened: `"closed"` after `close()`, `"hub closed"` when the hub
+   * said it was closing, `"connection reset: the hub went away without
+   * closing"` when its process died, or the error's message.
+   */
+  reason: string;
+  /** Whether the peer tries to join again (`connect()`'s `reconnect` option, or a channel). */
+  reconnecting: boolean;
+}
+
+/** Detail of the `reconnect` event. */
+export interface ReconnectDetail {
+  /** This peer's id now: the one it had, unless another peer took it meanwhile. */
+  id: number;
+  /** The id it had before the connection was lost. */
+  previousId: number;
+  /** Attempts it took, 1 for the first. */
+  attempts: number;
+}
+
+/** Detail of the `peerleave` event: the peer that left, and why. */
+export type PeerLeaveDetail = PeerInfo & {
+  /** `"closed"` for an orderly leave, else what ended its connection. */
+  reason: string;
+};
+
+/**
+ * The events of a peer by type: `peer.addEventListener("peerjoin", (e) =>
+ * e.detail.id)` type-checks as it is.
+ */
+export interface PeerEventMap {
+  /** Joined a hub: after `connect()`, and after each reconnect. */
+  connect: CustomEvent<ConnectDetail>;
+  /** The connection to the hub ended. */
+  disconnect: CustomEvent<DisconnectDetail>;
+  /** Joined again after a disconnect (`connect()`'s `reconnect` option); queued sends follow. */
+  reconnect: CustomEvent<ReconnectDetail>;
+  /** Another peer joined. */
+  peerjoin: CustomEvent<PeerInfo>;
+  /** Another peer left. */
+  peerleave: CustomEvent<PeerLeaveDetail>;
+  /** An alert this peer sent could not be delivered. */
+  undeliverable: CustomEvent<UndeliverableDetail>;
+  /**
+   * An error nobody else could be told about: a handler of an alert threw,
+   * an alert's data did not decode, the hub reported a bad frame. With no
+   * listener for it, the peer reports it with `console.error`.
+   */
+  error: CustomEvent<unknown>;
+}
+
+/** A listener of event type `K` of map `M`: a function or an object with `handleEvent`. */
+export type TypedListener<M, K extends keyof M> =
+  | ((event: M[K]) => unknown)
+  | { handleEvent(event: M[K]): unknown };
+
+/**
+ * An `EventTarget` whose `addEventListener` and `removeEventListener` know
+ * the event type of each name in `M`; other names take plain listeners.
+ */
+export class TypedEventTarget<M> extends EventTarget {
+  /**
+   * Adds a listener of event `type`; known types give the listener a typed event.
+   *
+   * @param type The event type, e.g. `"peerjoin"`.
+   * @param listener Called with the event.
+   * @param options As for `EventTarget`.
+   */
+  override addEventListener<K extends keyof M & string>(
+    type: K,
+    listener: TypedListener<M, K> | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  override addEventListener(
+    type: string,
+    listener: TypedListener<M, keyof M> | EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void {
+    super.addEventListener(type, listener as EventListenerOrEventListenerObject | null, options);
+  }
+
+  /**
+   * Removes a listener added with {@linkcode addEventListener}.
+   *
+   * @param type The event type.
+   * @param listener The listener to remove.
+   * @param options As for `EventTarget`.
+   */
+  override removeEventListener<K extends keyof M & string>(
+    type: K,
+    listener: TypedListener<M, K> | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  override removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  override removeEventListener(
+    type: string,
+    listener: TypedListener<M, keyof M> | EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void {
+    super.removeEventListener(type, listener as EventListenerOrEventListenerObject | null, options);
+  }
+}
