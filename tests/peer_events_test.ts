@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { type PeerEventMap, TypedEventTarget } from "../src/bus/peer_events.ts";
+import { emitError, hasListener, type PeerEventMap, TypedEventTarget } from "../src/bus/peer_events.ts";
 
 interface ChildMap extends PeerEventMap {
   hubchange: CustomEvent<{ hubId: number | undefined }>;
@@ -36,4 +36,46 @@ test("TypedEventTarget removes typed listeners, and a subclass's map adds its ow
   // A child is usable where its parent type is expected.
   const asParent: Parent = target;
   assert.ok(asParent instanceof EventTarget);
+});
+
+test("hasListener follows added, removed, once and aborted listeners", () => {
+  const target = new Parent();
+  const listener = () => {};
+  assert.equal(hasListener(target, "error"), false);
+  target.addEventListener("error", listener);
+  assert.equal(hasListener(target, "error"), true);
+  target.removeEventListener("error", listener);
+  assert.equal(hasListener(target, "error"), false);
+  target.addEventListener("error", listener, { once: true });
+  target.dispatchEvent(new CustomEvent("error", { detail: 1 }));
+  assert.equal(hasListener(target, "error"), false);
+  const abort = new AbortController();
+  target.addEventListener("error", listener, { signal: abort.signal });
+  assert.equal(hasListener(target, "error"), true);
+  abort.abort();
+  assert.equal(hasListener(target, "error"), false);
+  target.addEventListener("error", listener, true);
+  target.removeEventListener("error", listener);
+  assert.equal(hasListener(target, "error"), true, "a capture listener stays until removed with capture");
+});
+
+test("emitError dispatches to error listeners, and prints with what happened when there is none", () => {
+  const target = new Parent();
+  const printed: unknown[][] = [];
+  const original = console.error;
+  console.error = (...args: unknown[]) => printed.push(args);
+  try {
+    const err = new Error("x");
+    emitError(target, err, "The handler of alert tick threw");
+    assert.equal(printed.length, 1);
+    assert.match(String(printed[0][0]), /The handler of alert tick threw; add an "error" listener/);
+    assert.equal(printed[0][1], err);
+    const seen: unknown[] = [];
+    target.addEventListener("error", (e) => seen.push(e.detail));
+    emitError(target, err, "The handler of alert tick threw");
+    assert.deepEqual(seen, [err]);
+    assert.equal(printed.length, 1);
+  } finally {
+    console.error = original;
+  }
 });

@@ -80,6 +80,26 @@ export type TypedListener<M, K extends keyof M> =
   | ((event: M[K]) => unknown)
   | { handleEvent(event: M[K]): unknown };
 
+interface Registration {
+  listener: unknown;
+  capture: boolean;
+  once: boolean;
+}
+
+/** The listeners of each target by type, as far as `hasListener` needs to know. */
+const registry = new WeakMap<EventTarget, Map<string, Registration[]>>();
+
+const captures = (options: boolean | EventListenerOptions | undefined): boolean =>
+  typeof options === "boolean" ? options : options?.capture === true;
+
+/**
+ * Whether `target` (a {@linkcode TypedEventTarget}) has a listener for
+ * `type`: an `error` event nobody listens to is printed instead of lost.
+ */
+export function hasListener(target: EventTarget, type: string): boolean {
+  return (registry.get(target)?.get(type)?.length ?? 0) > 0;
+}
+
 /**
  * An `EventTarget` whose `addEventListener` and `removeEventListener` know
  * the event type of each name in `M`; other names take plain listeners.
@@ -108,6 +128,16 @@ export class TypedEventTarget<M> extends EventTarget {
     options?: boolean | AddEventListenerOptions,
   ): void {
     super.addEventListener(type, listener as EventListenerOrEventListenerObject | null, options);
+    const signal = typeof options === "object" ? options.signal : undefined;
+    if (listener === null || signal?.aborted) return;
+    const capture = captures(options);
+    let byType = registry.get(this);
+    if (!byType) registry.set(this, byType = new Map());
+    const list = byType.get(type) ?? [];
+    byType.set(type, list);
+    if (list.some((r) => r.listener === listener && r.capture === capture)) return;
+    list.push({ listener, capture, once: typeof options === "object" && options.once === true });
+    signal?.addEventListener("abort", () => this.#forget(type, listener, capture), { once: true });
   }
 
   /**
@@ -133,5 +163,35 @@ export class TypedEventTarget<M> extends EventTarget {
     options?: boolean | EventListenerOptions,
   ): void {
     super.removeEventListener(type, listener as EventListenerOrEventListenerObject | null, options);
+    this.#forget(type, listener, captures(options));
   }
+
+  /**
+   * Dispatches `event`; listeners added with `once` are forgotten after it.
+   *
+   * @param event The event.
+   * @returns False if a listener cancelled it.
+   */
+  override dispatchEvent(event: Event): boolean {
+    const result = super.dispatchEvent(event);
+    const list = registry.get(this)?.get(event.type);
+    if (list?.some((r) => r.once)) registry.get(this)!.set(event.type, list.filter((r) => !r.once));
+    return result;
+  }
+
+  #forget(type: string, listener: unknown, capture: boolean): void {
+    const list = registry.get(this)?.get(type);
+    if (list) registry.get(this)!.set(type, list.filter((r) => r.listener !== listener || r.capture !== capture));
+  }
+}
+
+/**
+ * Dispatches `err` as an `error` event on `target`, or, when nothing
+ * listens for `error`, prints it with `console.error` and `what` (e.g. "The
+ * handler of alert tick threw"): like Node's unhandled `error` event it is
+ * never lost, but it does not end the process.
+ */
+export function emitError(target: EventTarget, err: unknown, what: string): void {
+  if (hasListener(target, "error")) target.dispatchEvent(new CustomEvent("error", { detail: err }));
+  else console.error(`ipcbus: ${what}; add an "error" listener to the peer to handle it:`, err);
 }
