@@ -117,6 +117,13 @@ export class TypedEventTarget<M> extends EventTarget {
     listener: TypedListener<M, K> | null,
     options?: boolean | AddEventListenerOptions,
   ): void;
+  /**
+   * Adds a listener of an event type outside the map, with a plain `Event`.
+   *
+   * @param type The event type.
+   * @param listener The listener.
+   * @param options As for `EventTarget`.
+   */
   override addEventListener(
     type: string,
     listener: EventListenerOrEventListenerObject | null,
@@ -152,6 +159,13 @@ export class TypedEventTarget<M> extends EventTarget {
     listener: TypedListener<M, K> | null,
     options?: boolean | EventListenerOptions,
   ): void;
+  /**
+   * Removes a listener of an event type outside the map, with a plain `Event`.
+   *
+   * @param type The event type.
+   * @param listener The listener.
+   * @param options As for `EventTarget`.
+   */
   override removeEventListener(
     type: string,
     listener: EventListenerOrEventListenerObject | null,

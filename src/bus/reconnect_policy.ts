@@ -32,8 +32,11 @@ export const RECONNECT_DEFAULTS = { maxAttempts: 10, delay: 100, maxDelay: 2000 
 
 /** Reconnect settings, checked, with the defaults filled in. */
 export class ReconnectPolicy {
+  /** Attempts after each loss before giving up. */
   readonly maxAttempts: number;
+  /** Milliseconds before the first attempt. */
   readonly delay: number;
+  /** The longest wait between attempts, in ms. */
   readonly maxDelay: number;
 
   /**
