@@ -238,6 +238,13 @@ test("every CBOR type of PROTOCOL.md §3 crosses between Python and JavaScript a
   assert.deepEqual(got.text, { text: "ünï 😀" });
 });
 
+test("/ipcbus/echo answers with the payload's own bytes, however the requester wrote its CBOR", async () => {
+  needPython();
+  // Shortest-form map, float16, an 8-byte integer head, a tag, indefinite lengths: none is how cbor-x would write it.
+  const payloads = ["a1616e01", "f93c00", "1b0000000000000001", "c1fb41d0000000000000", "9f0102ff", "bf6161f5ff"];
+  for (const hex of payloads) assert.equal(await py.cmd("echo_payload", { route: "/ipcbus/echo", hex }), hex);
+});
+
 test("a 1 MiB payload goes from Python through /ipcbus/echo and back", async () => {
   needPython();
   assert.equal(await py.cmd("big_echo", { bytes: 1 << 20 }, 30_000), 1 << 20);

@@ -254,13 +254,17 @@ class Peer:
             raise _error_from_record(m.get("e"))
         return decode_data(m["d"])
 
-    def request_envelope(self, route, data=None, to=None, timeout=10.0, rid=None):
-        """Like :meth:`request`, but returns the answer's envelope and raw body. ``rid``: the request id to use."""
+    def request_envelope(self, route, data=None, to=None, timeout=10.0, rid=None, payload=None):
+        """Like :meth:`request`, but returns the answer's envelope and raw body.
+
+        ``rid``: the request id to use; ``payload``: the CBOR bytes of one item to send as ``d`` instead of ``data``.
+        """
         r = next(self._ids) if rid is None else rid
         waiter = [threading.Event(), None, None]
         self._pending[r] = waiter
         try:
-            q = {"k": "q", "f": self.id, "r": r, "u": route, "d": encode_data(data), "w": int(timeout * 1000)}
+            d = encode_data(data) if payload is None else payload
+            q = {"k": "q", "f": self.id, "r": r, "u": route, "d": d, "w": int(timeout * 1000)}
             if to is not None:
                 q["t"] = self._resolve(to)
             self._write(q)
