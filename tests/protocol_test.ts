@@ -33,3 +33,13 @@ test("a PatternRecord with more than one of exact, prefix and regexp is refused 
   );
   assert.equal(asPatterns({ k: "handle", patterns: [{ prefix: "/a/" }, { exact: "/b" }] }).length, 2);
 });
+
+test("a request id may be any safe integer, negative or past 2^32, and nothing else", () => {
+  const d = new Uint8Array(0);
+  for (const r of [-1, -5, 0, 2 ** 32, 2 ** 33, -(2 ** 33), 2 ** 53 - 1]) {
+    assert.equal(asRequest(asEnvelope({ k: "q", f: 1, r, u: "/x", d })).r, r);
+  }
+  for (const r of [1.5, 2 ** 53, -(2 ** 53), 2n ** 40n, "1", null]) {
+    assert.throws(() => asRequest(asEnvelope({ k: "q", f: 1, r, u: "/x", d })), ProtocolError, String(r));
+  }
+});
