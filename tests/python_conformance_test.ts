@@ -160,12 +160,12 @@ test("alerts go both ways between the Python client and Deno and Bun peers", asy
     assert.deepEqual(alert.data, { runtime, n: [1, 2.5, "ü"] });
     assert.equal(alert.sender, pyId());
     await child.cmd("send", { to: "py", name: "to-py", data: { from: runtime } });
-    const back = await py.next("alert", (e) => e.ev === "alert" && e.sender === child.id);
+    const back = await py.next("alert", (e) => e.ev === "alert" && e.name === "to-py" && e.sender === child.id);
     assert.deepEqual(back.data, { map: [[{ text: "from" }, { text: runtime }]] });
   }
 });
 
-test("a Python broadcast reaches every peer, itself and the hub's own included", async () => {
+test("a Python broadcast reaches every peer, itself and the hub's own included, and Deno and Bun broadcasts reach it", async () => {
   needPython();
   await py.cmd("on", { name: "all" });
   for (const child of js.values()) await child.cmd("on", { name: "all" });
@@ -174,6 +174,14 @@ test("a Python broadcast reaches every peer, itself and the hub's own included",
   for (const child of js.values()) await child.next("broadcast", (e) => e.ev === "alert" && e.name === "all");
   await py.next("own broadcast", (e) => e.ev === "alert" && e.name === "all");
   assert.equal(await within(5_000, "peer 0's copy", seen), "hello everyone");
+  for (const [runtime, child] of js) {
+    await child.cmd("broadcast", { name: "all", data: { runtime } });
+    const got = await py.next(
+      `${runtime}'s broadcast`,
+      (e) => e.ev === "alert" && e.name === "all" && e.sender === child.id,
+    );
+    assert.deepEqual(got.data, { map: [[{ text: "runtime" }, { text: runtime }]] });
+  }
 });
 
 test("requests go both ways between the Python client and Deno and Bun peers", async () => {

@@ -230,11 +230,11 @@ class Peer:
             raise IpcError(f"No peer named {to} is connected", "no_such_peer", "NoSuchPeerError")
         return to
 
-    def send(self, to, name, data=None):
-        """Sends alert ``name`` to peer ``to`` (an id or a name)."""
+    def send(self, to, name, data=cbor2.undefined):
+        """Sends alert ``name`` to peer ``to`` (an id or a name); no data is sent as CBOR undefined, as ipcbus does."""
         self._write({"k": "a", "f": self.id, "t": self._resolve(to), "n": name, "d": encode_data(data)})
 
-    def broadcast(self, name, data=None):
+    def broadcast(self, name, data=cbor2.undefined):
         """Sends alert ``name`` to every peer, this one included."""
         self._write({"k": "a", "f": self.id, "n": name, "d": encode_data(data)})
 
@@ -247,14 +247,14 @@ class Peer:
         self._routes.append((_pattern_record(pattern), handler))
         self._write({"k": "handle", "patterns": [record for record, _ in self._routes]})
 
-    def request(self, route, data=None, to=None, timeout=10.0):
+    def request(self, route, data=cbor2.undefined, to=None, timeout=10.0):
         """Sends a request and returns the answer's data; raises IpcError (code) or RemoteError."""
         m, _ = self.request_envelope(route, data, to=to, timeout=timeout)
         if m["k"] == "x":
             raise _error_from_record(m.get("e"))
         return decode_data(m["d"])
 
-    def request_envelope(self, route, data=None, to=None, timeout=10.0, rid=None, payload=None):
+    def request_envelope(self, route, data=cbor2.undefined, to=None, timeout=10.0, rid=None, payload=None):
         """Like :meth:`request`, but returns the answer's envelope and raw body.
 
         ``rid``: the request id to use; ``payload``: the CBOR bytes of one item to send as ``d`` instead of ``data``.
