@@ -125,6 +125,8 @@ export interface ErrorResponse {
 type Envelope = Record<string, unknown> & { k: string };
 
 const isInt = (v: unknown): v is number => Number.isSafeInteger(v);
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const MIN_SAFE = -MAX_SAFE;
 const isId = (v: unknown): v is number => isInt(v) && (v as number) >= 0;
 
 /**
@@ -146,9 +148,11 @@ function bad(kind: string, field: string, value: unknown): never {
 }
 
 /**
- * Checks the outer shape every envelope has. A field whose value is `null`
- * counts as absent (no field may be null), so a client whose language writes
- * "no value" as null, e.g. a broadcast's `t`, is understood.
+ * Checks the outer shape every envelope has, and reads its fields as other
+ * languages' CBOR libraries write them: a field whose value is `null` counts
+ * as absent (no field may be null), e.g. a broadcast's `t`; an integer with
+ * the 8-byte head (a bigint here, as Python's cbor2 writes 2³² and above) is
+ * a number when it is a safe integer.
  */
 export function asEnvelope(value: unknown): Envelope {
   if (value === null || typeof value !== "object" || Array.isArray(value) || value instanceof Uint8Array) {
@@ -157,7 +161,11 @@ export function asEnvelope(value: unknown): Envelope {
     );
   }
   const m = value as Envelope;
-  for (const key in m) if (m[key] === null) delete m[key];
+  for (const key in m) {
+    const value = m[key];
+    if (value === null) delete m[key];
+    else if (typeof value === "bigint" && value >= MIN_SAFE && value <= MAX_SAFE) m[key] = Number(value);
+  }
   if (typeof m.k !== "string") bad("message", "k", m.k);
   return m;
 }
