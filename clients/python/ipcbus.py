@@ -21,6 +21,7 @@ import re
 import socket
 import struct
 import threading
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 import cbor2
@@ -120,8 +121,8 @@ class Peer:
         self._alert_worker = ThreadPoolExecutor(max_workers=1)  # alerts stay in order
         self.id = None
         self.peers = {}
-        self.errors = []  # error records the hub sent (kind "error")
-        self.undeliverable = []  # undeliverable envelopes
+        self.errors = deque(maxlen=1000)  # the latest error records: from the hub (kind "error") or local
+        self.undeliverable = deque(maxlen=1000)  # the latest undeliverable envelopes
         self.closed = threading.Event()
         self.close_reason = None
 
@@ -180,7 +181,7 @@ class Peer:
         if k == "a":
             handler = self._alerts.get(m["n"]) or self._alerts.get("*")
             if handler:
-                self._alert_worker.submit(handler, decode_data(m["d"]), m["f"])
+                self._alert_worker.submit(self._deliver, handler, m)
         elif k == "q":
             self._workers.submit(self._serve, m)
         elif k in ("p", "x"):
@@ -197,6 +198,15 @@ class Peer:
         elif k == "undeliverable":
             self.undeliverable.append(m)
         # busy, room, close and kinds this client does not know: nothing to do (PROTOCOL.md §12).
+
+    def _deliver(self, handler, m):
+        try:
+            data = decode_data(m["d"])
+        except Exception as err:  # PROTOCOL.md §7: a payload that does not decode is discarded
+            self.errors.append({"name": "ProtocolError", "message": f"Undecodable alert {m['n']}: {err}",
+                                "code": "protocol_error"})
+            return
+        handler(data, m["f"])
 
     def _serve(self, m):
         answer = {"k": "p", "f": self.id, "t": m["f"], "r": m["r"]}
