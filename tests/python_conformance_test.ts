@@ -47,9 +47,8 @@ class PythonChild {
     this.process = spawn(
       needPython(),
       [join(repoRoot, "tests/fixtures/python_peer.py"), path, JSON.stringify(options)],
-      {
-        stdio: ["pipe", "pipe", "pipe"],
-      },
+      // No __pycache__ directories left in the source tree.
+      { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, PYTHONDONTWRITEBYTECODE: "1" } },
     );
     this.process.stdout!.on("data", (chunk: Uint8Array) => {
       const parts = (this.#partial + new TextDecoder().decode(chunk)).split("\n");
