@@ -57,7 +57,9 @@ export class FrameEncoderStream extends TransformStream<unknown, Uint8Array> {
       frames = [];
       waitingBytes = 0;
     };
-    super({
+    // `cancel` is newer than the Transformer type of some DOM libs (the one
+    // tsc builds the declaration files with), hence the widened type.
+    const transformer: Transformer<unknown, Uint8Array> & { cancel?(reason: unknown): void } = {
       transform(value, controller) {
         const body = encodeCbor(value);
         if (body.byteLength > maxFrameBytes) {
@@ -76,7 +78,8 @@ export class FrameEncoderStream extends TransformStream<unknown, Uint8Array> {
       cancel() {
         if (timer !== undefined) clearTimeout(timer);
       },
-    });
+    };
+    super(transformer);
   }
 }
 
