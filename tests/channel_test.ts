@@ -17,7 +17,6 @@ import {
   type ChannelPeer,
   HubExistsError,
   IdTakenError,
-  IpcError,
   NameTakenError,
   QueueFullError,
 } from "../mod.ts";
