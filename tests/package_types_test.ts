@@ -45,6 +45,8 @@ try {
 } catch (err) {
   if (err instanceof NameTakenError) console.log(err.code);
   if (err instanceof IpcError && err.code === ErrorCode.Timeout) console.log("retry");
+  // @ts-expect-error: the code is typed as the union of the documented codes
+  if (err instanceof IpcError && err.code === "no_such_pear") console.log("never");
 }
 await peer.close();
 await hub.close();
