@@ -10,9 +10,10 @@
  * FILE` line, flags and all; Bun runs `bun FILE`, after the import change the
  * snippet's comment asks of Bun users (`// Bun: from "ipcbus"`).
  *
- * The files are saved in a temporary directory inside the checkout, where
- * `@ipcbus/ipcbus` maps to `./mod.ts` (deno.json) and `ipcbus` is the
- * package's own name (Bun), as the README's "Install from a checkout" says.
+ * As "Install from a checkout" says: Deno runs the file in a project outside
+ * the checkout whose deno.json is the README's (`<!-- readme-test: deno.json
+ * for a checkout -->`, `/path/to/ipcbus` being this checkout); Bun runs it in
+ * a directory inside the checkout, where `ipcbus` is the package's own name.
  * `/tmp/app.sock` is replaced by a socket in that directory, in the code and
  * in the flags alike, so that parallel runs do not collide; channels get
  * their own `XDG_RUNTIME_DIR`.
@@ -23,7 +24,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { repoRoot, type Runtime, runtimeBin, runtimes, within } from "./_helpers.ts";
+import { repoRoot, type Runtime, runtimeBin, runtimes, tempDir, within } from "./_helpers.ts";
 
 const WAIT = 30_000;
 const PROCESS_TEST = { timeout: 180_000 };
@@ -114,10 +115,23 @@ class Run {
   }
 }
 
-/** Saves the snippet for `runtime` in a fresh directory inside the checkout. */
+/** The README's deno.json for a project that uses a checkout, pointed at this one. */
+function denoConfig(): string {
+  const m = /<!-- readme-test: deno\.json for a checkout -->\s*\n```json\n([\s\S]*?)```/.exec(readme);
+  assert.ok(m, "README has no deno.json marked for a checkout");
+  return m[1]!.replaceAll("/path/to/ipcbus", repoRoot.replace(/\/$/, ""));
+}
+
+/** Saves the snippet for `runtime` in a fresh project directory (see the module comment). */
 function saveSnippet(runtime: Runtime, s: Snippet): { dir: string; remove(): void } {
-  mkdirSync(join(repoRoot, ".tmp"), { recursive: true });
-  const dir = mkdtempSync(join(repoRoot, ".tmp", "readme-"));
+  let dir: string;
+  if (runtime === "deno") {
+    dir = tempDir("ipcbus-readme-").path;
+    writeFileSync(join(dir, "deno.json"), denoConfig());
+  } else {
+    mkdirSync(join(repoRoot, ".tmp"), { recursive: true });
+    dir = mkdtempSync(join(repoRoot, ".tmp", "readme-"));
+  }
   let code = s.code.replaceAll("/tmp/app.sock", join(dir, "app.sock"));
   if (runtime === "bun") code = code.replaceAll('from "@ipcbus/ipcbus"', 'from "ipcbus"');
   writeFileSync(join(dir, s.file), code);
