@@ -542,6 +542,7 @@ const byCode: Record<string, new (message: string) => IpcError> = {
   [ErrorCode.AddressInUse]: AddressInUseError,
   [ErrorCode.PermissionDenied]: PermissionError,
   [ErrorCode.InvalidData]: DataError,
+  [ErrorCode.UnsupportedRuntime]: UnsupportedRuntimeError,
 };
 
 const knownCodes: ReadonlySet<string> = new Set(Object.values(ErrorCode));
