@@ -24,7 +24,9 @@ export interface FrameEncoderStreamOptions {
 /**
  * Encodes each value as one frame: a 4-byte big-endian length, then one CBOR
  * item. Frames written in the same turn of the event loop leave as one chunk,
- * so many small messages cost few socket writes.
+ * so many small messages cost few socket writes. A value holding a function,
+ * a symbol or a cycle errors the stream with `DataError`, whose `path` names
+ * the bad value.
  *
  * @example Encoding values to frames
  * ```ts
