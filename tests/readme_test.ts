@@ -7,21 +7,21 @@
  * `<!-- readme-test: run FILE … -->` marks one that is saved as FILE and run.
  * A `ts` block without either comment fails this test, so a new snippet is
  * a decision. The Deno command for FILE is the README's own `deno run …
- * FILE` line, flags and all; Bun runs `bun FILE`, after the import change the
- * snippet's comment asks of Bun users (`// Bun: from "ipcbus"`).
+ * FILE` line, flags and all; Bun runs `bun FILE`. The code is run as written.
  *
- * As "Install from a checkout" says: Deno runs the file in a project outside
- * the checkout whose deno.json is the README's (`<!-- readme-test: deno.json
- * for a checkout -->`, `/path/to/ipcbus` being this checkout); Bun runs it in
- * a directory inside the checkout, where `ipcbus` is the package's own name.
- * `/tmp/app.sock` is replaced by a socket in that directory, in the code and
+ * Each run is in a fresh project outside the checkout, set up as "Install
+ * from a checkout" says: for Deno, the README's deno.json (`<!-- readme-test:
+ * deno.json for a checkout -->`, `/path/to/ipcbus` being this checkout); for
+ * Bun, the package under its JSR name `@ipcbus/ipcbus` in node_modules (a
+ * link to the checkout: what `bun add @ipcbus/ipcbus@<tarball>` installs,
+ * without packing). `/tmp/app.sock` is replaced by a socket in that directory, in the code and
  * in the flags alike, so that parallel runs do not collide; channels get
  * their own `XDG_RUNTIME_DIR`.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { repoRoot, type Runtime, runtimeBin, runtimes, tempDir, within } from "./_helpers.ts";
@@ -124,18 +124,21 @@ function denoConfig(): string {
 
 /** Saves the snippet for `runtime` in a fresh project directory (see the module comment). */
 function saveSnippet(runtime: Runtime, s: Snippet): { dir: string; remove(): void } {
-  let dir: string;
+  const project = tempDir("ipcbus-readme-");
+  const dir = project.path;
   if (runtime === "deno") {
-    dir = tempDir("ipcbus-readme-").path;
     writeFileSync(join(dir, "deno.json"), denoConfig());
   } else {
-    mkdirSync(join(repoRoot, ".tmp"), { recursive: true });
-    dir = mkdtempSync(join(repoRoot, ".tmp", "readme-"));
+    mkdirSync(join(dir, "node_modules", "@ipcbus"), { recursive: true });
+    symlinkSync(repoRoot, join(dir, "node_modules", "@ipcbus", "ipcbus"));
   }
-  let code = s.code.replaceAll("/tmp/app.sock", join(dir, "app.sock"));
-  if (runtime === "bun") code = code.replaceAll('from "@ipcbus/ipcbus"', 'from "ipcbus"');
-  writeFileSync(join(dir, s.file), code);
-  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+  writeFileSync(join(dir, s.file), s.code.replaceAll("/tmp/app.sock", join(dir, "app.sock")));
+  const remove = () => {
+    // The link goes first, so that removing the project can never walk into the checkout.
+    if (runtime === "bun") unlinkSync(join(dir, "node_modules", "@ipcbus", "ipcbus"));
+    project.remove();
+  };
+  return { dir, remove };
 }
 
 test("every ts block in the README is marked as a fragment or as a program to run", () => {
