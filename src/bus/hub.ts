@@ -16,7 +16,8 @@ import {
 import { FrameWriter } from "./frame_writer.ts";
 import { DeadlineTimer } from "./deadline_timer.ts";
 import { type FastEnvelope, readEnvelope } from "./fast_envelope.ts";
-import { Peer, type PeerSettings, writeAnswer } from "./peer.ts";
+import { Peer, type PeerSettings } from "./peer.ts";
+import { writeAnswer } from "./write_answer.ts";
 import {
   asAlert,
   asEnvelope,
@@ -528,11 +529,11 @@ export class Hub extends EventTarget {
     if (dest.id === 0 && this.#settings.ownPeer !== false) {
       // The hub's own handlers run here by a direct call: no round trip
       // through its in-memory connection, which cost two stream hops a way.
-      void this.peer.serve(m).then(({ result, error }) => {
+      void this.peer.serve(m).then((answer) => {
         if (this.#inFlight.get(key) !== entry) return; // answered with an error meanwhile (closing)
         this.#forget(key);
         this.#stats.responses++;
-        writeAnswer(from.writer, 0, m, this.#settings.maxFrameBytes, result, error);
+        writeAnswer(from.writer, 0, m, this.#settings.maxFrameBytes, answer);
         if (this.#closing && this.#inFlight.size === 0) this.#wakeDrained?.();
       });
       return;
