@@ -44,7 +44,7 @@ export type { QueueOptions } from "./src/bus/queue_options.ts";
 export { connect } from "./src/socket/connect.ts";
 export type { ConnectOptions } from "./src/socket/connect.ts";
 export { Hub } from "./src/bus/hub.ts";
-export type { HubStats } from "./src/bus/hub.ts";
+export type { HubStats } from "./src/bus/hub_settings.ts";
 export { Peer } from "./src/bus/peer.ts";
 export type {
   AlertContext,

@@ -137,7 +137,7 @@ export interface Link {
 /**
  * A delivery policy: a hook the facade calls where alert delivery can be
  * made stronger than at-most-once. The channel's exactly-once delivery
- * (`src/channel/reliable_delivery.ts`) implements it; a plain peer has none.
+ * (`ReliableDelivery`) implements it; a plain peer has none.
  */
 export interface DeliveryPolicy {
   /** Sends alert `name` to `to`; the policy numbers it and sends it over the link when it can. */

@@ -174,6 +174,24 @@ export function asAlert(m: Envelope): Alert {
   return m as unknown as Alert;
 }
 
+/** An acknowledgement of reliably delivered alerts (channels), relayed by the hub to peer `t`. */
+export interface AckMessage {
+  k: typeof Kind.Ack;
+  f: number;
+  t: number;
+  s: number;
+  g?: boolean;
+  skip?: boolean;
+}
+
+/** Validates an ack. */
+export function asAck(m: Envelope): AckMessage {
+  if (!isId(m.f)) bad("ack", "f", m.f);
+  if (!isId(m.t)) bad("ack", "t", m.t);
+  if (!isInt(m.s)) bad("ack", "s", m.s);
+  return m as unknown as AckMessage;
+}
+
 /** Validates a request. */
 export function asRequest(m: Envelope): Request {
   if (!isId(m.f)) bad("request", "f", m.f);

@@ -1,6 +1,6 @@
 import { checkMaxFrameBytes } from "../codec/frame_parser.ts";
 import { positiveInteger } from "../util/positive_integer.ts";
-import { BUS_DEFAULTS } from "./hub.ts";
+import { BUS_DEFAULTS } from "./hub_settings.ts";
 
 /** Limits on a queue of frames waiting for one slow peer. */
 export interface QueueOptions {

@@ -1,5 +1,6 @@
 import { AuthError, ConnectError, ErrorCode, HubExistsError, IpcError } from "../errors.ts";
-import { BUS_DEFAULTS, Hub } from "../bus/hub.ts";
+import { Hub } from "../bus/hub.ts";
+import { BUS_DEFAULTS } from "../bus/hub_settings.ts";
 import { Peer, type PeerSettings } from "../bus/peer.ts";
 import type { Hello } from "../bus/protocol.ts";
 import { addBuiltinRoutes, BUILTIN_ROUTES } from "../bus/builtin_routes.ts";

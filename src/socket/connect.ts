@@ -1,5 +1,5 @@
 import { dial } from "../transport/listen.ts";
-import { BUS_DEFAULTS } from "../bus/hub.ts";
+import { BUS_DEFAULTS } from "../bus/hub_settings.ts";
 import { Peer } from "../bus/peer.ts";
 import { authToken, queueLimits, type QueueOptions } from "../bus/queue_options.ts";
 

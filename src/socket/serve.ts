@@ -1,7 +1,8 @@
 import { listen } from "../transport/listen.ts";
 import { socketInode } from "../transport/socket_path.ts";
 import { addBuiltinRoutes } from "../bus/builtin_routes.ts";
-import { BUS_DEFAULTS, Hub, type SocketWatch } from "../bus/hub.ts";
+import { Hub } from "../bus/hub.ts";
+import { BUS_DEFAULTS, type SocketWatch } from "../bus/hub_settings.ts";
 import { authToken, queueLimits, type QueueOptions } from "../bus/queue_options.ts";
 
 /** Options of {@linkcode serve}. */
