@@ -1,7 +1,8 @@
 import { decodeCbor, encodeCbor } from "../codec/cbor.ts";
+import { NoResponderError } from "../errors.ts";
 import type { Answer } from "./link.ts";
 import type { PeerCounters, RequestHandler } from "./peer_types.ts";
-import { type PatternRecord, toErrorRecord } from "./protocol.ts";
+import { type PatternRecord, systemError, toErrorRecord } from "./protocol.ts";
 import { compilePattern, patternKey, type RouteMatcher, type RoutePattern } from "./route_pattern.ts";
 
 /** The routes a peer serves (`handle()`), and serving one request. */
@@ -51,12 +52,7 @@ export class Responders {
     }
     if (!entry) {
       return Promise.resolve({
-        error: {
-          name: "NoResponderError",
-          message: `Peer ${self} has no handler for route ${m.u}`,
-          code: "no_handler_found",
-          sys: true,
-        },
+        error: systemError(new NoResponderError(`Peer ${self} has no handler for route ${m.u}`)),
       });
     }
     this.#counters.requestsServed++;
