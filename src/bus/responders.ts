@@ -1,7 +1,8 @@
 import { decodeCbor, encodeCbor } from "../codec/cbor.ts";
 import { NoResponderError } from "../errors.ts";
 import type { Answer } from "./link.ts";
-import type { PeerCounters, RequestHandler } from "./peer_types.ts";
+import type { PeerCounters } from "./peer_counters.ts";
+import type { RequestHandler } from "./peer_types.ts";
 import { type PatternRecord, systemError, toErrorRecord } from "./protocol.ts";
 import { compilePattern, patternKey, type RouteMatcher, type RoutePattern } from "./route_pattern.ts";
 
