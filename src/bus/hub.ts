@@ -27,6 +27,7 @@ import {
   asPatterns,
   asReply,
   asRequest,
+  clip,
   encodeMessage,
   type ErrorRecord,
   type Hello,
@@ -223,7 +224,7 @@ export class Hub extends EventTarget {
         this.#stats.errors++;
         link.writer.push(encodeMessage({
           k: Kind.Error,
-          e: systemError(new ProtocolError(`Unknown message kind ${JSON.stringify(m.k).slice(0, 40)}; ignored`)),
+          e: systemError(new ProtocolError(`Unknown message kind ${clip(JSON.stringify(m.k), 40)}; ignored`)),
         }));
     }
   }

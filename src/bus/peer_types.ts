@@ -27,6 +27,8 @@ export interface RequestContext {
   route: string;
   /** The request's data. */
   data: unknown;
+  /** The request's data as it arrived: the CBOR bytes the requester wrote (a view; do not modify it). */
+  payload: Uint8Array;
   /** Id of the requesting peer. */
   sender: number;
   /** OS process id of the requesting peer. */

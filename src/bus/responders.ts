@@ -1,5 +1,6 @@
-import { decodeCbor, encodeCbor } from "../codec/cbor.ts";
+import { decodeCbor } from "../codec/cbor.ts";
 import { NoResponderError } from "../errors.ts";
+import { answerPayload } from "./encoded_answer.ts";
 import type { Answer } from "./link.ts";
 import type { PeerCounters } from "./peer_counters.ts";
 import type { RequestHandler } from "./peer_types.ts";
@@ -61,12 +62,12 @@ export class Responders {
     return (async (): Promise<Answer> => {
       let result: unknown;
       try {
-        result = await handler({ route: m.u, data: decodeCbor(m.d), sender: m.f, senderPid });
+        result = await handler({ route: m.u, data: decodeCbor(m.d), payload: m.d, sender: m.f, senderPid });
       } catch (err) {
         return { error: toErrorRecord(err) };
       }
       try {
-        return { data: encodeCbor(result) };
+        return { data: answerPayload(result) };
       } catch (err) {
         return { error: toErrorRecord(err) };
       }
