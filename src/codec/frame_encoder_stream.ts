@@ -2,6 +2,7 @@ import { encodeCbor } from "./cbor.ts";
 import { checkMaxFrameBytes, DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES } from "./frame_parser.ts";
 import { joinFrames } from "./join_frames.ts";
 import { FrameTooLargeError } from "../errors.ts";
+import { positiveInteger } from "../util/positive_integer.ts";
 
 /** Options of {@linkcode FrameEncoderStream}. */
 export interface FrameEncoderStreamOptions {
@@ -24,7 +25,9 @@ export interface FrameEncoderStreamOptions {
 /**
  * Encodes each value as one frame: a 4-byte big-endian length, then one CBOR
  * item. Frames written in the same turn of the event loop leave as one chunk,
- * so many small messages cost few socket writes.
+ * so many small messages cost few socket writes. A value holding a function,
+ * a symbol or a cycle errors the stream with `DataError`, whose `path` names
+ * the bad value.
  *
  * @example Encoding values to frames
  * ```ts
@@ -57,7 +60,9 @@ export class FrameEncoderStream extends TransformStream<unknown, Uint8Array> {
       frames = [];
       waitingBytes = 0;
     };
-    super({
+    // `cancel` is newer than the Transformer type of some DOM libs (the one
+    // tsc builds the declaration files with), hence the widened type.
+    const transformer: Transformer<unknown, Uint8Array> & { cancel?(reason: unknown): void } = {
       transform(value, controller) {
         const body = encodeCbor(value);
         if (body.byteLength > maxFrameBytes) {
@@ -76,14 +81,7 @@ export class FrameEncoderStream extends TransformStream<unknown, Uint8Array> {
       cancel() {
         if (timer !== undefined) clearTimeout(timer);
       },
-    });
+    };
+    super(transformer);
   }
-}
-
-/** Checks an option that must be a positive safe integer. */
-export function positiveInteger(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value <= 0) {
-    throw new RangeError(`Invalid option ${name}: expected a positive integer, got ${value}`);
-  }
-  return value;
 }
