@@ -17,7 +17,8 @@ import type { HubSettings, HubStats, SocketWatch } from "./hub_settings.ts";
 import { InFlightRequests } from "./in_flight_requests.ts";
 import { PeerLink } from "./peer_link.ts";
 import { waitAtMost } from "../util/with_timeout.ts";
-import { Peer, type PeerSettings } from "./peer.ts";
+import { makePeer, Peer, type PeerSettings } from "./peer.ts";
+import { attachPeer, servePeer } from "./attach_peer.ts";
 import { writeAnswer } from "./write_answer.ts";
 import {
   asAck,
@@ -41,6 +42,10 @@ import { compilePattern } from "./route_pattern.ts";
 
 /** What the hub reads of an alert to route it. */
 type AlertFields = Pick<FastEnvelope, "f" | "t" | "s"> & { n: string };
+
+/** Reach the hub's start and accept from this module's functions below, which `mod.ts` does not export. */
+let hubStart: (hub: Hub) => Promise<void>;
+let hubAccept: (hub: Hub, conn: Connection, role: { hubPeer?: boolean; host?: boolean }) => void;
 
 /**
  * Routes frames between peers. Made by `serve()`; its own peer is
@@ -93,7 +98,7 @@ export class Hub extends EventTarget {
     super();
     this.#listener = listener;
     this.#settings = settings;
-    this.peer = new Peer({ ...peerSettings, id: 0 });
+    this.peer = makePeer({ ...peerSettings, id: 0 }, () => new Peer());
   }
 
   /** The socket path, if the hub listens on one. */
@@ -106,12 +111,17 @@ export class Hub extends EventTarget {
     return [...this.#links.values()].filter((l) => l.id !== 0).map((l) => l.info!).sort((a, b) => a.id - b.id);
   }
 
-  /** @internal Connects the hub's own peer, then starts accepting. */
-  async start(): Promise<void> {
+  static {
+    hubStart = (hub) => hub.#start();
+    hubAccept = (hub, conn, role) => hub.#accept(conn, role);
+  }
+
+  /** Connects the hub's own peer, then starts accepting. */
+  async #start(): Promise<void> {
     if (this.#settings.ownPeer !== false) {
       const [hubSide, peerSide] = memoryConnectionPair();
-      this.accept(hubSide, { hubPeer: true });
-      await this.peer.attach(peerSide, this.#settings.handshakeTimeout);
+      this.#accept(hubSide, { hubPeer: true });
+      await attachPeer(this.peer, peerSide, this.#settings.handshakeTimeout);
     }
     if (this.#listener) void this.#acceptLoop(this.#listener);
     const watch = this.#settings.socketWatch;
@@ -148,19 +158,15 @@ export class Hub extends EventTarget {
 
   async #acceptLoop(listener: Listener): Promise<void> {
     try {
-      for await (const conn of listener) this.accept(conn);
+      for await (const conn of listener) this.#accept(conn);
     } catch (err) {
       if (!this.#closing) this.#stats.errors++;
       this.dispatchEvent(new CustomEvent("error", { detail: err }));
     }
   }
 
-  /**
-   * Serves one connection: handshake, then routing until it ends. Channels
-   * use it to add connections that did not come from the listener.
-   * @internal
-   */
-  accept(conn: Connection, role: { hubPeer?: boolean; host?: boolean } = {}): void {
+  /** Serves one connection: handshake, then routing until it ends. */
+  #accept(conn: Connection, role: { hubPeer?: boolean; host?: boolean } = {}): void {
     const link = new PeerLink(conn, this.#settings);
     link.writer.onError = () => void conn.close();
     link.isHost = role.host === true;
@@ -345,7 +351,7 @@ export class Hub extends EventTarget {
     if (dest.id === 0 && this.#settings.ownPeer !== false) {
       // The hub's own handlers run here by a direct call: no round trip
       // through its in-memory connection, which cost two stream hops a way.
-      void this.peer.serve(m).then((answer) => {
+      void servePeer(this.peer, m).then((answer) => {
         if (this.#inFlight.get(from.id, m.r) !== entry) return; // answered with an error meanwhile (closing)
         this.#inFlight.forget(from.id, m.r);
         this.#stats.responses++;
@@ -495,4 +501,18 @@ export class Hub extends EventTarget {
     // Requests still remembered are moot once every connection is closed.
     this.#inFlight.clear();
   }
+}
+
+/** Connects the hub's own peer, then starts accepting. Used by `serve()` and channels. */
+export function startHub(hub: Hub): Promise<void> {
+  return hubStart(hub);
+}
+
+/**
+ * Serves one more connection on `hub`: handshake, then routing until it
+ * ends. Channels use it for connections that did not come from the
+ * listener (the hosting member's own, over memory).
+ */
+export function acceptConnection(hub: Hub, conn: Connection, role: { host?: boolean } = {}): void {
+  hubAccept(hub, conn, role);
 }

@@ -4,17 +4,8 @@
  *
  * @module
  */
+import type { UndeliverableDetail } from "./link.ts";
 import type { PeerInfo } from "./protocol.ts";
-
-/** Why a message accepted by `send`/`broadcast` did not reach its destination. */
-export interface UndeliverableDetail {
-  /** The intended destination (absent for a broadcast). */
-  to?: number;
-  /** The alert's name. */
-  name?: string;
-  /** `no_such_peer`, `queue_full`, `peer_left` … */
-  reason: string;
-}
 
 /** Detail of the `connect` event. */
 export interface ConnectDetail {

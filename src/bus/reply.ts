@@ -11,7 +11,7 @@ export interface Reply<T = unknown> {
 /** Options of {@linkcode reply}. */
 export interface ReplyOptions {
   /** Text metadata sent with the response. */
-  headers?: Record<string, string>;
+  headers?: Readonly<Record<string, string>>;
 }
 
 /** Replies made by `reply()`: a handler returning a look-alike plain object sends that object as data. */

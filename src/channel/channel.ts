@@ -1,7 +1,9 @@
 import { AuthError, ConnectError, ErrorCode, HubExistsError, IpcError, PermissionError } from "../errors.ts";
-import { Hub } from "../bus/hub.ts";
+import { acceptConnection, Hub, startHub } from "../bus/hub.ts";
 import { BUS_DEFAULTS } from "../bus/hub_settings.ts";
-import { Peer, type PeerSettings } from "../bus/peer.ts";
+import { Peer, type PeerSettings, settingsForNextPeer } from "../bus/peer.ts";
+import { attachPeer, hubHostOf, peerView } from "../bus/attach_peer.ts";
+import type { PeerEventMap } from "../bus/peer_events.ts";
 import type { Hello } from "../bus/protocol.ts";
 import { addBuiltinRoutes, BUILTIN_ROUTES } from "../bus/builtin_routes.ts";
 import { queueLimits, type QueueOptions } from "../bus/queue_options.ts";
@@ -88,6 +90,12 @@ export interface HubChangeDetail {
   hubId: number | undefined;
 }
 
+/** The events of a channel member: a peer's, and `hubchange`. */
+export interface ChannelEventMap extends PeerEventMap {
+  /** Another member hosts the hub now (or this one, at the first join). */
+  hubchange: CustomEvent<HubChangeDetail>;
+}
+
 const RETRY_MIN_MS = 5;
 const RETRY_MAX_MS = 50;
 
@@ -100,12 +108,12 @@ const RETRY_MAX_MS = 50;
  * ```ts
  * import { channel } from "@ipcbus/ipcbus";
  * const ch = channel("myapp");
- * ch.addEventListener("hubchange", (e) => console.log((e as CustomEvent).detail.hubId));
+ * ch.addEventListener("hubchange", (e) => console.log(e.detail.hubId));
  * await ch.ready;
  * console.log(ch.id, ch.isHub);
  * ```
  */
-export class ChannelPeer extends Peer {
+export class ChannelPeer extends Peer<ChannelEventMap> {
   /** Resolves once the member has an id; rejects if no hub is reachable within `connectTimeout`. */
   readonly ready: Promise<void>;
   readonly #name: string;
@@ -150,7 +158,8 @@ export class ChannelPeer extends Peer {
         graceMs: options.graceMs ?? 2000,
       },
     };
-    super(settings);
+    settingsForNextPeer(settings);
+    super();
     this.#settings = settings;
     this.#name = name;
     this.#files = files;
@@ -159,9 +168,9 @@ export class ChannelPeer extends Peer {
     this.addEventListener("disconnect", () => this.#lost?.());
     for (const type of ["connect", "peerjoin", "peerleave"]) this.addEventListener(type, () => this.#recordMembers());
     this.addEventListener("connect", () => {
-      const hubId = this.hubHost;
+      const hubId = hubHostOf(this);
       // A new host may reuse the id of the dead one, so the incarnation tells hubs apart.
-      const hub = `${hubId}/${this.viewSnapshot().find((p) => p.id === hubId)?.inc}`;
+      const hub = `${hubId}/${peerView(this).find((p) => p.id === hubId)?.inc}`;
       if (hub !== this.#lastHub) {
         this.#lastHub = hub;
         this.dispatchEvent(new CustomEvent<HubChangeDetail>("hubchange", { detail: { hubId } }));
@@ -262,7 +271,7 @@ export class ChannelPeer extends Peer {
       this.#settings.token = token;
     }
     const conn = await dial(this.#files.socket, { timeout: 1000 });
-    await this.attach(conn, this.#options.connectTimeout ?? 10_000);
+    await attachPeer(this, conn, this.#options.connectTimeout ?? 10_000);
     return true;
   }
 
@@ -291,11 +300,11 @@ export class ChannelPeer extends Peer {
       this.#hub = hub;
       this.#lock = lock;
       const [hubSide, memberSide] = memoryConnectionPair();
-      hub.accept(hubSide, { host: true });
+      acceptConnection(hub, hubSide, { host: true });
       // The hosting member serves the hub's built-in routes while it hosts.
       addBuiltinRoutes(this, hub);
-      await this.attach(memberSide, BUS_DEFAULTS.handshakeTimeout);
-      await hub.start();
+      await attachPeer(this, memberSide, BUS_DEFAULTS.handshakeTimeout);
+      await startHub(hub);
     } catch (err) {
       this.#hub = undefined;
       this.#lock = undefined;
@@ -308,7 +317,7 @@ export class ChannelPeer extends Peer {
   /** Names keep their ids across restarts; ids of members away during a failover are held for them. */
   #assignId(registry: Record<string, number>, hello: Hello, isFree: (id: number) => boolean): number {
     const held = new Set(Object.values(registry));
-    for (const info of this.viewSnapshot()) held.add(info.id);
+    for (const info of peerView(this)) held.add(info.id);
     if (Date.now() < this.#heldUntil) { for (const id of this.#heldIds) held.add(id); }
     let id: number | undefined;
     if (hello.name !== undefined) {
@@ -334,7 +343,7 @@ export class ChannelPeer extends Peer {
   #recordMembers(): void {
     if (!this.#hub) return;
     try {
-      writeIds(this.#files.members, Object.fromEntries(this.viewSnapshot().map((p) => [p.id, p.pid])));
+      writeIds(this.#files.members, Object.fromEntries(peerView(this).map((p) => [p.id, p.pid])));
     } catch (err) {
       this.dispatchEvent(new CustomEvent("error", { detail: err }));
     }

@@ -1,7 +1,7 @@
 import { listen } from "../transport/listen.ts";
 import { socketInode } from "../transport/socket_path.ts";
 import { addBuiltinRoutes } from "../bus/builtin_routes.ts";
-import { Hub } from "../bus/hub.ts";
+import { Hub, startHub } from "../bus/hub.ts";
 import { BUS_DEFAULTS, type SocketWatch } from "../bus/hub_settings.ts";
 import { authToken, queueLimits, type QueueOptions } from "../bus/queue_options.ts";
 
@@ -64,7 +64,7 @@ export async function serve(options: ServeOptions): Promise<Hub> {
     dropOldestBroadcasts: false,
   });
   try {
-    await hub.start();
+    await startHub(hub);
   } catch (err) {
     await hub.close({ timeout: 0 });
     throw err;
