@@ -68,6 +68,7 @@ export type {
   DisconnectDetail,
   PeerEventMap,
   PeerLeaveDetail,
+  PlainListener,
   ReconnectDetail,
   TypedListener,
 } from "./src/bus/peer_events.ts";

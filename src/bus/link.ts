@@ -81,10 +81,10 @@ export interface LinkHandler {
     name: string,
     data: Uint8Array,
     seq: Sequence | undefined,
-    headers: MessageHeaders | undefined,
+    headers?: MessageHeaders,
   ): void;
   /** A request for one of this peer's routes arrived; the facade serves it and calls `link.answer()`. */
-  request(from: number, id: number, route: string, data: Uint8Array, headers: MessageHeaders | undefined): void;
+  request(from: number, id: number, route: string, data: Uint8Array, headers?: MessageHeaders): void;
   /** Settles this peer's pending request `id` (a response, an error, or the link's own refusal). */
   answer(id: number, answer: Answer): void;
   /** A peer joined. */

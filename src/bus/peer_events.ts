@@ -66,6 +66,13 @@ export interface PeerEventMap {
   error: CustomEvent<unknown>;
 }
 
+/**
+ * A listener of an event type outside the map, with a plain `Event`. (Named
+ * here: the DOM's `EventListenerOrEventListenerObject` is not in every
+ * runtime's type definitions.)
+ */
+export type PlainListener = ((event: Event) => unknown) | { handleEvent(event: Event): unknown };
+
 /** A listener of event type `K` of map `M`: a function or an object with `handleEvent`. */
 export type TypedListener<M, K extends keyof M> =
   | ((event: M[K]) => unknown)
@@ -117,15 +124,15 @@ export class TypedEventTarget<M> extends EventTarget {
    */
   override addEventListener(
     type: string,
-    listener: EventListenerOrEventListenerObject | null,
+    listener: PlainListener | null,
     options?: boolean | AddEventListenerOptions,
   ): void;
   override addEventListener(
     type: string,
-    listener: TypedListener<M, keyof M> | EventListenerOrEventListenerObject | null,
+    listener: TypedListener<M, keyof M> | PlainListener | null,
     options?: boolean | AddEventListenerOptions,
   ): void {
-    super.addEventListener(type, listener as EventListenerOrEventListenerObject | null, options);
+    super.addEventListener(type, listener as Parameters<EventTarget["addEventListener"]>[1], options);
     const signal = typeof options === "object" ? options.signal : undefined;
     if (listener === null || signal?.aborted) return;
     const capture = captures(options);
@@ -159,15 +166,15 @@ export class TypedEventTarget<M> extends EventTarget {
    */
   override removeEventListener(
     type: string,
-    listener: EventListenerOrEventListenerObject | null,
+    listener: PlainListener | null,
     options?: boolean | EventListenerOptions,
   ): void;
   override removeEventListener(
     type: string,
-    listener: TypedListener<M, keyof M> | EventListenerOrEventListenerObject | null,
+    listener: TypedListener<M, keyof M> | PlainListener | null,
     options?: boolean | EventListenerOptions,
   ): void {
-    super.removeEventListener(type, listener as EventListenerOrEventListenerObject | null, options);
+    super.removeEventListener(type, listener as Parameters<EventTarget["removeEventListener"]>[1], options);
     this.#forget(type, listener, captures(options));
   }
 
