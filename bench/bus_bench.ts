@@ -13,7 +13,7 @@
  * @module
  */
 import { type Connection, memoryConnectionPair, type Peer as PeerType } from "../mod.ts";
-import { acceptConnection, Hub, startHub } from "../src/bus/hub.ts";
+import { acceptConnection, makeHub, startHub } from "../src/bus/hub.ts";
 import { BUS_DEFAULTS } from "../src/bus/hub_settings.ts";
 import { makePeer, Peer } from "../src/bus/peer.ts";
 import { attachPeer as attach } from "../src/bus/attach_peer.ts";
@@ -26,7 +26,7 @@ const LIMITS = {
 };
 const PEER_SETTINGS = { ...LIMITS, requestTimeout: 10_000, dropOldestBroadcasts: false };
 
-const hub = new Hub(undefined, { ...LIMITS, handshakeTimeout: 5_000, closeTimeout: 500 }, PEER_SETTINGS);
+const hub = makeHub(undefined, { ...LIMITS, handshakeTimeout: 5_000, closeTimeout: 500 }, PEER_SETTINGS);
 await startHub(hub);
 hub.peer.handle("/ipcbus/echo", ({ data }) => data);
 

@@ -30,7 +30,7 @@ import {
 } from "../mod.ts";
 import { connect, type ConnectOptions } from "../mod.ts";
 import { decodeCbor, encodeCbor } from "../src/codec/cbor.ts";
-import { acceptConnection, Hub as HubClass, startHub } from "../src/bus/hub.ts";
+import { acceptConnection, makeHub, startHub } from "../src/bus/hub.ts";
 import { makePeer, Peer as PeerClass } from "../src/bus/peer.ts";
 import { attachPeer } from "../src/bus/attach_peer.ts";
 import { currentRuntime, nextEvent, tempDir, until, within } from "./_helpers.ts";
@@ -765,7 +765,7 @@ test("An alert whose destination left after send is reported as undeliverable, n
 
 test("The bus runs over memoryConnectionPair without a socket", async () => {
   const settings = { maxFrameBytes: 1 << 20, maxQueueMessages: 1000, maxQueueBytes: 1 << 24 };
-  const hub = new HubClass(undefined, { ...settings, handshakeTimeout: 1000, closeTimeout: 100 }, {
+  const hub = makeHub(undefined, { ...settings, handshakeTimeout: 1000, closeTimeout: 100 }, {
     ...settings,
     requestTimeout: 1000,
     dropOldestBroadcasts: false,

@@ -9,14 +9,15 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   AuthError,
+  ChannelPeer,
   ClosedError,
   connect,
   type ConnectOptions,
   DataError,
   dial,
-  type Hub,
+  Hub,
   NoResponderError,
-  type Peer,
+  Peer,
   type PeerInfo,
   reply,
   serve,
@@ -316,4 +317,15 @@ test("send, broadcast and request pass the codec's DataError through, naming the
     assert.throws(() => peer.broadcast("x", bad), DataError);
     await assert.rejects(peer.request("/ipcbus/echo", bad), DataError);
   });
+});
+
+test("Peer, Hub and ChannelPeer show no internals: their constructors throw, attach/serve/accept/start are gone", () => {
+  const construct = (Class: unknown) => () => new (Class as new () => unknown)();
+  assert.throws(construct(Peer), /made by connect\(\), serve\(\) and channel\(\)/);
+  assert.throws(construct(Hub), /made by serve\(\) and channel\(\)/);
+  assert.throws(construct(ChannelPeer), TypeError);
+  for (const name of ["attach", "attachLink", "serve", "viewSnapshot", "hubHost"]) {
+    assert.equal(name in Peer.prototype, false, `Peer.${name}`);
+  }
+  for (const name of ["accept", "start"]) assert.equal(name in Hub.prototype, false, `Hub.${name}`);
 });

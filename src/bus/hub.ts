@@ -43,6 +43,16 @@ import { compilePattern } from "./route_pattern.ts";
 /** What the hub reads of an alert to route it. */
 type AlertFields = Pick<FastEnvelope, "f" | "t" | "s"> & { n: string };
 
+/** What the next `Hub` constructed is made of: hubs are made by `serve()` and `channel()` only (`makeHub`). */
+let nextHub: { listener: Listener | undefined; settings: HubSettings; peerSettings: PeerSettings } | undefined;
+
+function takeHub(): NonNullable<typeof nextHub> {
+  const made = nextHub;
+  nextHub = undefined;
+  if (!made) throw new TypeError("Hubs are made by serve() and channel(), not with new Hub()");
+  return made;
+}
+
 /** Reach the hub's start and accept from this module's functions below, which `mod.ts` does not export. */
 let hubStart: (hub: Hub) => Promise<void>;
 let hubAccept: (hub: Hub, conn: Connection, role: { hubPeer?: boolean; host?: boolean }) => void;
@@ -61,12 +71,13 @@ let hubAccept: (hub: Hub, conn: Connection, role: { hubPeer?: boolean; host?: bo
  * ```
  */
 export class Hub extends EventTarget {
+  readonly #made = takeHub();
   /** The hub process's own peer, id 0. */
-  readonly peer: Peer;
-  #listener: Listener | undefined;
+  readonly peer: Peer = makePeer({ ...this.#made.peerSettings, id: 0 }, () => new Peer());
+  #listener: Listener | undefined = this.#made.listener;
   #watchTimer: ReturnType<typeof setInterval> | undefined;
   #socketRebinds = 0;
-  readonly #settings: HubSettings;
+  readonly #settings: HubSettings = this.#made.settings;
   readonly #links = new Map<number, PeerLink>();
   /** Every connection being served, those still in their handshake included: close() ends them all. */
   readonly #open = new Set<PeerLink>();
@@ -92,14 +103,6 @@ export class Hub extends EventTarget {
   };
   #framesOutClosed = 0;
   #bytesOutClosed = 0;
-
-  /** @internal Use `serve()`. */
-  constructor(listener: Listener | undefined, settings: HubSettings, peerSettings: PeerSettings) {
-    super();
-    this.#listener = listener;
-    this.#settings = settings;
-    this.peer = makePeer({ ...peerSettings, id: 0 }, () => new Peer());
-  }
 
   /** The socket path, if the hub listens on one. */
   get path(): string | undefined {
@@ -500,6 +503,16 @@ export class Hub extends EventTarget {
     }));
     // Requests still remembered are moot once every connection is closed.
     this.#inFlight.clear();
+  }
+}
+
+/** Makes a hub on `listener` (none: connections come through {@linkcode acceptConnection} only). */
+export function makeHub(listener: Listener | undefined, settings: HubSettings, peerSettings: PeerSettings): Hub {
+  nextHub = { listener, settings, peerSettings };
+  try {
+    return new Hub();
+  } finally {
+    nextHub = undefined;
   }
 }
 

@@ -454,17 +454,12 @@ export class Peer<M extends PeerEventMap = PeerEventMap> extends TypedEventTarge
 }
 
 /**
- * Gives `settings` to the next `Peer` constructed: a subclass's constructor
- * calls it right before `super()`. The library's way to construct peers:
- * `new Peer()` without it throws.
+ * Makes a peer with `settings`: `make` calls the constructor of `Peer` or of
+ * a subclass, whose construction takes them from here. The library's way to
+ * make peers; `new Peer()` elsewhere throws.
  */
-export function settingsForNextPeer(settings: PeerSettings): void {
-  nextSettings = settings;
-}
-
-/** Makes a peer with `settings`; `make` calls the constructor. */
 export function makePeer<P extends Peer>(settings: PeerSettings, make: () => P): P {
-  settingsForNextPeer(settings);
+  nextSettings = settings;
   try {
     return make();
   } finally {

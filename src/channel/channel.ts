@@ -1,7 +1,7 @@
 import { AuthError, ConnectError, ErrorCode, HubExistsError, IpcError, PermissionError } from "../errors.ts";
-import { acceptConnection, Hub, startHub } from "../bus/hub.ts";
+import { acceptConnection, type Hub, makeHub, startHub } from "../bus/hub.ts";
 import { BUS_DEFAULTS } from "../bus/hub_settings.ts";
-import { Peer, type PeerSettings, settingsForNextPeer } from "../bus/peer.ts";
+import { makePeer, Peer, type PeerSettings } from "../bus/peer.ts";
 import { attachPeer, hubHostOf, peerView } from "../bus/attach_peer.ts";
 import type { PeerEventMap } from "../bus/peer_events.ts";
 import type { Hello } from "../bus/protocol.ts";
@@ -99,6 +99,18 @@ export interface ChannelEventMap extends PeerEventMap {
 const RETRY_MIN_MS = 5;
 const RETRY_MAX_MS = 50;
 
+/** What the next `ChannelPeer` constructed is made of: members are made by `channel()` only. */
+let nextMember:
+  | { name: string; options: ChannelOptions; files: ChannelFiles; role: ChannelRole; settings: PeerSettings }
+  | undefined;
+
+function takeMember(): NonNullable<typeof nextMember> {
+  const made = nextMember;
+  nextMember = undefined;
+  if (!made) throw new TypeError("Channel members are made by channel(), not with new ChannelPeer()");
+  return made;
+}
+
 /**
  * A member of a self-hosting channel: a {@linkcode Peer} whose hub runs in
  * whichever member took the channel's lock first, and moves to another
@@ -114,14 +126,13 @@ const RETRY_MAX_MS = 50;
  * ```
  */
 export class ChannelPeer extends Peer<ChannelEventMap> {
-  /** Resolves once the member has an id; rejects if no hub is reachable within `connectTimeout`. */
-  readonly ready: Promise<void>;
-  readonly #name: string;
-  readonly #files: ChannelFiles;
-  readonly #options: ChannelOptions;
-  readonly #role: ChannelRole;
+  readonly #made = takeMember();
+  readonly #name: string = this.#made.name;
+  readonly #files: ChannelFiles = this.#made.files;
+  readonly #options: ChannelOptions = this.#made.options;
+  readonly #role: ChannelRole = this.#made.role;
   /** The peer's settings: the auth token is filled in once the token file exists. */
-  readonly #settings: PeerSettings;
+  readonly #settings: PeerSettings = this.#made.settings;
   #hub: Hub | undefined;
   #lock: FileLock | undefined;
   #stopped = false;
@@ -131,40 +142,11 @@ export class ChannelPeer extends Peer<ChannelEventMap> {
   /** Ids of the last host's live members, kept from others until `#heldUntil` while they reconnect. */
   #heldIds: number[] = [];
   #heldUntil = 0;
+  /** Resolves once the member has an id; rejects if no hub is reachable within `connectTimeout`. */
+  readonly ready: Promise<void> = this.#start();
 
-  /** @internal Use `channel()`. */
-  constructor(name: string, options: ChannelOptions) {
-    const files = channelFiles(name, options.dir);
-    const role = options.role ?? ChannelRole.Dual;
-    if (!Object.values(ChannelRole).includes(role)) {
-      throw new TypeError(`Invalid role ${JSON.stringify(role)}: expected "dual", "client" or "hub"`);
-    }
-    if (options.id !== undefined && (!Number.isSafeInteger(options.id) || options.id <= 0)) {
-      throw new RangeError(`Invalid id ${options.id}: expected a positive integer`);
-    }
-    const queueLimit = options.queueLimit ?? 10_000;
-    if (!Number.isSafeInteger(queueLimit) || queueLimit <= 0) {
-      throw new RangeError(`Invalid queueLimit ${queueLimit}: expected a positive integer`);
-    }
-    const settings: PeerSettings = {
-      ...queueLimits(options),
-      requestTimeout: options.requestTimeout ?? BUS_DEFAULTS.requestTimeout,
-      dropOldestBroadcasts: false,
-      ...(options.name === undefined ? {} : { name: options.name }),
-      ...(options.id === undefined ? {} : { requestedId: options.id }),
-      delivery: {
-        policy: (host) => new ReliableDelivery(host, queueLimit),
-        queueLimit,
-        graceMs: options.graceMs ?? 2000,
-      },
-    };
-    settingsForNextPeer(settings);
-    super();
-    this.#settings = settings;
-    this.#name = name;
-    this.#files = files;
-    this.#options = options;
-    this.#role = role;
+  /** Starts the member: its listeners, then the join loop. */
+  #start(): Promise<void> {
     this.addEventListener("disconnect", () => this.#lost?.());
     for (const type of ["connect", "peerjoin", "peerleave"]) this.addEventListener(type, () => this.#recordMembers());
     this.addEventListener("connect", () => {
@@ -176,9 +158,10 @@ export class ChannelPeer extends Peer<ChannelEventMap> {
         this.dispatchEvent(new CustomEvent<HubChangeDetail>("hubchange", { detail: { hubId } }));
       }
     });
-    this.ready = this.#run();
+    const ready = this.#run();
     // `ready` is also awaited by users; a rejection they did not await must not crash the process.
-    this.ready.catch(() => {});
+    ready.catch(() => {});
+    return ready;
   }
 
   /** The channel's name. */
@@ -288,7 +271,7 @@ export class ChannelPeer extends Peer<ChannelEventMap> {
       // hand the ids of members still reconnecting to its own member or to newcomers.
       this.#heldIds = liveMemberIds(this.#files.members);
       this.#heldUntil = Date.now() + (this.#options.graceMs ?? 2000);
-      hub = new Hub(listener, {
+      hub = makeHub(listener, {
         ...limits,
         handshakeTimeout: BUS_DEFAULTS.handshakeTimeout,
         closeTimeout: 500,
@@ -402,5 +385,34 @@ export class ChannelPeer extends Peer<ChannelEventMap> {
  * ```
  */
 export function channel(name: string, options: ChannelOptions = {}): ChannelPeer {
-  return new ChannelPeer(name, options);
+  const files = channelFiles(name, options.dir);
+  const role = options.role ?? ChannelRole.Dual;
+  if (!Object.values(ChannelRole).includes(role)) {
+    throw new TypeError(`Invalid role ${JSON.stringify(role)}: expected "dual", "client" or "hub"`);
+  }
+  if (options.id !== undefined && (!Number.isSafeInteger(options.id) || options.id <= 0)) {
+    throw new RangeError(`Invalid id ${options.id}: expected a positive integer`);
+  }
+  const queueLimit = options.queueLimit ?? 10_000;
+  if (!Number.isSafeInteger(queueLimit) || queueLimit <= 0) {
+    throw new RangeError(`Invalid queueLimit ${queueLimit}: expected a positive integer`);
+  }
+  const settings: PeerSettings = {
+    ...queueLimits(options),
+    requestTimeout: options.requestTimeout ?? BUS_DEFAULTS.requestTimeout,
+    dropOldestBroadcasts: false,
+    ...(options.name === undefined ? {} : { name: options.name }),
+    ...(options.id === undefined ? {} : { requestedId: options.id }),
+    delivery: {
+      policy: (host) => new ReliableDelivery(host, queueLimit),
+      queueLimit,
+      graceMs: options.graceMs ?? 2000,
+    },
+  };
+  nextMember = { name, options, files, role, settings };
+  try {
+    return makePeer(settings, () => new ChannelPeer());
+  } finally {
+    nextMember = undefined;
+  }
 }
