@@ -1,7 +1,8 @@
 import { decodeEnvelope } from "../codec/cbor.ts";
 import { FrameParser } from "../codec/frame_parser.ts";
 import type { Connection } from "../transport/connection.ts";
-import { ConnectError, errorFromCode, FrameTooLargeError, IpcError, QueueFullError } from "../errors.ts";
+import { ConnectError, FrameTooLargeError, IpcError, QueueFullError } from "../errors.ts";
+import { errorFromCode } from "../error_from_code.ts";
 import { withTimeout } from "../util/with_timeout.ts";
 import { envelopeBytes, type EnvelopeFields, readEnvelope, writeEnvelope } from "./fast_envelope.ts";
 import { FrameWriter } from "./frame_writer.ts";
