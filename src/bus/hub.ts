@@ -13,7 +13,7 @@ import {
 } from "../errors.ts";
 import { type FastEnvelope, readEnvelope } from "./fast_envelope.ts";
 import { admitHello } from "./hub_handshake.ts";
-import type { HubSettings, HubStats, SocketWatch } from "./hub_settings.ts";
+import { hubCounters, type HubSettings, type HubStats, type SocketWatch } from "./hub_settings.ts";
 import { InFlightRequests } from "./in_flight_requests.ts";
 import { PeerLink } from "./peer_link.ts";
 import { waitAtMost } from "../util/with_timeout.ts";
@@ -43,19 +43,16 @@ import { compilePattern } from "./route_pattern.ts";
 /** What the hub reads of an alert to route it. */
 type AlertFields = Pick<FastEnvelope, "f" | "t" | "s"> & { n: string };
 
-/** What the next `Hub` constructed is made of: hubs are made by `serve()` and `channel()` only (`makeHub`). */
+/** What the next `Hub` is made of: only {@linkcode makeHub} (for `serve()` and `channel()`) constructs hubs. */
 let nextHub: { listener: Listener | undefined; settings: HubSettings; peerSettings: PeerSettings } | undefined;
+const notMadeHere = (): never => {
+  throw new TypeError("Hubs are made by serve() and channel(), not with new Hub()");
+};
 
-function takeHub(): NonNullable<typeof nextHub> {
-  const made = nextHub;
-  nextHub = undefined;
-  if (!made) throw new TypeError("Hubs are made by serve() and channel(), not with new Hub()");
-  return made;
-}
-
-/** Reach the hub's start and accept from this module's functions below, which `mod.ts` does not export. */
-let hubStart: (hub: Hub) => Promise<void>;
-let hubAccept: (hub: Hub, conn: Connection, role: { hubPeer?: boolean; host?: boolean }) => void;
+/** Connects the hub's own peer, then starts accepting. Not exported by `mod.ts`, as the two below. */
+export let startHub: (hub: Hub) => Promise<void>;
+/** Serves one more connection on `hub`, not from its listener: a channel's hosting member's own. */
+export let acceptConnection: (hub: Hub, conn: Connection, role?: { host?: boolean }) => void;
 
 /**
  * Routes frames between peers. Made by `serve()`; its own peer is
@@ -71,7 +68,7 @@ let hubAccept: (hub: Hub, conn: Connection, role: { hubPeer?: boolean; host?: bo
  * ```
  */
 export class Hub extends EventTarget {
-  readonly #made = takeHub();
+  readonly #made = nextHub ?? notMadeHere();
   /** The hub process's own peer, id 0. */
   readonly peer: Peer = makePeer({ ...this.#made.peerSettings, id: 0 }, () => new Peer());
   #listener: Listener | undefined = this.#made.listener;
@@ -90,17 +87,7 @@ export class Hub extends EventTarget {
   #rr = 0;
   #closing = false;
   #closed: Promise<void> | undefined;
-  readonly #stats = {
-    peersJoined: 0,
-    peersLeft: 0,
-    framesIn: 0,
-    bytesIn: 0,
-    alerts: 0,
-    requests: 0,
-    responses: 0,
-    errors: 0,
-    dropped: {} as Record<string, number>,
-  };
+  readonly #stats = hubCounters();
   #framesOutClosed = 0;
   #bytesOutClosed = 0;
 
@@ -115,8 +102,8 @@ export class Hub extends EventTarget {
   }
 
   static {
-    hubStart = (hub) => hub.#start();
-    hubAccept = (hub, conn, role) => hub.#accept(conn, role);
+    startHub = (hub) => hub.#start();
+    acceptConnection = (hub, conn, role = {}) => hub.#accept(conn, role);
   }
 
   /** Connects the hub's own peer, then starts accepting. */
@@ -146,13 +133,8 @@ export class Hub extends EventTarget {
       this.#listener = listener;
       this.#socketRebinds++;
       void this.#acceptLoop(listener);
-      this.dispatchEvent(
-        new CustomEvent("error", {
-          detail: new IpcError(`Socket file ${listener.path} was removed under the hub; bound a new one`, {
-            code: ErrorCode.SocketLost,
-          }),
-        }),
-      );
+      const lost = `Socket file ${listener.path} was removed under the hub; bound a new one`;
+      this.dispatchEvent(new CustomEvent("error", { detail: new IpcError(lost, { code: ErrorCode.SocketLost }) }));
     } catch (err) {
       this.#stats.errors++;
       this.dispatchEvent(new CustomEvent("error", { detail: err }));
@@ -506,7 +488,7 @@ export class Hub extends EventTarget {
   }
 }
 
-/** Makes a hub on `listener` (none: connections come through {@linkcode acceptConnection} only). */
+/** Makes a hub on `listener` (none: connections come through `acceptConnection` only). */
 export function makeHub(listener: Listener | undefined, settings: HubSettings, peerSettings: PeerSettings): Hub {
   nextHub = { listener, settings, peerSettings };
   try {
@@ -514,18 +496,4 @@ export function makeHub(listener: Listener | undefined, settings: HubSettings, p
   } finally {
     nextHub = undefined;
   }
-}
-
-/** Connects the hub's own peer, then starts accepting. Used by `serve()` and channels. */
-export function startHub(hub: Hub): Promise<void> {
-  return hubStart(hub);
-}
-
-/**
- * Serves one more connection on `hub`: handshake, then routing until it
- * ends. Channels use it for connections that did not come from the
- * listener (the hosting member's own, over memory).
- */
-export function acceptConnection(hub: Hub, conn: Connection, role: { host?: boolean } = {}): void {
-  hubAccept(hub, conn, role);
 }
