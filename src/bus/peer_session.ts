@@ -93,7 +93,7 @@ export class PeerSession {
    * never rejects. While draining, answers `ClosedError` instead.
    */
   serve(m: { f: number; u: string; d: Uint8Array; h?: MessageHeaders }): Promise<Answer> {
-    if (this.draining || this.closing) {
+    if (this.draining) {
       return Promise.resolve({ error: systemError(new ClosedError(`Peer ${this.id} is draining: ${m.u} not served`)) });
     }
     this.#serving++;
@@ -395,7 +395,8 @@ export class PeerSession {
    * closing, or the link is gone for good.
    */
   usableOrReconnecting(): Link | undefined {
-    if (this.link || !this.settings.reconnects || this.id === undefined) return this.usable();
+    const away = !this.link || this.hubClosing; // a hub that said `close` is about to go: queue for the next
+    if (!away || !this.settings.reconnects || this.id === undefined) return this.usable();
     if (this.closing || this.closed || this.draining) return this.usable();
     return undefined;
   }
