@@ -1,0 +1,522 @@
+import { connect as natsConnect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { type KV, Kvm } from "@nats-io/kv";
+import { decodeEnvelope, encodeCbor } from "../codec/cbor.ts";
+import {
+  AuthError,
+  ClosedError,
+  ConnectError,
+  FrameTooLargeError,
+  IpcError,
+  NoResponderError,
+  NoSuchPeerError,
+  PeerLeftError,
+  QueueFullError,
+  TimeoutError,
+} from "../errors.ts";
+import type { Answer, Link, LinkHandler, LinkWelcome } from "../bus/link.ts";
+import {
+  asAlert,
+  asEnvelope,
+  asReply,
+  asRequest,
+  Kind,
+  type PatternRecord,
+  type PeerInfo,
+  systemError,
+  toErrorRecord,
+} from "../bus/protocol.ts";
+import { runtime } from "../transport/listen.ts";
+import { IdLease, LEASE_REFRESH_MS, LEASE_STALE_MS, LEASE_TTL_MS, leasedPeers } from "./id_lease.ts";
+import { type BusSubjects, decodePresence, encodePresence, type Here, PresenceKind } from "./nats_protocol.ts";
+import { Outbox } from "./outbox.ts";
+import { HEARTBEAT_MS, Presence, PRESENCE_TIMEOUT_MS } from "./presence.ts";
+
+/** What a {@linkcode NatsLink} needs: where, which bus, who, limits. */
+export interface NatsLinkSettings {
+  servers: string[];
+  subjects: BusSubjects;
+  name?: string;
+  auth?: { token: string } | { user: string; pass: string };
+  /** Budget of `open()`: connection, bucket, id, first view. */
+  connectTimeout: number;
+  maxQueueMessages: number;
+  maxQueueBytes: number;
+  maxFrameBytes: number;
+}
+
+/** How often silent peers and forgotten requests are swept. */
+const SWEEP_MS = 250;
+/** Requests are forgotten this long after their timeout (the facade has rejected them by then). */
+const REQUEST_MEMORY_MS = 1000;
+/** How long `close()` waits for the NATS connection to drain. */
+const DRAIN_TIMEOUT_MS = 2000;
+/** Largest `w` a request carries: envelope integers stay within 4-byte CBOR heads. */
+const MAX_WAIT_MS = 0x7fffffff;
+
+interface InFlight {
+  to: number;
+  forgetAt: number;
+}
+
+/**
+ * A {@linkcode Link} over NATS: a peer's inbox is a subject, broadcasts go
+ * to one subject every peer subscribes to, ids are JetStream KV leases
+ * ({@linkcode IdLease}) and membership is heartbeats ({@linkcode Presence}).
+ * Delivery is core NATS: at most once. PROTOCOL.md's "NATS" section
+ * describes the subjects and messages.
+ */
+export class NatsLink implements Link {
+  readonly #settings: NatsLinkSettings;
+  readonly #subjects: BusSubjects;
+  readonly #presence = new Presence();
+  readonly #inflight = new Map<number, InFlight>();
+  readonly #timers: Array<ReturnType<typeof setInterval>> = [];
+  readonly #subs: Subscription[] = [];
+  #nc: NatsConnection | undefined;
+  #outbox: Outbox | undefined;
+  #lease: IdLease | undefined;
+  #handler: LinkHandler | undefined;
+  #self: PeerInfo | undefined;
+  #patterns: PatternRecord[] = [];
+  #maxFrameBytes: number;
+  /** Connections made to NATS so far: peers learn from a change that this one was away. */
+  #connections = 1;
+  #away = false;
+  #closing = false;
+  #refreshing = false;
+  /** Wakes `open()` while it waits for the first view. */
+  #heardWaiter: (() => void) | undefined;
+
+  constructor(settings: NatsLinkSettings) {
+    this.#settings = settings;
+    this.#subjects = settings.subjects;
+    this.#maxFrameBytes = settings.maxFrameBytes;
+  }
+
+  async open(handler: LinkHandler): Promise<LinkWelcome> {
+    const s = this.#settings;
+    const deadline = Date.now() + s.connectTimeout;
+    const nc = await dialNats(s);
+    this.#nc = nc;
+    try {
+      const welcome = await withDeadline(deadline, `joining bus ${s.subjects.bucket}`, this.#join(nc, deadline));
+      this.#handler = handler;
+      this.#watch(nc, handler);
+      return welcome;
+    } catch (err) {
+      this.#closing = true;
+      this.#stopTimers();
+      await this.#lease?.release();
+      await nc.close().catch(() => {});
+      throw err;
+    }
+  }
+
+  async #join(nc: NatsConnection, deadline: number): Promise<LinkWelcome> {
+    const s = this.#settings;
+    this.#maxFrameBytes = Math.min(s.maxFrameBytes, nc.info?.max_payload ?? s.maxFrameBytes);
+    this.#outbox = new Outbox(nc, s);
+    const kv = await openBucket(nc, this.#subjects.bucket, deadline);
+    const record = {
+      pid: processId(),
+      runtime: runtime ?? "unknown",
+      since: Date.now(),
+      inc: randomHex(8),
+      ...(s.name === undefined ? {} : { name: s.name }),
+    };
+    this.#lease = await IdLease.claim(kv, record);
+    const self: PeerInfo = { ...record, id: this.#lease.id };
+    this.#self = self;
+    this.#subs.push(
+      nc.subscribe(this.#subjects.inbox(self.id), { callback: (_, msg) => this.#onInbox(msg.data) }),
+      nc.subscribe(this.#subjects.all, { callback: (_, msg) => this.#onInbox(msg.data) }),
+      nc.subscribe(this.#subjects.presence, { callback: (_, msg) => this.#onPresence(msg.data) }),
+    );
+    await nc.flush();
+    // Peers with a fresh lease are expected to answer the query; the rest are gone or about to be.
+    const now = Date.now();
+    const expected = (await leasedPeers(kv))
+      .filter((l) => l.info.id !== self.id && now - l.written < LEASE_STALE_MS)
+      .map((l) => l.info.id);
+    this.#presence.heard(this.#here(false), now);
+    this.#outbox!.publish(this.#subjects.presence, encodePresence(this.#here(true)));
+    const until = Math.min(deadline, Date.now() + PRESENCE_TIMEOUT_MS);
+    while (expected.some((id) => !this.#presence.has(id)) && Date.now() < until) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, until - Date.now());
+        this.#heardWaiter = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    this.#heardWaiter = undefined;
+    this.#timers.push(
+      setInterval(() => this.#heartbeat(), HEARTBEAT_MS),
+      setInterval(() => this.#sweep(), SWEEP_MS),
+      setInterval(() => void this.#refreshLease(), LEASE_REFRESH_MS),
+    );
+    return { id: self.id, peers: this.#presence.infos() };
+  }
+
+  /** Follows the connection: away and back (reconnects), or gone for good. */
+  #watch(nc: NatsConnection, handler: LinkHandler): void {
+    void (async () => {
+      for await (const status of nc.status()) {
+        if (status.type === "disconnect") this.#onAway(status.server);
+        else if (status.type === "reconnect") this.#onBack();
+      }
+    })().catch(() => {});
+    void nc.closed().then((err) => {
+      if (this.#closing) return;
+      this.#closing = true;
+      this.#stopTimers();
+      this.#failInFlight(() => new ClosedError("The NATS connection closed before the answer"));
+      handler.lost(err instanceof Error ? err.message : "NATS connection closed");
+    });
+  }
+
+  alert(to: number | undefined, name: string, data: Uint8Array): void {
+    const outbox = this.#usable();
+    const self = this.#self!.id;
+    const bytes = encodeCbor(
+      to === undefined
+        ? { k: Kind.Alert, f: self, n: name, d: data }
+        : { k: Kind.Alert, f: self, t: to, n: name, d: data },
+    );
+    this.#checkSize(bytes, `send ${name}`);
+    if (!outbox.hasRoom(bytes.byteLength)) throw this.#full(`send ${name}`);
+    try {
+      outbox.publish(to === undefined ? this.#subjects.all : this.#subjects.inbox(to), bytes);
+    } catch (err) {
+      this.#handler?.undeliverable({ ...(to === undefined ? {} : { to }), name, reason: errorCode(err) }, false);
+    }
+  }
+
+  checkRoom(_to: number | undefined, what: string): void {
+    // NATS reports no destination full: only this peer's own queue can be.
+    if (!this.#usable().hasRoom(0)) throw this.#full(`send ${what}`);
+  }
+
+  request(m: { id: number; to: number | undefined; route: string; data: Uint8Array; timeout: number }): void {
+    const outbox = this.#usable();
+    const to = m.to ?? this.#presence.responder(m.route);
+    if (to === undefined || !this.#presence.has(to)) {
+      const error = to === undefined
+        ? new NoResponderError(`No peer handles route ${m.route}`)
+        : new NoSuchPeerError(`No peer with id ${to} is connected`);
+      queueMicrotask(() => this.#handler?.answer(m.id, { error: systemError(error) }));
+      return;
+    }
+    const w = Math.min(Math.ceil(m.timeout), MAX_WAIT_MS);
+    const bytes = encodeCbor({ k: Kind.Request, f: this.#self!.id, t: to, r: m.id, u: m.route, w, d: m.data });
+    this.#checkSize(bytes, `request ${m.route}`);
+    if (!outbox.hasRoom(bytes.byteLength)) throw this.#full(`request ${m.route}`);
+    this.#inflight.set(m.id, { to, forgetAt: Date.now() + m.timeout + REQUEST_MEMORY_MS });
+    outbox.publish(this.#subjects.inbox(to), bytes);
+  }
+
+  answer(to: number, id: number, answer: Answer): void {
+    const outbox = this.#outbox;
+    if (!outbox || this.#closing) return;
+    const f = this.#self!.id;
+    let bytes = "data" in answer
+      ? encodeCbor({ k: Kind.Response, f, t: to, r: id, d: answer.data })
+      : encodeCbor({ k: Kind.ErrorResponse, f, t: to, r: id, e: answer.error });
+    if (bytes.byteLength > this.#maxFrameBytes) {
+      const error = new FrameTooLargeError(
+        `Response of ${bytes.byteLength} bytes exceeds maxFrameBytes ${this.#maxFrameBytes}`,
+      );
+      bytes = encodeCbor({ k: Kind.ErrorResponse, f, t: to, r: id, e: toErrorRecord(error) });
+    }
+    // Answers are not refused for a full queue: the requester asked for them, and they are bounded by its requests.
+    outbox.publish(this.#subjects.inbox(to), bytes);
+  }
+
+  ack(): void {
+    // Channels' exactly-once delivery is not offered over NATS: no policy sends acknowledgements here.
+  }
+
+  routes(patterns: PatternRecord[]): void {
+    this.#patterns = patterns;
+    // Said at once, so that peers can route to them before the next heartbeat.
+    if (this.#self && !this.#closing) this.#heartbeat();
+  }
+
+  flush(): Promise<void> {
+    return this.#outbox?.idle() ?? Promise.resolve();
+  }
+
+  queued(): { messages: number; bytes: number } {
+    return this.#outbox?.queued() ?? { messages: 0, bytes: 0 };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#stopTimers();
+    this.#failInFlight(() => new ClosedError("Peer is closed"));
+    const nc = this.#nc;
+    if (!nc) return;
+    try {
+      if (!nc.isClosed()) {
+        nc.publish(
+          this.#subjects.presence,
+          encodePresence({ k: PresenceKind.Leave, id: this.#self!.id, inc: this.#self!.inc! }),
+        );
+      }
+    } catch {
+      // Already going: the others notice the silence.
+    }
+    await withDeadline(Date.now() + DRAIN_TIMEOUT_MS, "releasing the id lease", this.#lease!.release()).catch(() => {});
+    await withDeadline(Date.now() + DRAIN_TIMEOUT_MS, "draining the NATS connection", nc.drain()).catch(() => {});
+    if (!nc.isClosed()) await nc.close().catch(() => {});
+  }
+
+  // ---- incoming -------------------------------------------------------------------
+
+  #onInbox(bytes: Uint8Array): void {
+    const h = this.#handler;
+    if (!h || this.#closing) return;
+    try {
+      const m = asEnvelope(decodeEnvelope(bytes));
+      switch (m.k) {
+        case Kind.Alert: {
+          const a = asAlert(m);
+          return h.alert(a.f, a.t, a.n, a.d, undefined);
+        }
+        case Kind.Request: {
+          const q = asRequest(m);
+          return h.request(q.f, q.r, q.u, q.d);
+        }
+        case Kind.Response:
+        case Kind.ErrorResponse: {
+          const r = asReply(m);
+          this.#inflight.delete(r.r);
+          return h.answer(r.r, r.k === Kind.Response ? { data: r.d } : { error: r.e });
+        }
+        default:
+          // Newer peers may send kinds this build does not know: ignore them.
+          return;
+      }
+    } catch (err) {
+      h.error(err);
+    }
+  }
+
+  #onPresence(bytes: Uint8Array): void {
+    if (this.#closing) return;
+    let m;
+    try {
+      m = decodePresence(bytes);
+    } catch (err) {
+      this.#handler?.error(err);
+      return;
+    }
+    const self = this.#self!;
+    if (m.k === PresenceKind.Leave) {
+      if (m.id !== self.id) this.#gone(m.id, "closed", m.inc);
+      return;
+    }
+    if (m.peer.id === self.id) return;
+    const change = this.#presence.heard(m, Date.now());
+    if (m.q) this.#heartbeat();
+    this.#heardWaiter?.();
+    const h = this.#handler;
+    if (!h) return;
+    switch (change.type) {
+      case "joined":
+        return h.join(change.info);
+      case "restarted":
+        this.#failInFlightTo(change.old.id, "restarted");
+        h.leave(change.old.id, "restarted");
+        return h.join(change.info);
+      case "reconnected":
+        // It was away from NATS: what it was serving for this peer may be lost with its old connection.
+        return this.#failInFlightTo(change.id, "lost its NATS connection");
+    }
+  }
+
+  #gone(id: number, reason: string, inc?: string): void {
+    if (!this.#presence.remove(id, inc)) return;
+    this.#failInFlightTo(id, "left");
+    this.#handler?.leave(id, reason);
+  }
+
+  // ---- timers and connection state -------------------------------------------------
+
+  #here(q: boolean): Here {
+    return {
+      k: PresenceKind.Here,
+      peer: this.#self!,
+      patterns: this.#patterns,
+      c: this.#connections,
+      ...(q ? { q } : {}),
+    };
+  }
+
+  #heartbeat(): void {
+    if (this.#closing || this.#away) return;
+    try {
+      this.#outbox!.publish(this.#subjects.presence, encodePresence(this.#here(false)));
+    } catch (err) {
+      this.#handler?.error(err);
+    }
+  }
+
+  #sweep(): void {
+    if (this.#away) return;
+    const now = Date.now();
+    for (const id of this.#presence.silent(now, this.#self!.id)) this.#gone(id, "silent");
+    for (const [rid, entry] of this.#inflight) if (entry.forgetAt < now) this.#inflight.delete(rid);
+  }
+
+  async #refreshLease(): Promise<void> {
+    if (this.#refreshing || this.#closing || this.#away) return;
+    this.#refreshing = true;
+    try {
+      if (!(await this.#lease!.refresh()) && !this.#closing) {
+        this.#handler?.error(
+          new IpcError(`Id ${this.#self!.id} was taken over: this peer was silent longer than ${LEASE_STALE_MS} ms`),
+        );
+      }
+    } finally {
+      this.#refreshing = false;
+    }
+  }
+
+  #onAway(server: string): void {
+    this.#away = true;
+    // Answers sent while this peer has no connection are lost with it.
+    this.#failInFlight((rid) =>
+      new ConnectError(`Lost the connection to NATS server ${server} before request ${rid} was answered`)
+    );
+  }
+
+  #onBack(): void {
+    this.#away = false;
+    this.#connections++;
+    this.#presence.forgive(Date.now());
+    if (this.#closing) return;
+    this.#outbox!.publish(this.#subjects.presence, encodePresence(this.#here(true)));
+  }
+
+  #failInFlightTo(id: number, what: string): void {
+    for (const [rid, entry] of this.#inflight) {
+      if (entry.to !== id) continue;
+      this.#inflight.delete(rid);
+      const error = new PeerLeftError(`Peer ${id} ${what} before answering request ${rid}`);
+      this.#handler?.answer(rid, { error: systemError(error) });
+    }
+  }
+
+  #failInFlight(error: (rid: number) => IpcError): void {
+    const all = [...this.#inflight.keys()];
+    this.#inflight.clear();
+    for (const rid of all) this.#handler?.answer(rid, { error: systemError(error(rid)) });
+  }
+
+  #stopTimers(): void {
+    for (const timer of this.#timers.splice(0)) clearInterval(timer);
+  }
+
+  // ---- helpers ----------------------------------------------------------------------
+
+  #usable(): Outbox {
+    if (this.#closing || !this.#outbox) throw new ClosedError("Peer is closed");
+    return this.#outbox;
+  }
+
+  #checkSize(bytes: Uint8Array, what: string): void {
+    if (bytes.byteLength > this.#maxFrameBytes) {
+      throw new FrameTooLargeError(
+        `Cannot ${what}: message of ${bytes.byteLength} bytes exceeds maxFrameBytes ${this.#maxFrameBytes}`,
+      );
+    }
+  }
+
+  #full(what: string): QueueFullError {
+    const { messages, bytes } = this.#outbox!.queued();
+    return new QueueFullError(
+      `Cannot ${what}: outgoing queue is full (${messages} messages, ${bytes} bytes); await flush() and retry`,
+    );
+  }
+}
+
+async function dialNats(s: NatsLinkSettings): Promise<NatsConnection> {
+  try {
+    return await natsConnect({
+      servers: s.servers,
+      timeout: s.connectTimeout,
+      name: `ipcbus ${s.subjects.bucket}${s.name === undefined ? "" : ` ${s.name}`}`,
+      // Reconnect for as long as it takes, quickly: the other servers of a cluster are usually there.
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      reconnectJitter: 100,
+      ...s.auth,
+    });
+  } catch (err) {
+    const message = `Cannot connect to NATS at ${s.servers.join(", ")}: ${(err as Error)?.message ?? err}`;
+    if (/authori[sz]ation|authentication/i.test(String((err as Error)?.message))) {
+      throw new AuthError(message, { cause: err });
+    }
+    throw new ConnectError(message, { cause: err });
+  }
+}
+
+/**
+ * Opens the bucket of the leases, creating it the first time: three replicas
+ * in a cluster, so that the ids outlive one server. A cluster that has just
+ * started may have no JetStream leader yet; it is asked again until `deadline`.
+ */
+async function openBucket(nc: NatsConnection, bucket: string, deadline: number): Promise<KV> {
+  const kvm = new Kvm(nc);
+  let replicas = nc.info?.cluster ? 3 : 1;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      return await kvm.create(bucket, { history: 1, ttl: LEASE_TTL_MS, replicas });
+    } catch (err) {
+      last = err;
+      const text = String((err as Error)?.message ?? err);
+      if (/no responders|jetstream not enabled/i.test(text)) {
+        throw new ConnectError(`Cannot use NATS for the bus: JetStream is not enabled on the server (${text})`, {
+          cause: err,
+        });
+      }
+      // Fewer than three JetStream servers: one replica it is.
+      if (replicas > 1 && /insufficient|replicas/i.test(text)) replicas = 1;
+      else await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  throw new ConnectError(`Cannot open JetStream bucket ${bucket}: ${(last as Error)?.message ?? last}`, {
+    cause: last,
+  });
+}
+
+async function withDeadline<T>(deadline: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        const ms = Math.max(0, deadline - Date.now());
+        timer = setTimeout(() => reject(new TimeoutError(`Timed out after ${ms} ms ${what}`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function errorCode(err: unknown): string {
+  return err instanceof IpcError ? err.code : "closed";
+}
+
+function processId(): number {
+  return (globalThis as { process?: { pid?: number } }).process?.pid ?? 0;
+}
+
+function randomHex(bytes: number): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
