@@ -106,7 +106,11 @@ export class NatsLink implements Link {
     } catch (err) {
       this.#closing = true;
       this.#stopTimers();
-      await this.#lease?.release();
+      if (this.#lease) {
+        await withDeadline(Date.now() + DRAIN_TIMEOUT_MS, "releasing the id lease", this.#lease.release()).catch(
+          () => {},
+        );
+      }
       await nc.close().catch(() => {});
       throw err;
     }
@@ -356,9 +360,13 @@ export class NatsLink implements Link {
   }
 
   #heartbeat(): void {
-    if (this.#closing || this.#away) return;
+    if (this.#closing) return;
+    const here = this.#here(false);
+    // This peer is in its own view, with its current routes: it may serve its own requests.
+    this.#presence.heard(here, Date.now());
+    if (this.#away) return;
     try {
-      this.#outbox!.publish(this.#subjects.presence, encodePresence(this.#here(false)));
+      this.#outbox!.publish(this.#subjects.presence, encodePresence(here));
     } catch (err) {
       this.#handler?.error(err);
     }
