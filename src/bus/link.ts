@@ -61,6 +61,12 @@ export interface LinkWelcome {
  * path allocates nothing beyond what the wire decoder already made.
  */
 export interface LinkHandler {
+  /**
+   * The link is open: called once, before any other member and before
+   * `open()` resolves, so the peer takes in its id and the peers present
+   * before the first message is delivered.
+   */
+  welcome(welcome: LinkWelcome): void;
   /** An alert arrived; `to` undefined means a broadcast, `seq` is set for reliably delivered ones. */
   alert(from: number, to: number | undefined, name: string, data: Uint8Array, seq: Sequence | undefined): void;
   /** A request for one of this peer's routes arrived; the facade serves it and calls `link.answer()`. */
@@ -77,6 +83,8 @@ export interface LinkHandler {
   room(id: number): void;
   /** Peer `from` acknowledged reliably delivered alerts. */
   ack(from: number, ack: Ack): void;
+  /** Counts a message the link dropped, by reason, in `stats().dropped`. */
+  drop(reason: string): void;
   /** An error to report as an `error` event (the link stays up). */
   error(err: unknown): void;
   /** The far side said it is closing: new messages fail with `ClosedError` from now on. */
@@ -91,7 +99,10 @@ export interface LinkHandler {
  * `FrameTooLargeError`, `ClosedError`.
  */
 export interface Link {
-  /** Starts the link: handshake, then reading. Resolves with this peer's id and the peers present. */
+  /**
+   * Starts the link: handshake, `handler.welcome()`, then reading. Resolves
+   * with the same welcome; rejects when the handshake fails.
+   */
   open(handler: LinkHandler): Promise<LinkWelcome>;
   /**
    * Queues an alert (`to` undefined = broadcast). Without `seq` it is checked
@@ -126,7 +137,7 @@ export interface Link {
 /**
  * A delivery policy: a hook the facade calls where alert delivery can be
  * made stronger than at-most-once. The channel's exactly-once delivery
- * (`src/channel/reliable_delivery.ts`) implements it; a plain peer has none.
+ * (`ReliableDelivery`) implements it; a plain peer has none.
  */
 export interface DeliveryPolicy {
   /** Sends alert `name` to `to`; the policy numbers it and sends it over the link when it can. */

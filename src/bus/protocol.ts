@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { ProtocolError } from "../errors.ts";
+import { errorFromCode, type IpcError, ProtocolError, RemoteError } from "../errors.ts";
 
 /** Version of the message protocol spoken by this build. */
 export const PROTOCOL_VERSION = 1;
@@ -174,6 +174,24 @@ export function asAlert(m: Envelope): Alert {
   return m as unknown as Alert;
 }
 
+/** An acknowledgement of reliably delivered alerts (channels), relayed by the hub to peer `t`. */
+export interface AckMessage {
+  k: typeof Kind.Ack;
+  f: number;
+  t: number;
+  s: number;
+  g?: boolean;
+  skip?: boolean;
+}
+
+/** Validates an ack. */
+export function asAck(m: Envelope): AckMessage {
+  if (!isId(m.f)) bad("ack", "f", m.f);
+  if (!isId(m.t)) bad("ack", "t", m.t);
+  if (!isInt(m.s)) bad("ack", "s", m.s);
+  return m as unknown as AckMessage;
+}
+
 /** Validates a request. */
 export function asRequest(m: Envelope): Request {
   if (!isId(m.f)) bad("request", "f", m.f);
@@ -243,4 +261,10 @@ export function toErrorRecord(err: unknown): ErrorRecord {
 /** The record of an error the bus itself raised, rebuilt with its class on the other side. */
 export function systemError(err: { name: string; message: string; code: string }): ErrorRecord {
   return { name: err.name, message: err.message, code: err.code, sys: true };
+}
+
+/** Rebuilds an error from its record: errors the bus raised (`sys`) keep their class, a handler's become `RemoteError`. */
+export function fromErrorRecord(e: ErrorRecord): IpcError {
+  if (e.sys) return errorFromCode(e.code ?? "ipc_error", e.message);
+  return new RemoteError(e.message, { remoteName: e.name, ...(e.code === undefined ? {} : { remoteCode: e.code }) });
 }
