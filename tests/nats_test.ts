@@ -140,8 +140,9 @@ test("NATS request rejects with NoResponderError at once when no live peer handl
     b.handle("/only", () => 1);
     const err = await within(2000, "NoResponderError", a.request("/other", null, { timeout: 30_000 }).catch((e) => e));
     assert.ok(err instanceof NoResponderError, String(err));
+    const left = nextEvent(WAIT, a, "peerleave");
     await b.close();
-    await nextEvent(WAIT, a, "peerleave");
+    await left;
     const gone = await within(2000, "NoResponderError", a.request("/only", null, { timeout: 30_000 }).catch((e) => e));
     assert.ok(gone instanceof NoResponderError, String(gone));
   } finally {

@@ -1,6 +1,6 @@
-import { BUS_DEFAULTS } from "../bus/hub.ts";
+import { BUS_DEFAULTS } from "../bus/hub_settings.ts";
 import { Peer } from "../bus/peer.ts";
-import { queueLimits, type QueueOptions } from "../bus/serve.ts";
+import { queueLimits, type QueueOptions } from "../bus/queue_options.ts";
 import { NatsLink } from "./nats_link.ts";
 import { busSubjects, DEFAULT_BUS } from "./nats_protocol.ts";
 

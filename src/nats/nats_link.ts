@@ -11,7 +11,6 @@ import {
   NoSuchPeerError,
   PeerLeftError,
   QueueFullError,
-  TimeoutError,
 } from "../errors.ts";
 import type { Answer, Link, LinkHandler, LinkWelcome } from "../bus/link.ts";
 import {
@@ -25,7 +24,9 @@ import {
   systemError,
   toErrorRecord,
 } from "../bus/protocol.ts";
-import { runtime } from "../transport/listen.ts";
+import { processId, runtime } from "../transport/runtime.ts";
+import { randomHex } from "../util/random_hex.ts";
+import { waitAtMost, withTimeout } from "../util/with_timeout.ts";
 import { IdLease, LEASE_REFRESH_MS, LEASE_STALE_MS, LEASE_TTL_MS, leasedPeers } from "./id_lease.ts";
 import { type BusSubjects, decodePresence, encodePresence, type Here, PresenceKind } from "./nats_protocol.ts";
 import { Outbox } from "./outbox.ts";
@@ -50,6 +51,8 @@ const SWEEP_MS = 250;
 const REQUEST_MEMORY_MS = 1000;
 /** How long `close()` waits for the NATS connection to drain. */
 const DRAIN_TIMEOUT_MS = 2000;
+/** Messages kept from before the welcome, at most; more are dropped (at most once). */
+const MAX_EARLY = 1024;
 /** Largest `w` a request carries: envelope integers stay within 4-byte CBOR heads. */
 const MAX_WAIT_MS = 0x7fffffff;
 
@@ -86,6 +89,8 @@ export class NatsLink implements Link {
   #refreshing = false;
   /** Wakes `open()` while it waits for the first view. */
   #heardWaiter: (() => void) | undefined;
+  /** Messages that arrived before the welcome (peers that heard this one's first `here`), delivered after it. */
+  #early: Uint8Array[] | undefined = [];
 
   constructor(settings: NatsLinkSettings) {
     this.#settings = settings;
@@ -99,18 +104,22 @@ export class NatsLink implements Link {
     const nc = await dialNats(s);
     this.#nc = nc;
     try {
-      const welcome = await withDeadline(deadline, `joining bus ${s.subjects.bucket}`, this.#join(nc, deadline));
+      const welcome = await withTimeout(
+        this.#join(nc, deadline),
+        s.connectTimeout,
+        () => `Cannot join bus ${s.subjects.bucket} over NATS within connectTimeout ${s.connectTimeout} ms`,
+      );
+      handler.welcome(welcome);
       this.#handler = handler;
+      const early = this.#early!;
+      this.#early = undefined;
+      for (const bytes of early) this.#onInbox(bytes);
       this.#watch(nc, handler);
       return welcome;
     } catch (err) {
       this.#closing = true;
       this.#stopTimers();
-      if (this.#lease) {
-        await withDeadline(Date.now() + DRAIN_TIMEOUT_MS, "releasing the id lease", this.#lease.release()).catch(
-          () => {},
-        );
-      }
+      if (this.#lease) await waitAtMost(this.#lease.release(), DRAIN_TIMEOUT_MS);
       await nc.close().catch(() => {});
       throw err;
     }
@@ -122,7 +131,7 @@ export class NatsLink implements Link {
     this.#outbox = new Outbox(nc, s);
     const kv = await openBucket(nc, this.#subjects.bucket, deadline);
     const record = {
-      pid: processId(),
+      pid: processId,
       runtime: runtime ?? "unknown",
       since: Date.now(),
       inc: randomHex(8),
@@ -272,8 +281,8 @@ export class NatsLink implements Link {
     } catch {
       // Already going: the others notice the silence.
     }
-    await withDeadline(Date.now() + DRAIN_TIMEOUT_MS, "releasing the id lease", this.#lease!.release()).catch(() => {});
-    await withDeadline(Date.now() + DRAIN_TIMEOUT_MS, "draining the NATS connection", nc.drain()).catch(() => {});
+    await waitAtMost(this.#lease!.release(), DRAIN_TIMEOUT_MS);
+    await waitAtMost(nc.drain(), DRAIN_TIMEOUT_MS);
     if (!nc.isClosed()) await nc.close().catch(() => {});
   }
 
@@ -281,7 +290,11 @@ export class NatsLink implements Link {
 
   #onInbox(bytes: Uint8Array): void {
     const h = this.#handler;
-    if (!h || this.#closing) return;
+    if (!h) {
+      if (this.#early && this.#early.length < MAX_EARLY) this.#early.push(bytes);
+      return;
+    }
+    if (this.#closing) return;
     try {
       const m = asEnvelope(decodeEnvelope(bytes));
       switch (m.k) {
@@ -502,29 +515,6 @@ async function openBucket(nc: NatsConnection, bucket: string, deadline: number):
   });
 }
 
-async function withDeadline<T>(deadline: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        const ms = Math.max(0, deadline - Date.now());
-        timer = setTimeout(() => reject(new TimeoutError(`Timed out after ${ms} ms ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 function errorCode(err: unknown): string {
   return err instanceof IpcError ? err.code : "closed";
-}
-
-function processId(): number {
-  return (globalThis as { process?: { pid?: number } }).process?.pid ?? 0;
-}
-
-function randomHex(bytes: number): string {
-  return Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0")).join("");
 }
