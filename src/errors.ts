@@ -423,6 +423,7 @@ const byCode: Record<string, new (message: string) => IpcError> = {
   [ErrorCode.Auth]: AuthError,
   [ErrorCode.Protocol]: ProtocolError,
   [ErrorCode.FrameTooLarge]: FrameTooLargeError,
+  [ErrorCode.Connect]: ConnectError,
 };
 
 /**
