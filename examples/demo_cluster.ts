@@ -95,6 +95,8 @@ try {
   for (const w of workers) {
     console.log(`  ${w.name}: ${w.runtime}, peer id ${w.last.ready.id}, on server n${w.server + 1}`);
   }
+  for (const w of workers) w.child.stdin!.write("go\n");
+  await all("going", 10_000);
   const killAt = Math.floor(seconds / 2);
   let afterKill: number[] = [];
   for (let t = 1; t <= seconds; t++) {

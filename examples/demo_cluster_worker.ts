@@ -2,9 +2,10 @@
  * One worker of the cluster demo (examples/demo_cluster.ts): joins a bus
  * over NATS, broadcasts `tick`s, sends `note`s to the other workers by
  * name, asks them for `/square`s, and counts everything. Prints JSON lines:
- * `ready`, `progress` every 500 ms, `stopped` after the `stop` command on
- * stdin (no more sending), `final` after `finish` (counts received), then
- * closes and exits.
+ * `ready`, `going` once the `go` command came and every worker is in view,
+ * `progress` every 500 ms, `stopped` after the `stop` command on stdin (no
+ * more sending), `final` after `finish` (counts received), then closes and
+ * exits.
  *
  * Arguments: servers (comma-separated), bus, name, the other workers' names (comma-separated).
  */
@@ -42,7 +43,7 @@ peer.addEventListener("peerleave", (e) => {
 });
 print({ ev: "ready", id: peer.id, pid: process.pid, runtime: "Bun" in globalThis ? "bun" : "deno" });
 
-let sending = true;
+let sending = false;
 let n = 0;
 const work = setInterval(() => {
   if (!sending) return;
@@ -69,7 +70,15 @@ const work = setInterval(() => {
 const progress = setInterval(() => print({ ev: "progress", ...counts }), 500);
 
 createInterface({ input: process.stdin }).on("line", async (line) => {
-  if (line === "stop") {
+  if (line === "go") {
+    // Start when every worker is in view, so that each broadcast has all four recipients.
+    const deadline = Date.now() + 5000;
+    while ((await peer.peers()).length < peers.length + 1 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    sending = true;
+    print({ ev: "going" });
+  } else if (line === "stop") {
     sending = false;
     clearInterval(work);
     await peer.flush();

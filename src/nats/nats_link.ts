@@ -51,6 +51,8 @@ const SWEEP_MS = 250;
 const REQUEST_MEMORY_MS = 1000;
 /** How long `close()` waits for the NATS connection to drain. */
 const DRAIN_TIMEOUT_MS = 2000;
+/** Pause between attempts of a JetStream request that failed for the moment. */
+const JETSTREAM_RETRY_MS = 100;
 /** Messages kept from before the welcome, at most; more are dropped (at most once). */
 const MAX_EARLY = 1024;
 /** Largest `w` a request carries: envelope integers stay within 4-byte CBOR heads. */
@@ -137,7 +139,11 @@ export class NatsLink implements Link {
       inc: randomHex(8),
       ...(s.name === undefined ? {} : { name: s.name }),
     };
-    this.#lease = await IdLease.claim(kv, record);
+    this.#lease = await retryJetStream(
+      deadline,
+      `claiming an id in bucket ${this.#subjects.bucket}`,
+      () => IdLease.claim(kv, record),
+    );
     const self: PeerInfo = { ...record, id: this.#lease.id };
     this.#self = self;
     this.#subs.push(
@@ -148,7 +154,7 @@ export class NatsLink implements Link {
     await nc.flush();
     // Peers with a fresh lease are expected to answer the query; the rest are gone or about to be.
     const now = Date.now();
-    const expected = (await leasedPeers(kv))
+    const expected = (await retryJetStream(deadline, "listing the leases", () => leasedPeers(kv)))
       .filter((l) => l.info.id !== self.id && now - l.written < LEASE_STALE_MS)
       .map((l) => l.info.id);
     this.#presence.heard(this.#here(false), now);
@@ -486,6 +492,25 @@ async function dialNats(s: NatsLinkSettings): Promise<NatsConnection> {
 }
 
 /**
+ * Runs `op` until it succeeds or `deadline` passes: right after a cluster
+ * starts, or while it elects a new leader, JetStream requests time out for a
+ * moment. Refusals of ours (`IpcError`, such as `name_taken`) are final.
+ */
+async function retryJetStream<T>(deadline: number, what: string, op: () => Promise<T>): Promise<T> {
+  for (;;) {
+    try {
+      return await op();
+    } catch (err) {
+      if (err instanceof IpcError) throw err;
+      if (Date.now() + JETSTREAM_RETRY_MS >= deadline) {
+        throw new ConnectError(`Cannot use JetStream for ${what}: ${(err as Error)?.message ?? err}`, { cause: err });
+      }
+      await new Promise((resolve) => setTimeout(resolve, JETSTREAM_RETRY_MS));
+    }
+  }
+}
+
+/**
  * Opens the bucket of the leases, creating it the first time: three replicas
  * in a cluster, so that the ids outlive one server. A cluster that has just
  * started may have no JetStream leader yet; it is asked again until `deadline`.
@@ -507,7 +532,7 @@ async function openBucket(nc: NatsConnection, bucket: string, deadline: number):
       }
       // Fewer than three JetStream servers: one replica it is.
       if (replicas > 1 && /insufficient|replicas/i.test(text)) replicas = 1;
-      else await new Promise((resolve) => setTimeout(resolve, 100));
+      else await new Promise((resolve) => setTimeout(resolve, JETSTREAM_RETRY_MS));
     }
   }
   throw new ConnectError(`Cannot open JetStream bucket ${bucket}: ${(last as Error)?.message ?? last}`, {
