@@ -7,7 +7,7 @@
  * measured the same way. Runs alternate bare and ipcbus.
  *
  * Run: `node_modules/.bin/deno run -A bench/nats_compare.ts` or
- * `node_modules/.bin/bun bench/nats_compare.ts` (about 30 s each; `--quick`
+ * `node_modules/.bin/bun bench/nats_compare.ts` (about 40 s each; `--quick`
  * for a smoke test). Needs nats-server. The Markdown table goes to stdout.
  *
  * @module
@@ -19,8 +19,8 @@ import { startNats } from "../tests/_nats_servers.ts";
 
 const quick = process.argv.includes("--quick");
 const RUNS = quick ? 2 : 5;
-const REQUESTS = { sizes: [1024, 100 * 1024], iterations: quick ? 200 : 1000, warmup: 100 };
-const ALERTS = { bytes: 100, count: quick ? 20_000 : 100_000 };
+const REQUESTS = { sizes: [1024, 100 * 1024], iterations: quick ? 100 : 400, warmup: 50 };
+const ALERTS = { bytes: 100, count: quick ? 10_000 : 50_000 };
 const runtime = "Bun" in globalThis
   ? `Bun ${(globalThis as { Bun?: { version: string } }).Bun!.version}`
   : `Deno ${(globalThis as unknown as { Deno: { version: { deno: string } } }).Deno.version.deno}`;

@@ -13,6 +13,7 @@ import {
   QueueFullError,
 } from "../errors.ts";
 import type { Answer, Link, LinkHandler, LinkWelcome } from "../bus/link.ts";
+import { envelopeBytes, type EnvelopeFields, readEnvelope, writeEnvelope } from "../bus/fast_envelope.ts";
 import {
   asAlert,
   asEnvelope,
@@ -197,13 +198,7 @@ export class NatsLink implements Link {
 
   alert(to: number | undefined, name: string, data: Uint8Array): void {
     const outbox = this.#usable();
-    const self = this.#self!.id;
-    const bytes = encodeCbor(
-      to === undefined
-        ? { k: Kind.Alert, f: self, n: name, d: data }
-        : { k: Kind.Alert, f: self, t: to, n: name, d: data },
-    );
-    this.#checkSize(bytes, `send ${name}`);
+    const bytes = this.#envelope("a", [["f", this.#self!.id], ["t", to], ["n", name], ["d", data]], `send ${name}`);
     if (!outbox.hasRoom(bytes.byteLength)) throw this.#full(`send ${name}`);
     try {
       outbox.publish(to === undefined ? this.#subjects.all : this.#subjects.inbox(to), bytes);
@@ -228,8 +223,11 @@ export class NatsLink implements Link {
       return;
     }
     const w = Math.min(Math.ceil(m.timeout), MAX_WAIT_MS);
-    const bytes = encodeCbor({ k: Kind.Request, f: this.#self!.id, t: to, r: m.id, u: m.route, w, d: m.data });
-    this.#checkSize(bytes, `request ${m.route}`);
+    const fields: EnvelopeFields = [["f", this.#self!.id], ["t", to], ["r", m.id], ["u", m.route], ["w", w], [
+      "d",
+      m.data,
+    ]];
+    const bytes = this.#envelope("q", fields, `request ${m.route}`);
     if (!outbox.hasRoom(bytes.byteLength)) throw this.#full(`request ${m.route}`);
     this.#inflight.set(m.id, { to, forgetAt: Date.now() + m.timeout + REQUEST_MEMORY_MS });
     outbox.publish(this.#subjects.inbox(to), bytes);
@@ -239,14 +237,13 @@ export class NatsLink implements Link {
     const outbox = this.#outbox;
     if (!outbox || this.#closing) return;
     const f = this.#self!.id;
-    let bytes = "data" in answer
-      ? encodeCbor({ k: Kind.Response, f, t: to, r: id, d: answer.data })
-      : encodeCbor({ k: Kind.ErrorResponse, f, t: to, r: id, e: answer.error });
-    if (bytes.byteLength > this.#maxFrameBytes) {
-      const error = new FrameTooLargeError(
-        `Response of ${bytes.byteLength} bytes exceeds maxFrameBytes ${this.#maxFrameBytes}`,
-      );
-      bytes = encodeCbor({ k: Kind.ErrorResponse, f, t: to, r: id, e: toErrorRecord(error) });
+    let bytes: Uint8Array;
+    try {
+      bytes = "data" in answer
+        ? this.#envelope("p", [["f", f], ["t", to], ["r", id], ["d", answer.data]], "answer")
+        : encodeCbor({ k: Kind.ErrorResponse, f, t: to, r: id, e: answer.error });
+    } catch (err) {
+      bytes = encodeCbor({ k: Kind.ErrorResponse, f, t: to, r: id, e: toErrorRecord(err) });
     }
     // Answers are not refused for a full queue: the requester asked for them, and they are bounded by its requests.
     outbox.publish(this.#subjects.inbox(to), bytes);
@@ -302,6 +299,13 @@ export class NatsLink implements Link {
     }
     if (this.#closing) return;
     try {
+      const fast = readEnvelope(bytes);
+      if (fast) {
+        if (fast.k === Kind.Alert) return h.alert(fast.f, fast.t, fast.n!, fast.d!, undefined);
+        if (fast.k === Kind.Request) return h.request(fast.f, fast.r!, fast.u!, fast.d!);
+        this.#inflight.delete(fast.r!);
+        return h.answer(fast.r!, { data: fast.d! });
+      }
       const m = asEnvelope(decodeEnvelope(bytes));
       switch (m.k) {
         case Kind.Alert: {
@@ -454,12 +458,22 @@ export class NatsLink implements Link {
     return this.#outbox;
   }
 
-  #checkSize(bytes: Uint8Array, what: string): void {
-    if (bytes.byteLength > this.#maxFrameBytes) {
+  /**
+   * Encodes an alert, request or response envelope in one buffer of its
+   * exact size, as the hub link writes them (fast_envelope.ts).
+   *
+   * @throws {FrameTooLargeError} past the largest message.
+   */
+  #envelope(k: "a" | "q" | "p", fields: EnvelopeFields, what: string): Uint8Array {
+    const size = envelopeBytes(fields);
+    if (size > this.#maxFrameBytes) {
       throw new FrameTooLargeError(
-        `Cannot ${what}: message of ${bytes.byteLength} bytes exceeds maxFrameBytes ${this.#maxFrameBytes}`,
+        `Cannot ${what}: message of ${size} bytes exceeds maxFrameBytes ${this.#maxFrameBytes}`,
       );
     }
+    const buffer = new Uint8Array(size);
+    writeEnvelope({ reserve: () => 0, buffer }, k, fields);
+    return buffer;
   }
 
   #full(what: string): QueueFullError {
