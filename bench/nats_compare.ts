@@ -4,7 +4,8 @@
  * 100 KiB payloads (sequential, median round trip) and one-way alerts of
  * 100 B (throughput), each as a ratio ipcbus / bare. Both sides of each
  * pair run in this process, on separate NATS connections, so the two are
- * measured the same way. Runs alternate bare and ipcbus.
+ * measured the same way. Round trips alternate bare and ipcbus call by
+ * call, alert runs alternate run by run.
  *
  * Run: `node_modules/.bin/deno run -A bench/nats_compare.ts` or
  * `node_modules/.bin/bun bench/nats_compare.ts` (about 40 s each; `--quick`
@@ -31,16 +32,25 @@ const median = (xs: number[]) => {
 };
 const payload = (bytes: number) => new Uint8Array(bytes).map((_, i) => i & 0xff);
 
-/** Median round trip in µs of `iterations` sequential calls of `call`. */
-async function latency(call: () => Promise<unknown>, iterations: number): Promise<number> {
-  for (let i = 0; i < REQUESTS.warmup; i++) await call();
-  const times: number[] = [];
+/**
+ * Median round trips in µs of `iterations` sequential calls of `bare` and of
+ * `bus`, interleaved call by call so that both meet the same machine noise.
+ */
+async function latency(
+  bare: () => Promise<unknown>,
+  bus: () => Promise<unknown>,
+  iterations: number,
+): Promise<[number, number]> {
+  for (let i = 0; i < REQUESTS.warmup; i++) await Promise.all([bare(), bus()]);
+  const times: [number[], number[]] = [[], []];
   for (let i = 0; i < iterations; i++) {
-    const start = performance.now();
-    await call();
-    times.push((performance.now() - start) * 1000);
+    for (const [k, call] of [bare, bus].entries()) {
+      const start = performance.now();
+      await call();
+      times[k].push((performance.now() - start) * 1000);
+    }
   }
-  return median(times);
+  return [median(times[0]), median(times[1])];
 }
 
 /** Messages per second: `send(i)` for `count` messages until `received()` reaches `count`. */
@@ -91,8 +101,13 @@ try {
     const bare: number[] = [];
     const bus: number[] = [];
     for (let run = 0; run < RUNS; run++) {
-      bare.push(await latency(() => bareClient.request("bench.echo", data, { timeout: 5000 }), REQUESTS.iterations));
-      bus.push(await latency(() => client.request("/echo", data, { timeout: 5000 }), REQUESTS.iterations));
+      const [b, i] = await latency(
+        () => bareClient.request("bench.echo", data, { timeout: 5000 }),
+        () => client.request("/echo", data, { timeout: 5000 }),
+        REQUESTS.iterations,
+      );
+      bare.push(b);
+      bus.push(i);
       process.stderr.write(`request ${bytes} B run ${run + 1}/${RUNS}\n`);
     }
     const b = median(bare);

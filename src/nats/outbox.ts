@@ -11,7 +11,8 @@ export interface OutboxLimits {
  * is given; this counts what was published and not yet confirmed by the
  * server (a flush, PING/PONG, after it), so a fast sender meets a bounded
  * queue (`hasRoom()` false) instead of unbounded memory, as on the local bus.
- * One flush is in flight at a time and confirms everything published before it.
+ * One flush is in flight at a time and confirms everything published before
+ * it; one starts when a quarter of a limit is reached, or when `idle()` is awaited.
  */
 export class Outbox {
   readonly #nc: NatsConnection;
@@ -36,7 +37,12 @@ export class Outbox {
     this.#nc.publish(subject, data);
     this.#messages++;
     this.#bytes += data.byteLength;
-    if (!this.#flushing) void this.#confirm();
+    // Confirming costs a PING/PONG: ask once a quarter of the limits is unconfirmed, or when flush() waits.
+    if (this.#pastQuarter()) this.#startConfirm();
+  }
+
+  #pastQuarter(): boolean {
+    return this.#messages * 4 >= this.#limits.maxQueueMessages || this.#bytes * 4 >= this.#limits.maxQueueBytes;
   }
 
   /** Messages and bytes not yet confirmed. */
@@ -47,13 +53,19 @@ export class Outbox {
   /** Resolves when everything published so far is confirmed (or the connection is gone). */
   idle(): Promise<void> {
     if (this.#messages === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#waiters.push(resolve));
+    const idle = new Promise<void>((resolve) => this.#waiters.push(resolve));
+    this.#startConfirm();
+    return idle;
+  }
+
+  #startConfirm(): void {
+    if (!this.#flushing) void this.#confirm();
   }
 
   async #confirm(): Promise<void> {
     this.#flushing = true;
     try {
-      while (this.#messages > 0) {
+      while (this.#messages > 0 && (this.#waiters.length > 0 || this.#pastQuarter())) {
         const messages = this.#messages;
         const bytes = this.#bytes;
         try {
