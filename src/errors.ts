@@ -78,7 +78,8 @@ export class IpcError extends Error {
    */
   constructor(message: string, options: IpcErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = new.target.name;
+    // Our own classes set their wire name as a literal (a minifier renames classes); subclasses users write keep theirs.
+    this.name = new.target === IpcError ? "IpcError" : new.target.name;
     this.code = options.code ?? ErrorCode.Unknown;
   }
 }
@@ -94,6 +95,9 @@ export class IpcError extends Error {
  * ```
  */
 export class UnsupportedRuntimeError extends IpcError {
+  /** The class name, as it travels in error records. */
+  override name = "UnsupportedRuntimeError";
+
   /**
    * Makes the error.
    *
@@ -120,6 +124,9 @@ export class UnsupportedRuntimeError extends IpcError {
  * ```
  */
 export class ConnectError extends IpcError {
+  /** The class name, as it travels in error records. */
+  override name = "ConnectError";
+
   /**
    * Makes the error.
    *
@@ -142,6 +149,9 @@ export class ConnectError extends IpcError {
  * ```
  */
 export class AddressInUseError extends IpcError {
+  /** The class name, as it travels in error records. */
+  override name = "AddressInUseError";
+
   /**
    * Makes the error.
    *
@@ -165,6 +175,9 @@ export class AddressInUseError extends IpcError {
  * ```
  */
 export class FrameTooLargeError extends IpcError {
+  /** The class name, as it travels in error records. */
+  override name = "FrameTooLargeError";
+
   /**
    * Makes the error.
    *
@@ -187,6 +200,9 @@ export class FrameTooLargeError extends IpcError {
  * ```
  */
 export class ProtocolError extends IpcError {
+  /** The class name, as it travels in error records. */
+  override name = "ProtocolError";
+
   /**
    * Makes the error.
    *
@@ -209,6 +225,9 @@ export class ProtocolError extends IpcError {
  * ```
  */
 export class TimeoutError extends IpcError {
+  /** The class name, as it travels in error records. */
+  override name = "TimeoutError";
+
   /**
    * Makes the error.
    *
@@ -231,6 +250,9 @@ export class TimeoutError extends IpcError {
  * ```
  */
 export class NoResponderError extends IpcError {
+  /** The class name, as it travels in error records. */
+  override name = "NoResponderError";
+
   /**
    * Makes the error.
    *
@@ -253,6 +275,9 @@ export class NoResponderError extends IpcError {
  * ```
  */
 export class NoSuchPeerError extends IpcError {
+  /** The class name, as it travels in error records. */
+  override name = "NoSuchPeerError";
+
   /**
    * Makes the error.
    *
@@ -284,6 +309,9 @@ export interface RemoteErrorOptions extends IpcErrorOptions {
  * ```
  */
 export class RemoteError extends IpcError {
+  /** The class name, as it travels in error records. */
+  override name = "RemoteError";
+
   /** The `name` of the error the handler threw. */
   readonly remoteName: string;
   /** The `code` of the error the handler threw, if any. */
@@ -313,6 +341,9 @@ export class RemoteError extends IpcError {
  * ```
  */
 export class ClosedError extends IpcError {
+  /** The class name, as it travels in error records. */
+  override name = "ClosedError";
+
   /**
    * Makes the error.
    *
@@ -335,6 +366,9 @@ export class ClosedError extends IpcError {
  * ```
  */
 export class QueueFullError extends IpcError {
+  /** The class name, as it travels in error records. */
+  override name = "QueueFullError";
+
   /**
    * Makes the error.
    *
@@ -357,6 +391,9 @@ export class QueueFullError extends IpcError {
  * ```
  */
 export class PeerLeftError extends IpcError {
+  /** The class name, as it travels in error records. */
+  override name = "PeerLeftError";
+
   /**
    * Makes the error.
    *
@@ -379,6 +416,9 @@ export class PeerLeftError extends IpcError {
  * ```
  */
 export class AuthError extends IpcError {
+  /** The class name, as it travels in error records. */
+  override name = "AuthError";
+
   /**
    * Makes the error.
    *
@@ -402,6 +442,9 @@ export class AuthError extends IpcError {
  * ```
  */
 export class HubExistsError extends IpcError {
+  /** The class name, as it travels in error records. */
+  override name = "HubExistsError";
+
   /**
    * Makes the error.
    *

@@ -1,5 +1,6 @@
 import { decodeCbor } from "../codec/cbor.ts";
-import type { AlertContext, AlertHandler, PeerCounters, SubscribeOptions } from "./peer_types.ts";
+import type { PeerCounters } from "./peer_counters.ts";
+import type { AlertContext, AlertHandler, SubscribeOptions } from "./peer_types.ts";
 import { Subscription, type SubscriptionMessage } from "./subscription.ts";
 
 /** The alert name that matches every alert in `on()` (when no handler is named) and `subscribe()`. */

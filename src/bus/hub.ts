@@ -1,4 +1,4 @@
-import { decodeEnvelope, encodeCbor } from "../codec/cbor.ts";
+import { decodeEnvelope } from "../codec/cbor.ts";
 import type { Connection, Listener } from "../transport/connection.ts";
 import { memoryConnectionPair } from "../transport/memory.ts";
 import {
@@ -27,6 +27,8 @@ import {
   asPatterns,
   asReply,
   asRequest,
+  clip,
+  encodeMessage,
   type ErrorRecord,
   type Hello,
   Kind,
@@ -220,9 +222,9 @@ export class Hub extends EventTarget {
         throw new ProtocolError("Handshake sent twice");
       default:
         this.#stats.errors++;
-        link.writer.push(encodeCbor({
+        link.writer.push(encodeMessage({
           k: Kind.Error,
-          e: systemError(new ProtocolError(`Unknown message kind ${JSON.stringify(m.k).slice(0, 40)}; ignored`)),
+          e: systemError(new ProtocolError(`Unknown message kind ${clip(JSON.stringify(m.k), 40)}; ignored`)),
         }));
     }
   }
@@ -235,7 +237,7 @@ export class Hub extends EventTarget {
   #onHello(link: PeerLink, hello: Hello, isHubPeer: boolean): void {
     const refuse = (err: IpcError) => {
       link.refused = true;
-      link.writer.push(encodeCbor({ k: Kind.Refuse, e: systemError(err) }));
+      link.writer.push(encodeMessage({ k: Kind.Refuse, e: systemError(err) }));
       void link.writer.close(200).then(() => link.conn.close());
     };
     const verdict = admitHello(hello, {
@@ -259,12 +261,12 @@ export class Hub extends EventTarget {
     if (isHubPeer || link.isHost) this.#hostId = id;
     link.info = info;
     link.dropOldest = hello.dropOldest === true;
-    const join = encodeCbor({ k: Kind.Join, peer: info });
+    const join = encodeMessage({ k: Kind.Join, peer: info });
     for (const other of this.#links.values()) other.writer.push(join);
     this.#links.set(id, link);
     if (info.name !== undefined) this.#byName.set(info.name, id);
     if (!isHubPeer) this.#stats.peersJoined++;
-    link.writer.push(encodeCbor({
+    link.writer.push(encodeMessage({
       k: Kind.Welcome,
       v: PROTOCOL_VERSION,
       id,
@@ -303,19 +305,19 @@ export class Hub extends EventTarget {
     writer.push(body, isBroadcast);
     if (writer.aboveHighWater && !dest.dropOldest && !dest.toldBusy.has(from.id) && from !== dest) {
       dest.toldBusy.add(from.id);
-      from.writer.push(encodeCbor({ k: Kind.Busy, id: dest.id }));
+      from.writer.push(encodeMessage({ k: Kind.Busy, id: dest.id }));
     }
   }
 
   #onWritten(link: PeerLink): void {
     if (link.toldBusy.size === 0 || !link.writer.belowLowWater) return;
-    const room = encodeCbor({ k: Kind.Room, id: link.id });
+    const room = encodeMessage({ k: Kind.Room, id: link.id });
     for (const id of link.toldBusy) this.#links.get(id)?.writer.push(room);
     link.toldBusy.clear();
   }
 
   #undeliverable(from: PeerLink, m: AlertFields, reason: string, to = m.t): void {
-    from.writer.push(encodeCbor({
+    from.writer.push(encodeMessage({
       k: Kind.Undeliverable,
       n: m.n,
       reason,
@@ -366,7 +368,7 @@ export class Hub extends EventTarget {
 
   #fail(to: PeerLink, m: { r: number; f: number }, err: IpcError): void {
     const e: ErrorRecord = systemError(err);
-    to.writer.push(encodeCbor({ k: Kind.ErrorResponse, f: 0, t: m.f, r: m.r, e }));
+    to.writer.push(encodeMessage({ k: Kind.ErrorResponse, f: 0, t: m.f, r: m.r, e }));
   }
 
   #onReply(from: PeerLink, body: Uint8Array, m: { t: number; r: number }): void {
@@ -408,7 +410,7 @@ export class Hub extends EventTarget {
     for (const other of this.#links.values()) {
       if (other.toldBusy.delete(info.id)) this.#onWritten(other);
     }
-    const leave = encodeCbor({ k: Kind.Leave, id: info.id, reason });
+    const leave = encodeMessage({ k: Kind.Leave, id: info.id, reason });
     for (const other of this.#links.values()) other.writer.push(leave);
     if (this.#closing && this.#inFlight.size === 0) this.#wakeDrained?.();
   }
@@ -477,7 +479,7 @@ export class Hub extends EventTarget {
     this.#closing = true;
     clearInterval(this.#watchTimer);
     await this.#listener?.close();
-    const closing = encodeCbor({ k: Kind.Close, reason: "hub closing" });
+    const closing = encodeMessage({ k: Kind.Close, reason: "hub closing" });
     for (const link of this.#links.values()) if (link.id !== 0) link.writer.push(closing);
     if (this.#inFlight.size > 0) {
       await waitAtMost(new Promise<void>((resolve) => (this.#wakeDrained = resolve)), timeout);

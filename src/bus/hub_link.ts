@@ -1,4 +1,4 @@
-import { decodeEnvelope, encodeCbor } from "../codec/cbor.ts";
+import { decodeEnvelope } from "../codec/cbor.ts";
 import { FrameParser } from "../codec/frame_parser.ts";
 import type { Connection } from "../transport/connection.ts";
 import { ConnectError, errorFromCode, FrameTooLargeError, IpcError, QueueFullError } from "../errors.ts";
@@ -7,11 +7,18 @@ import { envelopeBytes, type EnvelopeFields, readEnvelope, writeEnvelope } from 
 import { FrameWriter } from "./frame_writer.ts";
 import type { Ack, Answer, Link, LinkHandler, LinkWelcome, Sequence } from "./link.ts";
 import {
+  asAck,
   asAlert,
+  asBusyOrRoom,
   asEnvelope,
   asErrorRecord,
+  asJoin,
+  asLeave,
   asReply,
   asRequest,
+  asUndeliverable,
+  asWelcome,
+  encodeMessage,
   type ErrorRecord,
   type Hello,
   Kind,
@@ -68,7 +75,7 @@ export class HubLink implements Link {
     this.#handler = handler;
     const writer = this.#writer;
     const hello: Hello = { k: Kind.Hello, v: PROTOCOL_VERSION, ...this.#settings.hello };
-    writer.push(encodeCbor(hello));
+    writer.push(encodeMessage(hello));
     const reader = this.#conn.readable.getReader();
     const parser = new FrameParser(this.#settings.maxFrameBytes);
     const timeout = this.#settings.timeout;
@@ -108,8 +115,8 @@ export class HubLink implements Link {
     if (m.k !== Kind.Welcome || !Number.isSafeInteger(m.id) || !Array.isArray(m.peers)) {
       throw new ConnectError(`Unexpected answer to the handshake: ${String(m.k)}`);
     }
-    const host = Number.isSafeInteger(m.host) ? m.host as number : undefined;
-    return { id: m.id as number, host, peers: m.peers as PeerInfo[], rest: frames.slice(1) };
+    const w = asWelcome(m);
+    return { id: w.id, host: w.host, peers: w.peers, rest: frames.slice(1) };
   }
 
   async #readLoop(reader: ReadableStreamDefaultReader<Uint8Array>, parser: FrameParser, rest: Uint8Array[]) {
@@ -162,27 +169,34 @@ export class HubLink implements Link {
         return h.answer(r.r, r.k === Kind.Response ? { data: r.d } : { error: r.e });
       }
       case Kind.Join:
-        return h.join(m.peer as PeerInfo);
-      case Kind.Ack:
-        return h.ack(m.f as number, { upTo: m.s as number, gap: m.g === true, skip: m.skip === true });
-      case Kind.Leave:
-        this.#setRoom(m.id as number);
-        return h.leave(m.id as number, String(m.reason ?? "left"));
+        return h.join(asJoin(m).peer);
+      case Kind.Ack: {
+        const a = asAck(m);
+        return h.ack(a.f, { upTo: a.s, gap: a.g === true, skip: a.skip === true });
+      }
+      case Kind.Leave: {
+        const l = asLeave(m);
+        this.#setRoom(l.id);
+        return h.leave(l.id, l.reason ?? "left");
+      }
       case Kind.Undeliverable: {
-        const detail: UndeliverableDetail = { reason: String(m.reason) };
-        if (typeof m.t === "number") detail.to = m.t;
-        if (typeof m.n === "string") detail.name = m.n;
+        const u = asUndeliverable(m);
+        const detail: UndeliverableDetail = { reason: u.reason };
+        if (u.t !== undefined) detail.to = u.t;
+        if (u.n !== undefined) detail.name = u.n;
         if (detail.reason === "queue_full" && detail.to !== undefined) this.#busy.add(detail.to);
-        return h.undeliverable(detail, m.s !== undefined);
+        return h.undeliverable(detail, u.s !== undefined);
       }
       case Kind.Busy:
-        this.#busy.add(m.id as number);
+        this.#busy.add(asBusyOrRoom(m).id);
         return;
-      case Kind.Room:
-        this.#busy.delete(m.id as number);
-        h.room(m.id as number);
+      case Kind.Room: {
+        const { id } = asBusyOrRoom(m);
+        this.#busy.delete(id);
+        h.room(id);
         if (this.#busy.size === 0) this.#wake();
         return;
+      }
       case Kind.Error:
         return h.error(
           errorFromCode(String((m.e as ErrorRecord)?.code ?? "ipc_error"), String((m.e as ErrorRecord)?.message)),
@@ -231,7 +245,7 @@ export class HubLink implements Link {
       // Kept by the delivery policy until acknowledged and resent on the next
       // link, so a full queue only delays them: never refused here.
       this.#writer.push(
-        encodeCbor(
+        encodeMessage(
           to === undefined
             ? { k: Kind.Alert, f: this.#id, n: name, d: data, s: seq }
             : { k: Kind.Alert, f: this.#id, t: to, n: name, d: data, s: seq },
@@ -259,7 +273,7 @@ export class HubLink implements Link {
   }
 
   ack(to: number, ack: Ack): void {
-    this.#writer.push(encodeCbor({
+    this.#writer.push(encodeMessage({
       k: Kind.Ack,
       f: this.#id,
       t: to,
@@ -270,7 +284,7 @@ export class HubLink implements Link {
   }
 
   routes(patterns: PatternRecord[]): void {
-    this.#writer.push(encodeCbor({ k: Kind.Handle, patterns }));
+    this.#writer.push(encodeMessage({ k: Kind.Handle, patterns }));
   }
 
   async flush(): Promise<void> {
@@ -287,7 +301,7 @@ export class HubLink implements Link {
   async close(): Promise<void> {
     if (!this.#hubClosing) {
       try {
-        this.#writer.push(encodeCbor({ k: Kind.Bye }));
+        this.#writer.push(encodeMessage({ k: Kind.Bye }));
       } catch {
         // Nothing to say goodbye over.
       }

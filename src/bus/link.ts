@@ -106,8 +106,9 @@ export interface Link {
   open(handler: LinkHandler): Promise<LinkWelcome>;
   /**
    * Queues an alert (`to` undefined = broadcast). Without `seq` it is checked
-   * against the limits and flow control; with `seq` (reliable delivery) it is
-   * queued regardless, since the policy keeps it until acknowledged.
+   * against the frame and queue limits (the far side's flow control is
+   * {@linkcode Link.checkRoom}, called first); with `seq` (reliable delivery)
+   * it is queued regardless, since the policy keeps it until acknowledged.
    */
   alert(to: number | undefined, name: string, data: Uint8Array, seq?: Sequence): void;
   /**

@@ -1,10 +1,9 @@
-import { encodeCbor } from "../codec/cbor.ts";
 import { FrameParser } from "../codec/frame_parser.ts";
 import { IpcError, QueueFullError } from "../errors.ts";
 import type { Connection } from "../transport/connection.ts";
 import { waitAtMost } from "../util/with_timeout.ts";
 import { FrameWriter } from "./frame_writer.ts";
-import { Kind, type PeerInfo } from "./protocol.ts";
+import { encodeMessage, Kind, type PeerInfo, wireError } from "./protocol.ts";
 import type { RouteMatcher } from "./route_pattern.ts";
 
 /** A peer whose own queue is past its limits, and which reads none of it for this long, is dropped. */
@@ -79,7 +78,7 @@ export class PeerLink {
       if (err instanceof IpcError) {
         onError(err);
         // Tell the offender why before hanging up; everyone else carries on.
-        this.writer.push(encodeCbor({ k: Kind.Error, e: { name: err.name, message: err.message, code: err.code } }));
+        this.writer.push(encodeMessage({ k: Kind.Error, e: wireError(err) }));
         await this.writer.close(200);
       }
     } finally {

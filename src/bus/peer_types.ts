@@ -1,6 +1,6 @@
 /**
  * The types a {@linkcode Peer}'s user meets: handler contexts, options,
- * counters, and the settings `connect()`, `serve()` and `channel()` build.
+ * stats, and the settings `connect()`, `serve()` and `channel()` build.
  *
  * @module
  */
@@ -27,6 +27,8 @@ export interface RequestContext {
   route: string;
   /** The request's data. */
   data: unknown;
+  /** The request's data as it arrived: the CBOR bytes the requester wrote (a view; do not modify it). */
+  payload: Uint8Array;
   /** Id of the requesting peer. */
   sender: number;
   /** OS process id of the requesting peer. */
@@ -96,18 +98,4 @@ export interface PeerSettings {
    * that did not come back stay in view (`graceMs`).
    */
   delivery?: { policy: (host: DeliveryHost) => DeliveryPolicy; queueLimit: number; graceMs: number };
-}
-
-/** The counters behind {@linkcode PeerStats}, shared by the parts of a peer. */
-export class PeerCounters {
-  alertsSent = 0;
-  alertsReceived = 0;
-  requestsSent = 0;
-  requestsServed = 0;
-  readonly dropped: Record<string, number> = {};
-
-  /** Counts one message dropped for `reason`. */
-  drop(reason: string): void {
-    this.dropped[reason] = (this.dropped[reason] ?? 0) + 1;
-  }
 }

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { encodeCbor } from "../codec/cbor.ts";
 import { errorFromCode, type IpcError, ProtocolError, RemoteError } from "../errors.ts";
 
 /** Version of the message protocol spoken by this build. */
@@ -79,7 +80,72 @@ export interface Welcome {
   k: typeof Kind.Welcome;
   v: number;
   id: number;
+  /** Id of the peer hosting the hub: 0, or the channel member that runs it. */
+  host?: number;
   peers: PeerInfo[];
+}
+
+/** Hub → peer, instead of a welcome: the handshake failed. */
+export interface Refuse {
+  k: typeof Kind.Refuse;
+  e: ErrorRecord;
+}
+
+/** Hub → peers: a peer joined. */
+export interface Join {
+  k: typeof Kind.Join;
+  peer: PeerInfo;
+}
+
+/** Hub → peers: peer `id` left. */
+export interface Leave {
+  k: typeof Kind.Leave;
+  id: number;
+  reason: string;
+}
+
+/** Peer → hub: the route patterns it serves (replaces the previous list). */
+export interface Handle {
+  k: typeof Kind.Handle;
+  patterns: PatternRecord[];
+}
+
+/** Hub → sender: alert `n` did not reach `t` (absent: a broadcast). */
+export interface Undeliverable {
+  k: typeof Kind.Undeliverable;
+  n: string;
+  reason: string;
+  t?: number;
+  s?: number | Record<string, number>;
+}
+
+/** Hub → sender: peer `id`'s queue is past its high-water mark. */
+export interface Busy {
+  k: typeof Kind.Busy;
+  id: number;
+}
+
+/** Hub → sender: peer `id`'s queue has room again. */
+export interface Room {
+  k: typeof Kind.Room;
+  id: number;
+}
+
+/** Hub → peer: a protocol error (the hub hangs up after it when the peer broke the protocol). */
+export interface ErrorMessage {
+  k: typeof Kind.Error;
+  e: ErrorRecord | { name: string; message: string; code: string };
+}
+
+/** Hub → peers: the hub is closing; no new messages. */
+export interface Close {
+  k: typeof Kind.Close;
+  reason?: string;
+}
+
+/** Peer → hub: a graceful leave. */
+export interface Bye {
+  k: typeof Kind.Bye;
 }
 
 /** An alert; `t` absent means broadcast. `s` is the sender's sequence number in reliable mode. */
@@ -122,29 +188,81 @@ export interface ErrorResponse {
   e: ErrorRecord;
 }
 
+/** Every message of the protocol, by its `k`. */
+export type Message =
+  | Hello
+  | Welcome
+  | Refuse
+  | Join
+  | Leave
+  | Alert
+  | Request
+  | Response
+  | ErrorResponse
+  | Handle
+  | Undeliverable
+  | Busy
+  | Room
+  | AckMessage
+  | ErrorMessage
+  | Close
+  | Bye;
+
+/**
+ * Encodes one message as a frame body. Alerts, requests and responses on
+ * the hot path are written in place by `fast_envelope.ts` instead; both give
+ * the same CBOR map.
+ */
+export function encodeMessage(m: Message): Uint8Array {
+  return encodeCbor(m);
+}
+
 type Envelope = Record<string, unknown> & { k: string };
 
 const isInt = (v: unknown): v is number => Number.isSafeInteger(v);
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const MIN_SAFE = -MAX_SAFE;
 const isId = (v: unknown): v is number => isInt(v) && (v as number) >= 0;
+
+/**
+ * `text` cut to at most `max` UTF-16 units, never inside a surrogate pair
+ * (which would show as U+FFFD once encoded).
+ */
+export function clip(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const code = text.charCodeAt(max - 1);
+  return text.slice(0, code >= 0xd800 && code <= 0xdbff ? max - 1 : max);
+}
 
 function bad(kind: string, field: string, value: unknown): never {
   // A bigint field (a CBOR bignum or 64-bit integer) made JSON.stringify throw a TypeError here, so the
   // hub hung up without the error frame (found by tests/fuzz/).
   const json = (v: unknown) => JSON.stringify(v, (_, x) => typeof x === "bigint" ? `${x}n` : x) ?? String(v);
   const shown = value instanceof Uint8Array ? `${value.byteLength} bytes` : json(value);
-  throw new ProtocolError(`Invalid ${kind} message: field ${field} is ${shown?.slice(0, 80)}`);
+  throw new ProtocolError(`Invalid ${kind} message: field ${field} is ${clip(shown, 80)}`);
 }
 
-/** Checks the outer shape every envelope has. */
+/**
+ * Checks the outer shape every envelope has, and reads its fields as other
+ * languages' CBOR libraries write them: a field whose value is `null` counts
+ * as absent (no field may be null), e.g. a broadcast's `t`; an integer with
+ * the 8-byte head (a bigint here, as Python's cbor2 writes 2³² and above) is
+ * a number when it is a safe integer.
+ */
 export function asEnvelope(value: unknown): Envelope {
   if (value === null || typeof value !== "object" || Array.isArray(value) || value instanceof Uint8Array) {
     throw new ProtocolError(
       `Invalid message: expected a CBOR map, got ${Array.isArray(value) ? "array" : typeof value}`,
     );
   }
-  const k = (value as Envelope).k;
-  if (typeof k !== "string") bad("message", "k", k);
-  return value as Envelope;
+  const m = value as Envelope;
+  for (const key in m) {
+    const value = m[key];
+    if (value === null) delete m[key];
+    else if (typeof value === "bigint" && value >= MIN_SAFE && value <= MAX_SAFE) m[key] = Number(value);
+  }
+  if (typeof m.k !== "string") bad("message", "k", m.k);
+  return m;
 }
 
 /** Validates a hello. */
@@ -192,6 +310,53 @@ export function asAck(m: Envelope): AckMessage {
   return m as unknown as AckMessage;
 }
 
+/** Validates a peer as the hub announces it. */
+export function asPeerInfo(p: unknown, kind: string): PeerInfo {
+  const r = p as Record<string, unknown>;
+  if (r === null || typeof r !== "object" || !isId(r.id) || !isInt(r.pid) || typeof r.runtime !== "string") {
+    bad(kind, "peer", p);
+  }
+  if (r.name !== undefined && typeof r.name !== "string") bad(kind, "peer.name", r.name);
+  if (r.inc !== undefined && typeof r.inc !== "string") bad(kind, "peer.inc", r.inc);
+  return r as unknown as PeerInfo;
+}
+
+/** Validates a welcome. */
+export function asWelcome(m: Envelope): Welcome {
+  if (!isId(m.id)) bad("welcome", "id", m.id);
+  if (m.host !== undefined && !isId(m.host)) bad("welcome", "host", m.host);
+  if (!Array.isArray(m.peers)) bad("welcome", "peers", m.peers);
+  for (const p of m.peers as unknown[]) asPeerInfo(p, "welcome");
+  return m as unknown as Welcome;
+}
+
+/** Validates a join. */
+export function asJoin(m: Envelope): Join {
+  asPeerInfo(m.peer, "join");
+  return m as unknown as Join;
+}
+
+/** Validates a leave. */
+export function asLeave(m: Envelope): Leave {
+  if (!isId(m.id)) bad("leave", "id", m.id);
+  if (m.reason !== undefined && typeof m.reason !== "string") bad("leave", "reason", m.reason);
+  return m as unknown as Leave;
+}
+
+/** Validates a busy or room message. */
+export function asBusyOrRoom(m: Envelope): Busy | Room {
+  if (!isId(m.id)) bad(m.k, "id", m.id);
+  return m as unknown as Busy | Room;
+}
+
+/** Validates an undeliverable report. */
+export function asUndeliverable(m: Envelope): Undeliverable {
+  if (typeof m.reason !== "string") bad("undeliverable", "reason", m.reason);
+  if (m.t !== undefined && !isId(m.t)) bad("undeliverable", "t", m.t);
+  if (m.n !== undefined && typeof m.n !== "string") bad("undeliverable", "n", m.n);
+  return m as unknown as Undeliverable;
+}
+
 /** Validates a request. */
 export function asRequest(m: Envelope): Request {
   if (!isId(m.f)) bad("request", "f", m.f);
@@ -225,6 +390,8 @@ export function asErrorRecord(e: unknown): ErrorRecord {
   return r;
 }
 
+const PATTERN_KINDS = ["exact", "prefix", "regexp"] as const;
+
 /** Validates the pattern list of a handle message. */
 export function asPatterns(m: Envelope): PatternRecord[] {
   const list = m.patterns;
@@ -237,6 +404,12 @@ export function asPatterns(m: Envelope): PatternRecord[] {
         typeof (p as { regexp?: { flags?: unknown } }).regexp?.flags === "string")
     );
     if (!ok) bad("handle", "patterns[]", p);
+    const kinds = PATTERN_KINDS.filter((key) => (p as Record<string, unknown>)[key] !== undefined);
+    if (kinds.length !== 1) {
+      throw new ProtocolError(
+        `Invalid handle message: a pattern has exactly one of exact, prefix, regexp; got ${kinds.join(" and ")}`,
+      );
+    }
     const regexp = (p as { regexp?: { source: string; flags: string } }).regexp;
     if (regexp) {
       try {
@@ -256,6 +429,11 @@ export function toErrorRecord(err: unknown): ErrorRecord {
     return { name: err.name, message: err.message, ...(typeof code === "string" ? { code } : {}) };
   }
   return { name: "Error", message: String(err) };
+}
+
+/** The record of the error told to a peer that broke the protocol, before the hub hangs up. */
+export function wireError(err: IpcError): { name: string; message: string; code: string } {
+  return { name: err.name, message: err.message, code: err.code };
 }
 
 /** The record of an error the bus itself raised, rebuilt with its class on the other side. */

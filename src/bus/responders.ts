@@ -1,7 +1,10 @@
-import { decodeCbor, encodeCbor } from "../codec/cbor.ts";
+import { decodeCbor } from "../codec/cbor.ts";
+import { NoResponderError } from "../errors.ts";
+import { answerPayload } from "./encoded_answer.ts";
 import type { Answer } from "./link.ts";
-import type { PeerCounters, RequestHandler } from "./peer_types.ts";
-import { type PatternRecord, toErrorRecord } from "./protocol.ts";
+import type { PeerCounters } from "./peer_counters.ts";
+import type { RequestHandler } from "./peer_types.ts";
+import { type PatternRecord, systemError, toErrorRecord } from "./protocol.ts";
 import { compilePattern, patternKey, type RouteMatcher, type RoutePattern } from "./route_pattern.ts";
 
 /** The routes a peer serves (`handle()`), and serving one request. */
@@ -51,12 +54,7 @@ export class Responders {
     }
     if (!entry) {
       return Promise.resolve({
-        error: {
-          name: "NoResponderError",
-          message: `Peer ${self} has no handler for route ${m.u}`,
-          code: "no_handler_found",
-          sys: true,
-        },
+        error: systemError(new NoResponderError(`Peer ${self} has no handler for route ${m.u}`)),
       });
     }
     this.#counters.requestsServed++;
@@ -64,12 +62,12 @@ export class Responders {
     return (async (): Promise<Answer> => {
       let result: unknown;
       try {
-        result = await handler({ route: m.u, data: decodeCbor(m.d), sender: m.f, senderPid });
+        result = await handler({ route: m.u, data: decodeCbor(m.d), payload: m.d, sender: m.f, senderPid });
       } catch (err) {
         return { error: toErrorRecord(err) };
       }
       try {
-        return { data: encodeCbor(result) };
+        return { data: answerPayload(result) };
       } catch (err) {
         return { error: toErrorRecord(err) };
       }

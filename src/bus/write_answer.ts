@@ -1,9 +1,8 @@
-import { encodeCbor } from "../codec/cbor.ts";
 import { FrameTooLargeError } from "../errors.ts";
 import { envelopeBytes, type EnvelopeFields, writeEnvelope } from "./fast_envelope.ts";
 import type { FrameWriter } from "./frame_writer.ts";
 import type { Answer } from "./link.ts";
-import { type ErrorRecord, Kind, toErrorRecord } from "./protocol.ts";
+import { encodeMessage, type ErrorRecord, Kind, toErrorRecord } from "./protocol.ts";
 
 /**
  * Queues the answer to request `m` (request `m.r` of peer `m.f`) on
@@ -31,9 +30,9 @@ export function writeAnswer(
     );
   } else error = answer.error;
   const frame = { k: Kind.ErrorResponse, f: from, t: m.f, r: m.r, e: error };
-  let body = encodeCbor(frame);
+  let body = encodeMessage(frame);
   if (body.byteLength > maxFrameBytes) {
-    body = encodeCbor({
+    body = encodeMessage({
       k: Kind.ErrorResponse,
       f: from,
       t: m.f,
