@@ -1,8 +1,6 @@
-import { connect as natsConnect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
-import { type KV, Kvm } from "@nats-io/kv";
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { decodeEnvelope, encodeCbor } from "../codec/cbor.ts";
 import {
-  AuthError,
   ClosedError,
   ConnectError,
   FrameTooLargeError,
@@ -28,8 +26,9 @@ import {
 import { processId, runtime } from "../transport/runtime.ts";
 import { randomHex } from "../util/random_hex.ts";
 import { waitAtMost, withTimeout } from "../util/with_timeout.ts";
-import { IdLease, LEASE_REFRESH_MS, LEASE_STALE_MS, LEASE_TTL_MS, leasedPeers } from "./id_lease.ts";
+import { IdLease, LEASE_REFRESH_MS, LEASE_STALE_MS, leasedPeers } from "./id_lease.ts";
 import { type BusSubjects, decodePresence, encodePresence, type Here, PresenceKind } from "./nats_protocol.ts";
+import { dialNats, openBucket, retryJetStream } from "./dial_nats.ts";
 import { Outbox } from "./outbox.ts";
 import { HEARTBEAT_MS, Presence, PRESENCE_TIMEOUT_MS } from "./presence.ts";
 
@@ -52,8 +51,6 @@ const SWEEP_MS = 250;
 const REQUEST_MEMORY_MS = 1000;
 /** How long `close()` waits for the NATS connection to drain. */
 const DRAIN_TIMEOUT_MS = 2000;
-/** Pause between attempts of a JetStream request that failed for the moment. */
-const JETSTREAM_RETRY_MS = 100;
 /** Messages kept from before the welcome, at most; more are dropped (at most once). */
 const MAX_EARLY = 1024;
 /** Largest `w` a request carries: envelope integers stay within 4-byte CBOR heads. */
@@ -104,7 +101,12 @@ export class NatsLink implements Link {
   async open(handler: LinkHandler): Promise<LinkWelcome> {
     const s = this.#settings;
     const deadline = Date.now() + s.connectTimeout;
-    const nc = await dialNats(s);
+    const nc = await dialNats({
+      servers: s.servers,
+      timeout: s.connectTimeout,
+      name: `ipcbus ${s.subjects.bucket}${s.name === undefined ? "" : ` ${s.name}`}`,
+      ...(s.auth === undefined ? {} : { auth: s.auth }),
+    });
     this.#nc = nc;
     try {
       const welcome = await withTimeout(
@@ -482,76 +484,6 @@ export class NatsLink implements Link {
       `Cannot ${what}: outgoing queue is full (${messages} messages, ${bytes} bytes); await flush() and retry`,
     );
   }
-}
-
-async function dialNats(s: NatsLinkSettings): Promise<NatsConnection> {
-  try {
-    return await natsConnect({
-      servers: s.servers,
-      timeout: s.connectTimeout,
-      name: `ipcbus ${s.subjects.bucket}${s.name === undefined ? "" : ` ${s.name}`}`,
-      // Reconnect for as long as it takes, quickly: the other servers of a cluster are usually there.
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 250,
-      reconnectJitter: 100,
-      ...s.auth,
-    });
-  } catch (err) {
-    const message = `Cannot connect to NATS at ${s.servers.join(", ")}: ${(err as Error)?.message ?? err}`;
-    if (/authori[sz]ation|authentication/i.test(String((err as Error)?.message))) {
-      throw new AuthError(message, { cause: err });
-    }
-    throw new ConnectError(message, { cause: err });
-  }
-}
-
-/**
- * Runs `op` until it succeeds or `deadline` passes: right after a cluster
- * starts, or while it elects a new leader, JetStream requests time out for a
- * moment. Refusals of ours (`IpcError`, such as `name_taken`) are final.
- */
-async function retryJetStream<T>(deadline: number, what: string, op: () => Promise<T>): Promise<T> {
-  for (;;) {
-    try {
-      return await op();
-    } catch (err) {
-      if (err instanceof IpcError) throw err;
-      if (Date.now() + JETSTREAM_RETRY_MS >= deadline) {
-        throw new ConnectError(`Cannot use JetStream for ${what}: ${(err as Error)?.message ?? err}`, { cause: err });
-      }
-      await new Promise((resolve) => setTimeout(resolve, JETSTREAM_RETRY_MS));
-    }
-  }
-}
-
-/**
- * Opens the bucket of the leases, creating it the first time: three replicas
- * in a cluster, so that the ids outlive one server. A cluster that has just
- * started may have no JetStream leader yet; it is asked again until `deadline`.
- */
-async function openBucket(nc: NatsConnection, bucket: string, deadline: number): Promise<KV> {
-  const kvm = new Kvm(nc);
-  let replicas = nc.info?.cluster ? 3 : 1;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      return await kvm.create(bucket, { history: 1, ttl: LEASE_TTL_MS, replicas });
-    } catch (err) {
-      last = err;
-      const text = String((err as Error)?.message ?? err);
-      if (/no responders|jetstream not enabled/i.test(text)) {
-        throw new ConnectError(`Cannot use NATS for the bus: JetStream is not enabled on the server (${text})`, {
-          cause: err,
-        });
-      }
-      // Fewer than three JetStream servers: one replica it is.
-      if (replicas > 1 && /insufficient|replicas/i.test(text)) replicas = 1;
-      else await new Promise((resolve) => setTimeout(resolve, JETSTREAM_RETRY_MS));
-    }
-  }
-  throw new ConnectError(`Cannot open JetStream bucket ${bucket}: ${(last as Error)?.message ?? last}`, {
-    cause: last,
-  });
 }
 
 function errorCode(err: unknown): string {
