@@ -21,8 +21,8 @@ export class NatsScenario {
   }
 
   /** Starts `servers` nats-server processes (1, or 3 for a cluster). */
-  static async start(servers = 1): Promise<NatsScenario> {
-    return new NatsScenario(await startNats({ servers }));
+  static async start(servers = 1, config?: string): Promise<NatsScenario> {
+    return new NatsScenario(await startNats({ servers, ...(config === undefined ? {} : { config }) }));
   }
 
   get urls(): string[] {

@@ -62,8 +62,9 @@ interface Ports {
   cluster: number;
 }
 
-function config(name: string, dir: string, ports: Ports, routes: number[] | undefined): string {
+function config(name: string, dir: string, ports: Ports, routes: number[] | undefined, extra: string): string {
   const lines = [
+    extra,
     `server_name: ${name}`,
     `listen: 127.0.0.1:${ports.client}`,
     `http: 127.0.0.1:${ports.http}`,
@@ -159,6 +160,8 @@ export interface StartNatsOptions {
   servers?: number;
   /** Cap on the whole start, in ms. @default {20000} */
   timeout?: number;
+  /** More configuration for every server, e.g. `authorization { token: "s3cret" }`. */
+  config?: string;
 }
 
 /**
@@ -188,7 +191,7 @@ export async function startNats(options: StartNatsOptions = {}): Promise<NatsSer
       for (let i = 0; i < count; i++) {
         const name = `n${i + 1}`;
         const conf = join(dir, `${name}.conf`);
-        writeFileSync(conf, config(name, dir, ports[i], routes));
+        writeFileSync(conf, config(name, dir, ports[i], routes, options.config ?? ""));
         servers.push(new Server(bin, name, conf, ports[i]));
       }
       const deadline = Date.now() + timeout;

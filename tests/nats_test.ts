@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import process from "node:process";
 import {
+  AuthError,
   connect,
   ConnectError,
   NoResponderError,
@@ -287,6 +288,19 @@ test("NATS close() drains: alerts sent just before it arrive", NATS_TEST, async 
 test("NATS connect rejects with ConnectError when no server answers", NATS_TEST, async () => {
   const err = await connect({ servers: "nats://127.0.0.1:1", connectTimeout: 2000 }).catch((e) => e);
   assert.ok(err instanceof ConnectError, String(err));
+});
+
+test("NATS auth is passed to the server: the right token joins, a wrong one gets AuthError", NATS_TEST, async () => {
+  const s = await NatsScenario.start(1, 'authorization { token: "s3cret" }');
+  try {
+    const a = await s.connect({ auth: { token: "s3cret" } });
+    assert.equal(a.id, 1);
+    const err = await connect({ servers: s.urls, bus: s.bus, auth: { token: "wrong" }, connectTimeout: 3000 })
+      .catch((e) => e);
+    assert.ok(err instanceof AuthError, String(err));
+  } finally {
+    await s.cleanup();
+  }
 });
 
 test("mod.ts loads no NATS code: users of the Unix-socket bus never do", () => {
