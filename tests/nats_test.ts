@@ -17,6 +17,7 @@ import {
   PeerLeftError,
   QueueFullError,
   RemoteError,
+  TimeoutError,
 } from "../nats.ts";
 import { currentRuntime, nextEvent, repoRoot, type Runtime, runtimeBin, until, within } from "./_helpers.ts";
 import { NATS_TEST, NatsScenario, sees, WAIT } from "./_nats_peers.ts";
@@ -133,23 +134,38 @@ test(
   },
 );
 
-test("NATS request rejects with NoResponderError at once when no live peer handles the route", NATS_TEST, async () => {
-  const s = await NatsScenario.start();
-  try {
-    const a = await s.connect();
-    const b = await s.connect();
-    b.handle("/only", () => 1);
-    const err = await within(2000, "NoResponderError", a.request("/other", null, { timeout: 30_000 }).catch((e) => e));
-    assert.ok(err instanceof NoResponderError, String(err));
-    const left = nextEvent(WAIT, a, "peerleave");
-    await b.close();
-    await left;
-    const gone = await within(2000, "NoResponderError", a.request("/only", null, { timeout: 30_000 }).catch((e) => e));
-    assert.ok(gone instanceof NoResponderError, String(gone));
-  } finally {
-    await s.cleanup();
-  }
-});
+test(
+  "NATS request rejects with NoResponderError at once when no live peer handles the route, and TimeoutError when the handler never answers",
+  NATS_TEST,
+  async () => {
+    const s = await NatsScenario.start();
+    try {
+      const a = await s.connect();
+      const b = await s.connect();
+      b.handle("/only", () => 1);
+      b.handle("/never", () => new Promise(() => {}));
+      const err = await within(
+        2000,
+        "NoResponderError",
+        a.request("/other", null, { timeout: 30_000 }).catch((e) => e),
+      );
+      assert.ok(err instanceof NoResponderError, String(err));
+      const late = await a.request("/never", null, { to: b.id, timeout: 200 }).catch((e) => e);
+      assert.ok(late instanceof TimeoutError, String(late));
+      const left = nextEvent(WAIT, a, "peerleave");
+      await b.close();
+      await left;
+      const gone = await within(
+        2000,
+        "NoResponderError",
+        a.request("/only", null, { timeout: 30_000 }).catch((e) => e),
+      );
+      assert.ok(gone instanceof NoResponderError, String(gone));
+    } finally {
+      await s.cleanup();
+    }
+  },
+);
 
 test("NATS send to an unknown id or name throws NoSuchPeerError", NATS_TEST, async () => {
   const s = await NatsScenario.start();
