@@ -236,6 +236,33 @@ test(
   },
 );
 
+test(
+  "NATS: a peer frozen longer than 3 s (SIGSTOP) loses its id to a new peer of its name, and is disconnected when it wakes",
+  NATS_TEST,
+  async () => {
+    const s = await NatsScenario.start();
+    try {
+      const frozen = await s.child(other, { name: "w" });
+      frozen.signal("SIGSTOP");
+      const successor = await s.connect({ name: "w" });
+      assert.equal(successor.id, frozen.id);
+      frozen.signal("SIGCONT");
+      const gone = await frozen.next("disconnect", (e) => e.ev === "disconnect");
+      assert.match(gone.reason, /taken over/);
+      const a = await s.connect();
+      assert.deepEqual(
+        (await a.peers()).map((p: PeerInfo) => [p.id, p.pid]).sort(),
+        [[a.id, process.pid], [
+          successor.id,
+          process.pid,
+        ]].sort(),
+      );
+    } finally {
+      await s.cleanup();
+    }
+  },
+);
+
 test("NATS buses with different names never see each other's peers or traffic", NATS_TEST, async () => {
   const s = await NatsScenario.start();
   try {

@@ -1,4 +1,4 @@
-import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { decodeEnvelope, encodeCbor } from "../codec/cbor.ts";
 import {
   ClosedError,
@@ -30,6 +30,7 @@ import { IdLease, LEASE_REFRESH_MS, LEASE_STALE_MS, leasedPeers } from "./id_lea
 import { type BusSubjects, decodePresence, encodePresence, type Here, PresenceKind } from "./nats_protocol.ts";
 import { dialNats, openBucket, retryJetStream } from "./dial_nats.ts";
 import { Outbox } from "./outbox.ts";
+import { SentRequests } from "./sent_requests.ts";
 import { HEARTBEAT_MS, Presence, PRESENCE_TIMEOUT_MS } from "./presence.ts";
 
 /** What a {@linkcode NatsLink} needs: where, which bus, who, limits. */
@@ -47,19 +48,12 @@ export interface NatsLinkSettings {
 
 /** How often silent peers and forgotten requests are swept. */
 const SWEEP_MS = 250;
-/** Requests are forgotten this long after their timeout (the facade has rejected them by then). */
-const REQUEST_MEMORY_MS = 1000;
 /** How long `close()` waits for the NATS connection to drain. */
 const DRAIN_TIMEOUT_MS = 2000;
 /** Messages kept from before the welcome, at most; more are dropped (at most once). */
 const MAX_EARLY = 1024;
 /** Largest `w` a request carries: envelope integers stay within 4-byte CBOR heads. */
 const MAX_WAIT_MS = 0x7fffffff;
-
-interface InFlight {
-  to: number;
-  forgetAt: number;
-}
 
 /**
  * A {@linkcode Link} over NATS: a peer's inbox is a subject, broadcasts go
@@ -72,9 +66,8 @@ export class NatsLink implements Link {
   readonly #settings: NatsLinkSettings;
   readonly #subjects: BusSubjects;
   readonly #presence = new Presence();
-  readonly #inflight = new Map<number, InFlight>();
+  readonly #sent = new SentRequests();
   readonly #timers: Array<ReturnType<typeof setInterval>> = [];
-  readonly #subs: Subscription[] = [];
   #nc: NatsConnection | undefined;
   #outbox: Outbox | undefined;
   #lease: IdLease | undefined;
@@ -87,6 +80,9 @@ export class NatsLink implements Link {
   #away = false;
   #closing = false;
   #refreshing = false;
+  /** When the heartbeat and sweep timers last fired. */
+  #lastBeat = Date.now();
+  #lastSweep = Date.now();
   /** Wakes `open()` while it waits for the first view. */
   #heardWaiter: (() => void) | undefined;
   /** Messages that arrived before the welcome (peers that heard this one's first `here`), delivered after it. */
@@ -119,7 +115,7 @@ export class NatsLink implements Link {
       const early = this.#early!;
       this.#early = undefined;
       for (const bytes of early) this.#onInbox(bytes);
-      this.#watch(nc, handler);
+      this.#watch(nc);
       return welcome;
     } catch (err) {
       this.#closing = true;
@@ -149,11 +145,9 @@ export class NatsLink implements Link {
     );
     const self: PeerInfo = { ...record, id: this.#lease.id };
     this.#self = self;
-    this.#subs.push(
-      nc.subscribe(this.#subjects.inbox(self.id), { callback: (_, msg) => this.#onInbox(msg.data) }),
-      nc.subscribe(this.#subjects.all, { callback: (_, msg) => this.#onInbox(msg.data) }),
-      nc.subscribe(this.#subjects.presence, { callback: (_, msg) => this.#onPresence(msg.data) }),
-    );
+    nc.subscribe(this.#subjects.inbox(self.id), { callback: (_, msg) => this.#onInbox(msg.data) });
+    nc.subscribe(this.#subjects.all, { callback: (_, msg) => this.#onInbox(msg.data) });
+    nc.subscribe(this.#subjects.presence, { callback: (_, msg) => this.#onPresence(msg.data) });
     await nc.flush();
     // Peers with a fresh lease are expected to answer the query; the rest are gone or about to be.
     const now = Date.now();
@@ -173,8 +167,9 @@ export class NatsLink implements Link {
       });
     }
     this.#heardWaiter = undefined;
+    this.#lastBeat = this.#lastSweep = Date.now();
     this.#timers.push(
-      setInterval(() => this.#heartbeat(), HEARTBEAT_MS),
+      setInterval(() => this.#beat(), HEARTBEAT_MS),
       setInterval(() => this.#sweep(), SWEEP_MS),
       setInterval(() => void this.#refreshLease(), LEASE_REFRESH_MS),
     );
@@ -182,20 +177,24 @@ export class NatsLink implements Link {
   }
 
   /** Follows the connection: away and back (reconnects), or gone for good. */
-  #watch(nc: NatsConnection, handler: LinkHandler): void {
+  #watch(nc: NatsConnection): void {
     void (async () => {
       for await (const status of nc.status()) {
         if (status.type === "disconnect") this.#onAway(status.server);
         else if (status.type === "reconnect") this.#onBack();
       }
     })().catch(() => {});
-    void nc.closed().then((err) => {
-      if (this.#closing) return;
-      this.#closing = true;
-      this.#stopTimers();
-      this.#failInFlight(() => new ClosedError("The NATS connection closed before the answer"));
-      handler.lost(err instanceof Error ? err.message : "NATS connection closed");
-    });
+    void nc.closed().then((err) => this.#lose(err instanceof Error ? err.message : "NATS connection closed"));
+  }
+
+  /** The link is gone without `close()`: the connection closed for good, or the id was taken over. */
+  #lose(reason: string): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#stopTimers();
+    this.#failInFlight(() => new ClosedError(`The NATS link was lost before the answer: ${reason}`));
+    this.#handler?.lost(reason);
+    void this.#nc?.close().catch(() => {});
   }
 
   alert(to: number | undefined, name: string, data: Uint8Array): void {
@@ -231,7 +230,7 @@ export class NatsLink implements Link {
     ]];
     const bytes = this.#envelope("q", fields, `request ${m.route}`);
     if (!outbox.hasRoom(bytes.byteLength)) throw this.#full(`request ${m.route}`);
-    this.#inflight.set(m.id, { to, forgetAt: Date.now() + m.timeout + REQUEST_MEMORY_MS });
+    this.#sent.add(m.id, to, m.timeout);
     outbox.publish(this.#subjects.inbox(to), bytes);
   }
 
@@ -276,16 +275,9 @@ export class NatsLink implements Link {
     this.#failInFlight(() => new ClosedError("Peer is closed"));
     const nc = this.#nc;
     if (!nc) return;
-    try {
-      if (!nc.isClosed()) {
-        nc.publish(
-          this.#subjects.presence,
-          encodePresence({ k: PresenceKind.Leave, id: this.#self!.id, inc: this.#self!.inc! }),
-        );
-      }
-    } catch {
-      // Already going: the others notice the silence.
-    }
+    const leave = encodePresence({ k: PresenceKind.Leave, id: this.#self!.id, inc: this.#self!.inc! });
+    // If the connection is already going, the others notice the silence instead.
+    if (!nc.isClosed()) nc.publish(this.#subjects.presence, leave);
     await waitAtMost(this.#lease!.release(), DRAIN_TIMEOUT_MS);
     await waitAtMost(nc.drain(), DRAIN_TIMEOUT_MS);
     if (!nc.isClosed()) await nc.close().catch(() => {});
@@ -305,7 +297,7 @@ export class NatsLink implements Link {
       if (fast) {
         if (fast.k === Kind.Alert) return h.alert(fast.f, fast.t, fast.n!, fast.d!, undefined);
         if (fast.k === Kind.Request) return h.request(fast.f, fast.r!, fast.u!, fast.d!);
-        this.#inflight.delete(fast.r!);
+        this.#sent.answered(fast.r!);
         return h.answer(fast.r!, { data: fast.d! });
       }
       const m = asEnvelope(decodeEnvelope(bytes));
@@ -321,7 +313,7 @@ export class NatsLink implements Link {
         case Kind.Response:
         case Kind.ErrorResponse: {
           const r = asReply(m);
-          this.#inflight.delete(r.r);
+          this.#sent.answered(r.r);
           return h.answer(r.r, r.k === Kind.Response ? { data: r.d } : { error: r.e });
         }
         default:
@@ -384,6 +376,19 @@ export class NatsLink implements Link {
     };
   }
 
+  /**
+   * The heartbeat timer. A beat far later than due means this process was
+   * frozen (SIGSTOP, a debugger, swap) long enough for a peer of the same
+   * name to take its id over: check the lease before saying `here` again.
+   */
+  #beat(): void {
+    const now = Date.now();
+    const late = now - this.#lastBeat > LEASE_STALE_MS;
+    this.#lastBeat = now;
+    if (late) void this.#refreshLease();
+    else this.#heartbeat();
+  }
+
   #heartbeat(): void {
     if (this.#closing) return;
     const here = this.#here(false);
@@ -398,20 +403,23 @@ export class NatsLink implements Link {
   }
 
   #sweep(): void {
-    if (this.#away) return;
     const now = Date.now();
+    // Frozen or away, this peer heard nobody: that says nothing about the others.
+    const late = now - this.#lastSweep > PRESENCE_TIMEOUT_MS;
+    this.#lastSweep = now;
+    if (this.#away) return;
+    if (late) this.#presence.forgive(now);
     for (const id of this.#presence.silent(now, this.#self!.id)) this.#gone(id, "silent");
-    for (const [rid, entry] of this.#inflight) if (entry.forgetAt < now) this.#inflight.delete(rid);
+    this.#sent.sweep(now);
   }
 
   async #refreshLease(): Promise<void> {
     if (this.#refreshing || this.#closing || this.#away) return;
     this.#refreshing = true;
     try {
-      if (!(await this.#lease!.refresh()) && !this.#closing) {
-        this.#handler?.error(
-          new IpcError(`Id ${this.#self!.id} was taken over: this peer was silent longer than ${LEASE_STALE_MS} ms`),
-        );
+      // Another peer of the same name holds the id now: carrying on would give the bus two peers with one id.
+      if (!(await this.#lease!.refresh())) {
+        this.#lose(`id ${this.#self!.id} was taken over: this peer was silent longer than ${LEASE_STALE_MS} ms`);
       }
     } finally {
       this.#refreshing = false;
@@ -435,18 +443,14 @@ export class NatsLink implements Link {
   }
 
   #failInFlightTo(id: number, what: string): void {
-    for (const [rid, entry] of this.#inflight) {
-      if (entry.to !== id) continue;
-      this.#inflight.delete(rid);
+    for (const rid of this.#sent.take(id)) {
       const error = new PeerLeftError(`Peer ${id} ${what} before answering request ${rid}`);
       this.#handler?.answer(rid, { error: systemError(error) });
     }
   }
 
   #failInFlight(error: (rid: number) => IpcError): void {
-    const all = [...this.#inflight.keys()];
-    this.#inflight.clear();
-    for (const rid of all) this.#handler?.answer(rid, { error: systemError(error(rid)) });
+    for (const rid of this.#sent.take()) this.#handler?.answer(rid, { error: systemError(error(rid)) });
   }
 
   #stopTimers(): void {
