@@ -18,6 +18,7 @@ import {
   QueueFullError,
   RemoteError,
   TimeoutError,
+  type UndeliverableDetail,
 } from "../nats.ts";
 import { currentRuntime, nextEvent, repoRoot, type Runtime, runtimeBin, until, within } from "./_helpers.ts";
 import { NATS_TEST, NatsScenario, sees, WAIT } from "./_nats_peers.ts";
@@ -204,6 +205,40 @@ test(
       // The same name gets the old id back once the old one is gone.
       const again = await s.connect({ name: "victim" });
       assert.equal(again.id, b.id);
+    } finally {
+      await s.cleanup();
+    }
+  },
+);
+
+test(
+  "NATS: what is sent to a peer the server no longer has is reported undeliverable, and a request to it fails with PeerLeftError before presence notices",
+  NATS_TEST,
+  async () => {
+    const s = await NatsScenario.start();
+    try {
+      const a = await s.connect();
+      const b = await s.child(other);
+      await sees(a, [b.id]);
+      const undeliverable: UndeliverableDetail[] = [];
+      a.addEventListener(
+        "undeliverable",
+        (e) => void undeliverable.push((e as CustomEvent<UndeliverableDetail>).detail),
+      );
+      let left = false;
+      a.addEventListener("peerleave", () => void (left = true));
+      b.signal("SIGKILL");
+      await b.child.exited;
+      // The server drops b's subscriptions when its socket closes; presence notices only after 2 s of silence.
+      for (let i = 0; i < 40 && undeliverable.length === 0 && !left; i++) {
+        a.send(b.id, "ping", i);
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      assert.ok(!left, "undeliverable came before peerleave");
+      assert.deepEqual(undeliverable[0], { to: b.id, name: "ping", reason: "peer_left" });
+      const err = await a.request("/any", null, { to: b.id, timeout: 30_000 }).catch((e) => e);
+      assert.ok(err instanceof PeerLeftError, String(err));
+      assert.ok(!left, "PeerLeftError came before peerleave");
     } finally {
       await s.cleanup();
     }

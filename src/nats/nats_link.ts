@@ -1,5 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { decodeEnvelope, encodeCbor } from "../codec/cbor.ts";
+import { encodeCbor } from "../codec/cbor.ts";
 import {
   ClosedError,
   ConnectError,
@@ -11,18 +11,9 @@ import {
   QueueFullError,
 } from "../errors.ts";
 import type { Answer, Link, LinkHandler, LinkWelcome } from "../bus/link.ts";
-import { envelopeBytes, type EnvelopeFields, readEnvelope, writeEnvelope } from "../bus/fast_envelope.ts";
-import {
-  asAlert,
-  asEnvelope,
-  asReply,
-  asRequest,
-  Kind,
-  type PatternRecord,
-  type PeerInfo,
-  systemError,
-  toErrorRecord,
-} from "../bus/protocol.ts";
+import { deliverEnvelope } from "../bus/deliver_envelope.ts";
+import { envelopeBytes, type EnvelopeFields, writeEnvelope } from "../bus/fast_envelope.ts";
+import { Kind, type PatternRecord, type PeerInfo, systemError, toErrorRecord } from "../bus/protocol.ts";
 import { processId, runtime } from "../transport/runtime.ts";
 import { randomHex } from "../util/random_hex.ts";
 import { waitAtMost, withTimeout } from "../util/with_timeout.ts";
@@ -30,6 +21,7 @@ import { IdLease, LEASE_REFRESH_MS, LEASE_STALE_MS, leasedPeers } from "./id_lea
 import { type BusSubjects, decodePresence, encodePresence, type Here, PresenceKind } from "./nats_protocol.ts";
 import { dialNats, openBucket, retryJetStream } from "./dial_nats.ts";
 import { Outbox } from "./outbox.ts";
+import { ReturnAddresses, type Returned } from "./return_addresses.ts";
 import { SentRequests } from "./sent_requests.ts";
 import { HEARTBEAT_MS, Presence, PRESENCE_TIMEOUT_MS } from "./presence.ts";
 
@@ -67,11 +59,14 @@ export class NatsLink implements Link {
   readonly #subjects: BusSubjects;
   readonly #presence = new Presence();
   readonly #sent = new SentRequests();
+  readonly #returns = new ReturnAddresses();
   readonly #timers: Array<ReturnType<typeof setInterval>> = [];
   #nc: NatsConnection | undefined;
   #outbox: Outbox | undefined;
   #lease: IdLease | undefined;
   #handler: LinkHandler | undefined;
+  /** What incoming envelopes go to: the handler, and answers also clear the sent request. */
+  #deliver: Pick<LinkHandler, "alert" | "request" | "answer"> | undefined;
   #self: PeerInfo | undefined;
   #patterns: PatternRecord[] = [];
   #maxFrameBytes: number;
@@ -112,6 +107,14 @@ export class NatsLink implements Link {
       );
       handler.welcome(welcome);
       this.#handler = handler;
+      this.#deliver = {
+        alert: (from, to, name, data) => handler.alert(from, to, name, data, undefined),
+        request: (from, id, route, data) => handler.request(from, id, route, data),
+        answer: (id, answer) => {
+          this.#sent.answered(id);
+          handler.answer(id, answer);
+        },
+      };
       const early = this.#early!;
       this.#early = undefined;
       for (const bytes of early) this.#onInbox(bytes);
@@ -148,6 +151,9 @@ export class NatsLink implements Link {
     nc.subscribe(this.#subjects.inbox(self.id), { callback: (_, msg) => this.#onInbox(msg.data) });
     nc.subscribe(this.#subjects.all, { callback: (_, msg) => this.#onInbox(msg.data) });
     nc.subscribe(this.#subjects.presence, { callback: (_, msg) => this.#onPresence(msg.data) });
+    nc.subscribe(this.#subjects.returned(self.id, "*"), {
+      callback: (_, msg) => this.#onReturned(msg.subject, msg.headers?.code),
+    });
     await nc.flush();
     // Peers with a fresh lease are expected to answer the query; the rest are gone or about to be.
     const now = Date.now();
@@ -202,7 +208,8 @@ export class NatsLink implements Link {
     const bytes = this.#envelope("a", [["f", this.#self!.id], ["t", to], ["n", name], ["d", data]], `send ${name}`);
     if (!outbox.hasRoom(bytes.byteLength)) throw this.#full(`send ${name}`);
     try {
-      outbox.publish(to === undefined ? this.#subjects.all : this.#subjects.inbox(to), bytes);
+      if (to === undefined) outbox.publish(this.#subjects.all, bytes);
+      else outbox.publish(this.#subjects.inbox(to), bytes, this.#returnAddress({ alert: name, to }));
     } catch (err) {
       this.#handler?.undeliverable({ ...(to === undefined ? {} : { to }), name, reason: errorCode(err) }, false);
     }
@@ -231,7 +238,7 @@ export class NatsLink implements Link {
     const bytes = this.#envelope("q", fields, `request ${m.route}`);
     if (!outbox.hasRoom(bytes.byteLength)) throw this.#full(`request ${m.route}`);
     this.#sent.add(m.id, to, m.timeout);
-    outbox.publish(this.#subjects.inbox(to), bytes);
+    outbox.publish(this.#subjects.inbox(to), bytes, this.#returnAddress({ request: m.id, to }));
   }
 
   answer(to: number, id: number, answer: Answer): void {
@@ -293,33 +300,8 @@ export class NatsLink implements Link {
     }
     if (this.#closing) return;
     try {
-      const fast = readEnvelope(bytes);
-      if (fast) {
-        if (fast.k === Kind.Alert) return h.alert(fast.f, fast.t, fast.n!, fast.d!, undefined);
-        if (fast.k === Kind.Request) return h.request(fast.f, fast.r!, fast.u!, fast.d!);
-        this.#sent.answered(fast.r!);
-        return h.answer(fast.r!, { data: fast.d! });
-      }
-      const m = asEnvelope(decodeEnvelope(bytes));
-      switch (m.k) {
-        case Kind.Alert: {
-          const a = asAlert(m);
-          return h.alert(a.f, a.t, a.n, a.d, undefined);
-        }
-        case Kind.Request: {
-          const q = asRequest(m);
-          return h.request(q.f, q.r, q.u, q.d);
-        }
-        case Kind.Response:
-        case Kind.ErrorResponse: {
-          const r = asReply(m);
-          this.#sent.answered(r.r);
-          return h.answer(r.r, r.k === Kind.Response ? { data: r.d } : { error: r.e });
-        }
-        default:
-          // Newer peers may send kinds this build does not know: ignore them.
-          return;
-      }
+      // Kinds this build does not know (from newer peers) come back undelivered: ignored.
+      deliverEnvelope(bytes, this.#deliver!);
     } catch (err) {
       h.error(err);
     }
@@ -356,6 +338,25 @@ export class NatsLink implements Link {
         // It was away from NATS: what it was serving for this peer may be lost with its old connection.
         return this.#failInFlightTo(change.id, "lost its NATS connection");
     }
+  }
+
+  /** The server answered a directed message's reply subject: with 503, nobody subscribes to its destination. */
+  #onReturned(subject: string, code: number | undefined): void {
+    if (code !== 503) return;
+    const message = this.#returns.take(Number(subject.slice(subject.lastIndexOf(".") + 1)));
+    if (!message || !this.#handler) return;
+    if ("alert" in message) {
+      return this.#handler.undeliverable({ to: message.to, name: message.alert, reason: "peer_left" }, false);
+    }
+    this.#sent.answered(message.request);
+    const error = new PeerLeftError(
+      `Peer ${message.to} is not on the bus: request ${message.request} was not delivered`,
+    );
+    this.#handler.answer(message.request, { error: systemError(error) });
+  }
+
+  #returnAddress(message: Returned): string {
+    return this.#subjects.returned(this.#self!.id, this.#returns.add(message));
   }
 
   #gone(id: number, reason: string, inc?: string): void {

@@ -20,6 +20,8 @@ const BUS_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 export interface BusSubjects {
   /** Alerts, requests and answers for peer `id`. */
   inbox(id: number): string;
+  /** The reply subject of peer `id`'s directed message number `n`: the server's 503 status comes back on it. */
+  returned(id: number, n: number | "*"): string;
   /** Broadcast alerts. */
   readonly all: string;
   /** Presence messages. */
@@ -41,6 +43,7 @@ export function busSubjects(bus: string): BusSubjects {
   const prefix = `ipcbus.${bus}`;
   return {
     inbox: (id) => `${prefix}.p.${id}`,
+    returned: (id, n) => `${prefix}.p.${id}.r.${n}`,
     all: `${prefix}.all`,
     presence: `${prefix}.presence`,
     bucket: `ipcbus_${bus}`,

@@ -32,9 +32,9 @@ export class Outbox {
     return this.#messages < this.#limits.maxQueueMessages && this.#bytes + size <= this.#limits.maxQueueBytes;
   }
 
-  /** Publishes `data` on `subject` and counts it until the server confirms it. */
-  publish(subject: string, data: Uint8Array): void {
-    this.#nc.publish(subject, data);
+  /** Publishes `data` on `subject` (with a `reply` subject, if given) and counts it until the server confirms it. */
+  publish(subject: string, data: Uint8Array, reply?: string): void {
+    this.#nc.publish(subject, data, reply === undefined ? undefined : { reply });
     this.#messages++;
     this.#bytes += data.byteLength;
     // Confirming costs a PING/PONG: ask once a quarter of the limits is unconfirmed, or when flush() waits.
