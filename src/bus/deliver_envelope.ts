@@ -6,7 +6,7 @@ import { asAlert, asEnvelope, asReply, asRequest, Kind } from "./protocol.ts";
 /**
  * Hands one received alert, request or response envelope to `handler`:
  * through the hand-written reader when it can, else the general decoder and
- * validators. Any link can deliver with it; an envelope of another kind is
+ * validators: what `HubLink` and `NatsLink` share. An envelope of another kind is
  * returned for the link to handle itself.
  *
  * @param body One envelope's bytes.
