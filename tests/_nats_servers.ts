@@ -37,12 +37,20 @@ export interface NatsServers {
 const INSTALL_HINT =
   "nats-server not found: install it (apt-get install nats-server, or brew install nats-server) or set IPCBUS_NATS_SERVER";
 
-/** The `nats-server` binary to run; throws one line naming the install command when there is none. */
+/**
+ * The `nats-server` binary to run: `IPCBUS_NATS_SERVER`, else `nats-server`
+ * from `PATH`, else Debian's `/usr/sbin/nats-server` (not on a normal user's
+ * `PATH`). Throws one line naming the install command when there is none.
+ */
 export function natsServerBin(): string {
-  const bin = process.env.IPCBUS_NATS_SERVER || "nats-server";
-  const probe = spawnSync(bin, ["--version"], { stdio: "ignore" });
-  if (probe.error || probe.status !== 0) throw new Error(INSTALL_HINT);
-  return bin;
+  const candidates = process.env.IPCBUS_NATS_SERVER
+    ? [process.env.IPCBUS_NATS_SERVER]
+    : ["nats-server", "/usr/sbin/nats-server"];
+  for (const bin of candidates) {
+    const probe = spawnSync(bin, ["--version"], { stdio: "ignore" });
+    if (!probe.error && probe.status === 0) return bin;
+  }
+  throw new Error(INSTALL_HINT);
 }
 
 function freePort(): Promise<number> {
