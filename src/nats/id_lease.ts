@@ -1,4 +1,4 @@
-import type { KV, KvEntry } from "@nats-io/kv";
+import type { Bucket, KV, KvEntry } from "@nats-io/kv";
 import { decodeCbor, encodeCbor } from "../codec/cbor.ts";
 import { ErrorCode, IpcError } from "../errors.ts";
 import type { PeerInfo } from "../bus/protocol.ts";
@@ -152,12 +152,8 @@ export class IdLease {
  * last rewrite as the server stamped it.
  */
 export async function leasedPeers(kv: KV): Promise<Array<{ info: PeerInfo; written: number }>> {
-  const keys: string[] = [];
-  for await (const key of await kv.keys("id.>")) keys.push(key);
-  const entries = await Promise.all(keys.map((key) => kv.get(key)));
   const out: Array<{ info: PeerInfo; written: number }> = [];
-  for (const entry of entries) {
-    if (!isPut(entry)) continue;
+  for (const entry of await idLeases(kv)) {
     try {
       out.push({ info: asPeerInfo(decodeCbor(entry.value)), written: entry.created.getTime() });
     } catch {
@@ -165,6 +161,18 @@ export async function leasedPeers(kv: KV): Promise<Array<{ info: PeerInfo; writt
     }
   }
   return out;
+}
+
+/**
+ * The `id.<n>` leases held now. Listed from the stream's subjects, not with
+ * `kv.keys()`: that makes a consumer, and consumers of a replicated stream
+ * could not be made for 15 s after a server of the cluster died.
+ */
+async function idLeases(kv: KV): Promise<KvEntry[]> {
+  const bucket = kv as Bucket;
+  const info = await bucket.jsm.streams.info(bucket.stream, { subjects_filter: bucket.subjectForKey("id.>") });
+  const keys = Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(subject.lastIndexOf(".id.") + 1));
+  return (await Promise.all(keys.map((key) => kv.get(key)))).filter(isPut);
 }
 
 function nameKey(name: string): string {
@@ -188,8 +196,7 @@ async function takeOver(kv: KV, held: NameRecord, record: PeerInfo): Promise<num
 
 /** Creates the lowest `id.<n>` nobody holds; resolves the id and the revision. */
 async function claimLowest(kv: KV, record: Omit<PeerInfo, "id">): Promise<[number, number]> {
-  const taken = new Set<number>();
-  for await (const key of await kv.keys("id.>")) taken.add(Number(key.slice(3)));
+  const taken = new Set((await idLeases(kv)).map((entry) => Number(entry.key.slice(3))));
   let id = 1;
   for (let attempt = 0; attempt < taken.size + CLAIM_ATTEMPTS; attempt++, id++) {
     while (taken.has(id)) id++;
