@@ -112,10 +112,10 @@ test(
       assert.equal(served.value.by, d.id);
       await arrives(d, "broadcast", { name: "note", data: "after-all" }, all);
       // The leases' bucket has two of its three replicas left: a newcomer still gets an id and sees everyone.
-    const late = await s.child("bun", { name: "late" }, [u1]);
-    assert.equal(late.id, 5);
-    await seesAll(late, 5);
-    for (const p of all) assert.ok(p.running, `${p.runtime} peer ${p.id} is still running`);
+      const late = await s.child("bun", { name: "late" }, [u1]);
+      assert.equal(late.id, 5);
+      await seesAll(late, 5);
+      for (const p of all) assert.ok(p.running, `${p.runtime} peer ${p.id} is still running`);
       assert.deepEqual(all.flatMap((p) => p.events((e) => e.ev === "disconnect")), []);
     } finally {
       await s.cleanup();

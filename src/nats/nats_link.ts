@@ -281,11 +281,12 @@ export class NatsLink implements Link {
     this.#stopTimers();
     this.#failInFlight(() => new ClosedError("Peer is closed"));
     const nc = this.#nc;
-    if (!nc) return;
-    const leave = encodePresence({ k: PresenceKind.Leave, id: this.#self!.id, inc: this.#self!.inc! });
+    const self = this.#self;
+    if (!nc || !self || !this.#lease) return;
+    const leave = encodePresence({ k: PresenceKind.Leave, id: self.id, inc: self.inc! });
     // If the connection is already going, the others notice the silence instead.
     if (!nc.isClosed()) nc.publish(this.#subjects.presence, leave);
-    await waitAtMost(this.#lease!.release(), DRAIN_TIMEOUT_MS);
+    await waitAtMost(this.#lease.release(), DRAIN_TIMEOUT_MS);
     await waitAtMost(nc.drain(), DRAIN_TIMEOUT_MS);
     if (!nc.isClosed()) await nc.close().catch(() => {});
   }
