@@ -5,7 +5,9 @@
  *
  * @module
  */
+import { encodeCbor } from "../codec/cbor.ts";
 import { ProtocolError } from "../errors.ts";
+import type { EnvelopeFields } from "./fast_envelope.ts";
 
 /**
  * Text metadata on a message: header names to values. Names are case
@@ -73,4 +75,16 @@ function describe(value: unknown): string {
   if (Array.isArray(value)) return "an array";
   if (value instanceof Uint8Array) return `${value.byteLength} bytes`;
   return typeof value;
+}
+
+/**
+ * The CBOR of an alert, request or response envelope (`fields` as the fast
+ * path takes them) with headers: the fast path writes flat maps only, so an
+ * envelope with `h` goes through the general encoder.
+ */
+export function envelopeWithHeaders(k: "a" | "q" | "p", fields: EnvelopeFields, headers: MessageHeaders): Uint8Array {
+  const envelope: Record<string, unknown> = { k };
+  for (const [key, value] of fields) if (value !== undefined) envelope[key] = value;
+  envelope.h = headers;
+  return encodeCbor(envelope);
 }

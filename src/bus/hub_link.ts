@@ -4,19 +4,17 @@ import type { Connection } from "../transport/connection.ts";
 import { ConnectError, FrameTooLargeError, IpcError, QueueFullError } from "../errors.ts";
 import { errorFromCode } from "../error_from_code.ts";
 import { withTimeout } from "../util/with_timeout.ts";
-import { envelopeBytes, type EnvelopeFields, readEnvelope, writeEnvelope } from "./fast_envelope.ts";
+import { deliverEnvelope } from "./deliver_envelope.ts";
+import { envelopeBytes, type EnvelopeFields, writeEnvelope } from "./fast_envelope.ts";
 import { FrameWriter } from "./frame_writer.ts";
 import type { Ack, Answer, Link, LinkHandler, LinkWelcome, Sequence } from "./link.ts";
 import {
   asAck,
-  asAlert,
   asBusyOrRoom,
   asEnvelope,
   asErrorRecord,
   asJoin,
   asLeave,
-  asReply,
-  asRequest,
   asUndeliverable,
   asWelcome,
   encodeMessage,
@@ -155,28 +153,9 @@ export class HubLink implements Link {
 
   #onFrame(body: Uint8Array): void {
     const h = this.#handler!;
-    const fast = readEnvelope(body);
-    if (fast) {
-      if (fast.k === "a") return h.alert(fast.f, fast.t, fast.n!, fast.d!, fast.s, undefined);
-      if (fast.k === "q") return h.request(fast.f, fast.r!, fast.u!, fast.d!, undefined);
-      return h.answer(fast.r!, { data: fast.d! });
-    }
-    const m = asEnvelope(decodeEnvelope(body));
+    const m = deliverEnvelope(body, h);
+    if (!m) return;
     switch (m.k) {
-      case Kind.Alert: {
-        const a = asAlert(m);
-        return h.alert(a.f, a.t, a.n, a.d, a.s, a.h);
-      }
-      case Kind.Request: {
-        const q = asRequest(m);
-        return h.request(q.f, q.r, q.u, q.d, q.h);
-      }
-      case Kind.Response:
-      case Kind.ErrorResponse: {
-        const r = asReply(m);
-        if (r.k !== Kind.Response) return h.answer(r.r, { error: r.e });
-        return h.answer(r.r, r.h === undefined ? { data: r.d } : { data: r.d, headers: r.h });
-      }
       case Kind.Join:
         return h.join(asJoin(m).peer);
       case Kind.Ack: {
