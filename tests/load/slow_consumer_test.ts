@@ -170,7 +170,7 @@ test(
       const rateBefore = before.count / before.ms * 1000;
       const rateWithFloods = withFloods.count / withFloods.ms * 1000;
       const rateDuring = during.count / during.ms * 1000;
-      assert.ok(rateBefore > 1000, `round-trip rate alone: ${rateBefore}/s`);
+      // Rates are compared with the same run's own baseline, never with a fixed figure: speed is bench/'s.
       // Head-of-line blocking would slow the fast peers once `slow` stops reading: against the same
       // senders just before the freeze, the rate must hold. Against the fast peers alone (no floods
       // at all; measured 56% to 155% over 14 runs on 2 cores) it only guards against a collapse.
@@ -229,7 +229,20 @@ test(
       let frozenEnd = warm;
       frozen.signal("SIGSTOP");
       try {
-        ({ peak } = await peakRss(hub.pid, elapse(2000)));
+        // Until the broadcasters have sent several times the frozen peer's queue and the hub has dropped
+        // its oldest: counts, not a fixed window, so a slow machine takes longer instead of failing.
+        const overflowed = async () => {
+          for (let i = 0; i < 1200; i++) {
+            const now = await sentSoFar();
+            const dropped = (await hubStats(control)).dropped.drop_oldest ?? 0;
+            if (now.n - warm.n > LIMITS.maxQueueMessages * 5 && dropped > 0) return;
+            await elapse(25);
+          }
+        };
+        ({ peak } = await peakRss(
+          hub.pid,
+          within(WAIT * 2, "broadcasts to overflow the frozen peer's queue", overflowed()),
+        ));
         frozenEnd = await sentSoFar();
         for (const b of broadcasters) await b.cmd("stop", { tag: "bc" });
       } finally {
