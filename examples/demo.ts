@@ -169,7 +169,8 @@ try {
   for (const s of stopped) sent.set(s.id as number, s.sentTo as Record<string, number>);
   const reports = await Promise.all(live.map((w) => {
     const expect: Record<string, number> = {};
-    for (const [from, to] of sent) if (to[String(w.id)]) expect[from] = to[String(w.id)];
+    // Every live sender, those that sent this worker nothing too: whatever arrives from them is unexpected.
+    for (const [from, to] of sent) if (from !== w.id) expect[from] = to[String(w.id)] ?? 0;
     const done = waitFor(w, "report", 20_000);
     send(w, { cmd: "report", expect, waitMs: 10_000 });
     return done;

@@ -1,4 +1,4 @@
-import { AuthError, ConnectError, ErrorCode, HubExistsError, IpcError } from "../errors.ts";
+import { AuthError, ConnectError, ErrorCode, HubExistsError, IpcError, UnsupportedRuntimeError } from "../errors.ts";
 import { BUS_DEFAULTS, Hub } from "../bus/hub.ts";
 import { Peer, type PeerSettings } from "../bus/peer.ts";
 import type { Hello } from "../bus/protocol.ts";
@@ -216,7 +216,8 @@ export class ChannelPeer extends Peer {
         if (await this.#joinOnce()) return;
       } catch (err) {
         if (
-          err instanceof HubExistsError || err instanceof AuthError ||
+          // Retrying cannot help these: ready rejects with them at once.
+          err instanceof HubExistsError || err instanceof AuthError || err instanceof UnsupportedRuntimeError ||
           (err instanceof IpcError && (err.code === ErrorCode.IdTaken || err.code === ErrorCode.NameTaken))
         ) {
           throw err;

@@ -32,7 +32,7 @@ const MiB = 1024 * 1024;
 const RSS_BOUND = 320 * MiB;
 /** Hostile connections open at once. */
 const PARALLEL = 8;
-/** Inputs between two checks that the hub and the good peers are fine: one batch of parallel connections. */
+/** Inputs between two checks that the hub and the good peers are fine: two rounds of the parallel connections. */
 const CHECK_EVERY = 2 * PARALLEL;
 
 /** A change of memory, in MiB with its sign. */
