@@ -182,6 +182,7 @@ try {
   for (const r of reports) {
     const me = r.id as number;
     const counts = r.counts as Record<string, DeliveryCount>;
+    if (!r.complete) console.log(`  worker id ${me}: messages still missing after waiting 10 s for them`);
     let rowSent = 0;
     let row = NO_DELIVERIES;
     for (const [from, to] of sent) {

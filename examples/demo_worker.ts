@@ -109,7 +109,7 @@ for await (const line of lines) {
     while (!complete() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     const counts: Record<string, DeliveryCount> = {};
     for (const [from, n] of expect) counts[from] = received.count(from, n);
-    out({ ev: "report", id: ch.id, counts });
+    out({ ev: "report", id: ch.id, counts, complete: complete() });
   } else if (cmd.cmd === "exit") {
     clearInterval(progress);
     await ch.close();

@@ -479,7 +479,8 @@ test(
           other,
         ]],
       );
-      assert.ok(theirs.every((p) => typeof p.since === "number"));
+      // The hub's record, the same seen from either side.
+      assert.equal(theirs.find((p) => p.id === remote.id)?.since, listed.since);
       const left = nextEvent<PeerInfo>(WAIT, local, "peerleave");
       await remote.cmd("close");
       assert.equal((await left).id, remote.id);
