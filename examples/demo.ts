@@ -34,6 +34,8 @@ interface Worker {
   isHub: boolean;
   alive: boolean;
   progress: { sent: number; received: number };
+  /** Alerts this worker's channel reported undeliverable (a member left its view before acknowledging). */
+  undeliverable: number;
   waiters: Array<(line: Record<string, unknown>) => boolean>;
 }
 
@@ -53,6 +55,7 @@ function start(name: string, runtime: "deno" | "bun"): Worker {
     isHub: false,
     alive: true,
     progress: { sent: 0, received: 0 },
+    undeliverable: 0,
     waiters: [],
   };
   let partial = "";
@@ -90,7 +93,8 @@ function onLine(w: Worker, line: Record<string, unknown>): void {
       );
       lastKill = undefined;
     }
-  } else if (line.ev === "error") console.log(`  worker ${w.name}: error ${line.message}`);
+  } else if (line.ev === "undeliverable") w.undeliverable++;
+  else if (line.ev === "error") console.log(`  worker ${w.name}: error ${line.message}`);
 }
 
 function waitFor(w: Worker, ev: string, ms: number): Promise<Record<string, unknown>> {
@@ -213,7 +217,10 @@ try {
     `\nmessages sent ${total}, delivered ${delivered}, lost ${lost}, duplicated ${duplicated}, reordered ${reordered}, unexpected ${unexpected}`,
   );
   console.log(
-    `failover time ${failover}; throughput ${Math.round(delivered / elapsed)} messages/s over ${elapsed.toFixed(1)} s`,
+    `failover time ${failover}; throughput ${Math.round(delivered / elapsed)} messages/s over ${
+      elapsed.toFixed(1)
+    } s; ` +
+      `reported undeliverable (to killed workers too) ${live.reduce((sum, w) => sum + w.undeliverable, 0)}`,
   );
   const exact = delivered === total && lost === 0 && duplicated === 0 && reordered === 0 && unexpected === 0;
   exitCode = exact && total > 0 && failovers.length === kills ? 0 : 1;
