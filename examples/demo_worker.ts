@@ -111,9 +111,13 @@ for await (const line of lines) {
     for (const [from, n] of expect) counts[from] = received.count(from, n);
     out({ ev: "report", id: ch.id, counts, complete: complete() });
   } else if (cmd.cmd === "exit") {
-    clearInterval(progress);
-    await ch.close();
-    out({ ev: "closed", id: ch.id });
     break;
   }
 }
+// An exit command, or stdin closed because the demo is gone (killed, or given up on by a test): leave either way,
+// rather than run on as an orphan that keeps the channel alive.
+sending = false;
+clearInterval(progress);
+await loop;
+await ch.close();
+out({ ev: "closed", id: ch.id });
