@@ -68,6 +68,7 @@ const work = setInterval(() => {
   }
 }, 25);
 const progress = setInterval(() => print({ ev: "progress", ...counts }), 500);
+let finishing = false;
 
 createInterface({ input: process.stdin }).on("line", async (line) => {
   if (line === "go") {
@@ -84,9 +85,13 @@ createInterface({ input: process.stdin }).on("line", async (line) => {
     await peer.flush();
     print({ ev: "stopped", ...counts });
   } else if (line === "finish") {
+    finishing = true;
     clearInterval(progress);
     print({ ev: "final", ...counts });
     await peer.close();
     process.exit(0);
   }
+}).on("close", () => {
+  // Stdin closed without "finish": the demo is gone (killed, or given up on by a test), so do not run on as an orphan.
+  if (!finishing) process.exit(1);
 });

@@ -45,7 +45,9 @@ export class NatsScenario {
       WAIT,
     );
     this.#children.push(child);
-    child.ready = await child.next("ready", (e) => e.ev === "ready" || e.ev === "connect_failed");
+    // The child gives up by itself after its connectTimeout: wait a little longer than that for its verdict.
+    const joinWait = Math.max(WAIT, Number(options.connectTimeout ?? 0) + 5_000);
+    child.ready = await child.next("ready", (e) => e.ev === "ready" || e.ev === "connect_failed", joinWait);
     if (child.ready.ev !== "ready") {
       throw new Error(`NATS peer child could not connect: ${JSON.stringify(child.ready.error)}`);
     }

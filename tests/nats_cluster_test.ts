@@ -112,7 +112,8 @@ test(
       assert.equal(served.value.by, d.id);
       await arrives(d, "broadcast", { name: "note", data: "after-all" }, all);
       // The leases' bucket has two of its three replicas left: a newcomer still gets an id and sees everyone.
-      const late = await s.child("bun", { name: "late" }, [u1]);
+      // Its lease waits for the bucket's new stream leader: on a loaded machine that election can take longer than the default 10 s.
+      const late = await s.child("bun", { name: "late", connectTimeout: 30_000 }, [u1]);
       assert.equal(late.id, 5);
       await seesAll(late, 5);
       for (const p of all) assert.ok(p.running, `${p.runtime} peer ${p.id} is still running`);
