@@ -123,6 +123,8 @@ test("A peer whose id was taken meanwhile reconnects with another id and says so
     await hub.close({ timeout: 100 });
     await lost;
     const back = nextEvent<ReconnectDetail>(WAIT, a, "reconnect");
+    const joined: number[] = [];
+    a.addEventListener("peerjoin", (e) => void joined.push(e.detail.id));
     hub = await serve({ path });
     try {
       const b = await connect({ path });
@@ -132,6 +134,8 @@ test("A peer whose id was taken meanwhile reconnects with another id and says so
       assert.deepEqual([detail.id, detail.previousId], [2, 1]);
       assert.equal(a.id, 2);
       assert.deepEqual((await a.peers()).map((p) => p.id), [0, 1, 2]);
+      // The view is refreshed with events: the new hub's peer 0 and b, on a's old id, joined; a itself did not.
+      assert.deepEqual(joined.sort(), [0, 1]);
     } finally {
       for (const peer of peers) await peer.close();
       await hub.close({ timeout: 100 });
