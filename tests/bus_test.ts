@@ -10,6 +10,7 @@ import {
   AuthError,
   ClosedError,
   ConnectError,
+  DataError,
   dial,
   ErrorCode,
   FrameDecoderStream,
@@ -29,8 +30,9 @@ import {
 } from "../mod.ts";
 import { connect, type ConnectOptions } from "../mod.ts";
 import { decodeCbor, encodeCbor } from "../src/codec/cbor.ts";
-import { Hub as HubClass } from "../src/bus/hub.ts";
-import { Peer as PeerClass } from "../src/bus/peer.ts";
+import { acceptConnection, makeHub, startHub } from "../src/bus/hub.ts";
+import { makePeer, Peer as PeerClass } from "../src/bus/peer.ts";
+import { attachPeer } from "../src/bus/attach_peer.ts";
 import { currentRuntime, nextEvent, tempDir, until, within } from "./_helpers.ts";
 
 const WAIT = 5_000;
@@ -169,7 +171,8 @@ test("Peer methods throw TypeError or RangeError for bad arguments", async () =>
     assert.throws(() => bad.handle(42, () => {}), TypeError);
     assert.throws(() => bad.handle("", () => {}), TypeError);
     assert.throws(() => bad.handle("/x", "not a function"), TypeError);
-    assert.throws(() => a.send(0, "hello", () => {}), TypeError);
+    // The codec's typed error passes through as it is (issue 14): DataError names the path to the bad value.
+    assert.throws(() => a.send(0, "hello", () => {}), DataError);
     await assert.rejects(a.request(""), TypeError);
     await assert.rejects(a.request("/ipcbus/echo", 1, { timeout: -1 }), RangeError);
     assert.throws(() => a.subscribe("x", { bufferSize: 0 }), RangeError);
@@ -367,7 +370,7 @@ test("Peer.subscribe yields data and sender in order, and cancelling the stream 
       got.push(message);
       if (got.length === 5) break; // break cancels the stream
     }
-    assert.deepEqual(got, [0, 1, 2, 3, 4].map((data) => ({ data, sender: b.id, name: "tick" })));
+    assert.deepEqual(got, [0, 1, 2, 3, 4].map((data) => ({ data, sender: b.id, name: "tick", headers: {} })));
     b.send(a.id, "tick", 5);
     await until(WAIT, "the sixth tick at a", () => a.stats().alertsReceived === 6);
     assert.equal(a.stats().dropped.no_handler, 1, "no subscriber is left for tick");
@@ -763,19 +766,22 @@ test("An alert whose destination left after send is reported as undeliverable, n
 
 test("The bus runs over memoryConnectionPair without a socket", async () => {
   const settings = { maxFrameBytes: 1 << 20, maxQueueMessages: 1000, maxQueueBytes: 1 << 24 };
-  const hub = new HubClass(undefined, { ...settings, handshakeTimeout: 1000, closeTimeout: 100 }, {
+  const hub = makeHub(undefined, { ...settings, handshakeTimeout: 1000, closeTimeout: 100 }, {
     ...settings,
     requestTimeout: 1000,
     dropOldestBroadcasts: false,
   });
-  await hub.start();
+  await startHub(hub);
   const peers: Peer[] = [];
   try {
     for (const name of ["m1", "m2"]) {
       const [hubSide, peerSide] = memoryConnectionPair();
-      hub.accept(hubSide);
-      const peer = new PeerClass({ ...settings, name, requestTimeout: 1000, dropOldestBroadcasts: false });
-      await peer.attach(peerSide, 1000);
+      acceptConnection(hub, hubSide);
+      const peer = makePeer(
+        { ...settings, name, requestTimeout: 1000, dropOldestBroadcasts: false },
+        () => new PeerClass(),
+      );
+      await attachPeer(peer, peerSide, 1000);
       peers.push(peer);
     }
     const [m1, m2] = peers;

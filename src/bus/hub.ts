@@ -13,11 +13,12 @@ import {
 } from "../errors.ts";
 import { type FastEnvelope, readEnvelope } from "./fast_envelope.ts";
 import { admitHello } from "./hub_handshake.ts";
-import type { HubSettings, HubStats, SocketWatch } from "./hub_settings.ts";
+import { hubCounters, type HubSettings, type HubStats, type SocketWatch } from "./hub_settings.ts";
 import { InFlightRequests } from "./in_flight_requests.ts";
 import { PeerLink } from "./peer_link.ts";
 import { waitAtMost } from "../util/with_timeout.ts";
-import { Peer, type PeerSettings } from "./peer.ts";
+import { makePeer, Peer, type PeerSettings } from "./peer.ts";
+import { attachPeer, servePeer } from "./attach_peer.ts";
 import { writeAnswer } from "./write_answer.ts";
 import {
   asAck,
@@ -42,6 +43,17 @@ import { compilePattern } from "./route_pattern.ts";
 /** What the hub reads of an alert to route it. */
 type AlertFields = Pick<FastEnvelope, "f" | "t" | "s"> & { n: string };
 
+/** What the next `Hub` is made of: only {@linkcode makeHub} (for `serve()` and `channel()`) constructs hubs. */
+let nextHub: { listener: Listener | undefined; settings: HubSettings; peerSettings: PeerSettings } | undefined;
+const notMadeHere = (): never => {
+  throw new TypeError("Hubs are made by serve() and channel(), not with new Hub()");
+};
+
+/** Connects the hub's own peer, then starts accepting. Not exported by `mod.ts`, as the two below. */
+export let startHub: (hub: Hub) => Promise<void>;
+/** Serves one more connection on `hub`, not from its listener: a channel's hosting member's own. */
+export let acceptConnection: (hub: Hub, conn: Connection, role?: { host?: boolean }) => void;
+
 /**
  * Routes frames between peers. Made by `serve()`; its own peer is
  * {@linkcode Hub.peer}, id 0.
@@ -56,12 +68,13 @@ type AlertFields = Pick<FastEnvelope, "f" | "t" | "s"> & { n: string };
  * ```
  */
 export class Hub extends EventTarget {
+  readonly #made = nextHub ?? notMadeHere();
   /** The hub process's own peer, id 0. */
-  readonly peer: Peer;
-  #listener: Listener | undefined;
+  readonly peer: Peer = makePeer({ ...this.#made.peerSettings, id: 0 }, () => new Peer());
+  #listener: Listener | undefined = this.#made.listener;
   #watchTimer: ReturnType<typeof setInterval> | undefined;
   #socketRebinds = 0;
-  readonly #settings: HubSettings;
+  readonly #settings: HubSettings = this.#made.settings;
   readonly #links = new Map<number, PeerLink>();
   /** Every connection being served, those still in their handshake included: close() ends them all. */
   readonly #open = new Set<PeerLink>();
@@ -74,27 +87,9 @@ export class Hub extends EventTarget {
   #rr = 0;
   #closing = false;
   #closed: Promise<void> | undefined;
-  readonly #stats = {
-    peersJoined: 0,
-    peersLeft: 0,
-    framesIn: 0,
-    bytesIn: 0,
-    alerts: 0,
-    requests: 0,
-    responses: 0,
-    errors: 0,
-    dropped: {} as Record<string, number>,
-  };
+  readonly #stats = hubCounters();
   #framesOutClosed = 0;
   #bytesOutClosed = 0;
-
-  /** @internal Use `serve()`. */
-  constructor(listener: Listener | undefined, settings: HubSettings, peerSettings: PeerSettings) {
-    super();
-    this.#listener = listener;
-    this.#settings = settings;
-    this.peer = new Peer({ ...peerSettings, id: 0 });
-  }
 
   /** The socket path, if the hub listens on one. */
   get path(): string | undefined {
@@ -106,12 +101,17 @@ export class Hub extends EventTarget {
     return [...this.#links.values()].filter((l) => l.id !== 0).map((l) => l.info!).sort((a, b) => a.id - b.id);
   }
 
-  /** @internal Connects the hub's own peer, then starts accepting. */
-  async start(): Promise<void> {
+  static {
+    startHub = (hub) => hub.#start();
+    acceptConnection = (hub, conn, role = {}) => hub.#accept(conn, role);
+  }
+
+  /** Connects the hub's own peer, then starts accepting. */
+  async #start(): Promise<void> {
     if (this.#settings.ownPeer !== false) {
       const [hubSide, peerSide] = memoryConnectionPair();
-      this.accept(hubSide, { hubPeer: true });
-      await this.peer.attach(peerSide, this.#settings.handshakeTimeout);
+      this.#accept(hubSide, { hubPeer: true });
+      await attachPeer(this.peer, peerSide, this.#settings.handshakeTimeout);
     }
     if (this.#listener) void this.#acceptLoop(this.#listener);
     const watch = this.#settings.socketWatch;
@@ -133,13 +133,8 @@ export class Hub extends EventTarget {
       this.#listener = listener;
       this.#socketRebinds++;
       void this.#acceptLoop(listener);
-      this.dispatchEvent(
-        new CustomEvent("error", {
-          detail: new IpcError(`Socket file ${listener.path} was removed under the hub; bound a new one`, {
-            code: ErrorCode.SocketLost,
-          }),
-        }),
-      );
+      const lost = `Socket file ${listener.path} was removed under the hub; bound a new one`;
+      this.dispatchEvent(new CustomEvent("error", { detail: new IpcError(lost, { code: ErrorCode.SocketLost }) }));
     } catch (err) {
       this.#stats.errors++;
       this.dispatchEvent(new CustomEvent("error", { detail: err }));
@@ -148,19 +143,15 @@ export class Hub extends EventTarget {
 
   async #acceptLoop(listener: Listener): Promise<void> {
     try {
-      for await (const conn of listener) this.accept(conn);
+      for await (const conn of listener) this.#accept(conn);
     } catch (err) {
       if (!this.#closing) this.#stats.errors++;
       this.dispatchEvent(new CustomEvent("error", { detail: err }));
     }
   }
 
-  /**
-   * Serves one connection: handshake, then routing until it ends. Channels
-   * use it to add connections that did not come from the listener.
-   * @internal
-   */
-  accept(conn: Connection, role: { hubPeer?: boolean; host?: boolean } = {}): void {
+  /** Serves one connection: handshake, then routing until it ends. */
+  #accept(conn: Connection, role: { hubPeer?: boolean; host?: boolean } = {}): void {
     const link = new PeerLink(conn, this.#settings);
     link.writer.onError = () => void conn.close();
     link.isHost = role.host === true;
@@ -345,7 +336,7 @@ export class Hub extends EventTarget {
     if (dest.id === 0 && this.#settings.ownPeer !== false) {
       // The hub's own handlers run here by a direct call: no round trip
       // through its in-memory connection, which cost two stream hops a way.
-      void this.peer.serve(m).then((answer) => {
+      void servePeer(this.peer, m).then((answer) => {
         if (this.#inFlight.get(from.id, m.r) !== entry) return; // answered with an error meanwhile (closing)
         this.#inFlight.forget(from.id, m.r);
         this.#stats.responses++;
@@ -494,5 +485,15 @@ export class Hub extends EventTarget {
     }));
     // Requests still remembered are moot once every connection is closed.
     this.#inFlight.clear();
+  }
+}
+
+/** Makes a hub on `listener` (none: connections come through `acceptConnection` only). */
+export function makeHub(listener: Listener | undefined, settings: HubSettings, peerSettings: PeerSettings): Hub {
+  nextHub = { listener, settings, peerSettings };
+  try {
+    return new Hub();
+  } finally {
+    nextHub = undefined;
   }
 }

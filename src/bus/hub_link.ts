@@ -27,6 +27,7 @@ import {
 } from "./protocol.ts";
 import { writeAnswer } from "./write_answer.ts";
 import type { UndeliverableDetail } from "./link.ts";
+import type { MessageHeaders } from "./headers.ts";
 
 /** Largest `w` a request carries: envelope integers stay within 4-byte CBOR heads. */
 const MAX_WAIT_MS = 0x7fffffff;
@@ -119,7 +120,7 @@ export class HubLink implements Link {
   }
 
   async #readLoop(reader: ReadableStreamDefaultReader<Uint8Array>, parser: FrameParser, rest: Uint8Array[]) {
-    let reason = "hub closed the connection";
+    let reason: string | undefined;
     const onFrame = (body: Uint8Array) => this.#onFrame(body);
     try {
       if (rest.length > 0) {
@@ -140,7 +141,13 @@ export class HubLink implements Link {
     if (!this.#done) {
       await this.#conn.close();
       this.#end();
-      this.#handler!.lost(reason);
+      // A hub that closes says `close` first; one whose process died (SIGKILL,
+      // a crash) just vanishes, and the kernel ends or resets the connection.
+      this.#handler!.lost(
+        this.#hubClosing
+          ? `hub closed${reason === undefined ? "" : `: ${reason}`}`
+          : `connection reset: the hub went away without closing${reason === undefined ? "" : ` (${reason})`}`,
+      );
     }
   }
 
@@ -221,29 +228,65 @@ export class HubLink implements Link {
     }
   }
 
-  alert(to: number | undefined, name: string, data: Uint8Array, seq?: Sequence): void {
+  alert(to: number | undefined, name: string, data: Uint8Array, seq?: Sequence, headers?: MessageHeaders): void {
     if (seq !== undefined) {
       // Kept by the delivery policy until acknowledged and resent on the next
       // link, so a full queue only delays them: never refused here.
       this.#writer.push(
-        encodeMessage(
-          to === undefined
-            ? { k: Kind.Alert, f: this.#id, n: name, d: data, s: seq }
-            : { k: Kind.Alert, f: this.#id, t: to, n: name, d: data, s: seq },
-        ),
+        encodeMessage({
+          k: Kind.Alert,
+          f: this.#id,
+          ...(to === undefined ? {} : { t: to }),
+          n: name,
+          d: data,
+          s: seq,
+          ...(headers === undefined ? {} : { h: headers }),
+        }),
       );
       return;
+    }
+    if (headers !== undefined) {
+      // The fast path writes flat maps only: headers go through the general encoder.
+      const body = encodeMessage({
+        k: Kind.Alert,
+        f: this.#id,
+        ...(to === undefined ? {} : { t: to }),
+        n: name,
+        d: data,
+        h: headers,
+      });
+      return this.#pushBody(body, name, false);
     }
     this.#pushFast("a", [["f", this.#id], ["t", to], ["n", name], ["d", data]], name, false);
   }
 
-  request(m: { id: number; to: number | undefined; route: string; data: Uint8Array; timeout: number }): void {
+  request(
+    m: {
+      id: number;
+      to: number | undefined;
+      route: string;
+      data: Uint8Array;
+      timeout: number;
+      headers?: MessageHeaders;
+    },
+  ): void {
+    const wait = Math.min(Math.ceil(m.timeout), MAX_WAIT_MS);
+    if (m.headers !== undefined) {
+      const body = encodeMessage({
+        k: Kind.Request,
+        f: this.#id,
+        ...(m.to === undefined ? {} : { t: m.to }),
+        r: m.id,
+        u: m.route,
+        w: wait,
+        d: m.data,
+        h: m.headers,
+      });
+      return this.#pushBody(body, m.route, true);
+    }
     this.#pushFast(
       "q",
-      [["f", this.#id], ["t", m.to], ["r", m.id], ["u", m.route], ["w", Math.min(Math.ceil(m.timeout), MAX_WAIT_MS)], [
-        "d",
-        m.data,
-      ]],
+      [["f", this.#id], ["t", m.to], ["r", m.id], ["u", m.route], ["w", wait], ["d", m.data]],
       m.route,
       true,
     );
@@ -293,7 +336,17 @@ export class HubLink implements Link {
 
   /** Queues an alert or request envelope written in place (see fast_envelope.ts), within the limits. */
   #pushFast(kind: "a" | "q", fields: EnvelopeFields, what: string, isRequest: boolean): void {
-    const size = envelopeBytes(fields);
+    this.#checkLimits(envelopeBytes(fields), what, isRequest);
+    writeEnvelope(this.#writer, kind, fields);
+  }
+
+  /** Queues an envelope encoded the general way, within the same limits. */
+  #pushBody(body: Uint8Array, what: string, isRequest: boolean): void {
+    this.#checkLimits(body.byteLength, what, isRequest);
+    this.#writer.push(body);
+  }
+
+  #checkLimits(size: number, what: string, isRequest: boolean): void {
     if (size > this.#settings.maxFrameBytes) {
       throw new FrameTooLargeError(
         `Cannot send ${what}: frame of ${size} bytes exceeds maxFrameBytes ${this.#settings.maxFrameBytes}`,
@@ -307,6 +360,5 @@ export class HubLink implements Link {
         } ${what}: outgoing queue is full (${writer.messages} messages, ${writer.bytes} bytes); await flush() and retry`,
       );
     }
-    writeEnvelope(writer, kind, fields);
   }
 }

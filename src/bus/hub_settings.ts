@@ -70,3 +70,28 @@ export const BUS_DEFAULTS = {
   connectTimeout: 5_000,
   handshakeTimeout: 10_000,
 } as const;
+
+/** The counters a hub starts with; `stats()` adds the ones it computes. */
+export function hubCounters(): {
+  peersJoined: number;
+  peersLeft: number;
+  framesIn: number;
+  bytesIn: number;
+  alerts: number;
+  requests: number;
+  responses: number;
+  errors: number;
+  dropped: Record<string, number>;
+} {
+  return {
+    peersJoined: 0,
+    peersLeft: 0,
+    framesIn: 0,
+    bytesIn: 0,
+    alerts: 0,
+    requests: 0,
+    responses: 0,
+    errors: 0,
+    dropped: {},
+  };
+}

@@ -7,6 +7,7 @@
 import { encodeCbor } from "../codec/cbor.ts";
 import { type IpcError, ProtocolError, RemoteError } from "../errors.ts";
 import { errorFromCode } from "../error_from_code.ts";
+import { asHeaders, type MessageHeaders } from "./headers.ts";
 
 /** Version of the message protocol spoken by this build. */
 export const PROTOCOL_VERSION = 1;
@@ -157,6 +158,8 @@ export interface Alert {
   n: string;
   d: Uint8Array;
   s?: number | Record<string, number>;
+  /** Headers, if any (see headers.ts). */
+  h?: MessageHeaders;
 }
 
 /** A request; `t` absent lets the hub choose the responder. */
@@ -169,6 +172,8 @@ export interface Request {
   d: Uint8Array;
   /** The requester's timeout in ms: the hub forgets the request a little after it. */
   w?: number;
+  /** Headers, if any (see headers.ts). */
+  h?: MessageHeaders;
 }
 
 /** A response to request `r` of peer `t`. */
@@ -178,6 +183,8 @@ export interface Response {
   t: number;
   r: number;
   d: Uint8Array;
+  /** Headers, if any (see headers.ts). */
+  h?: MessageHeaders;
 }
 
 /** An error response to request `r` of peer `t`. */
@@ -290,6 +297,7 @@ export function asAlert(m: Envelope): Alert {
   if (m.s !== undefined && !isInt(m.s) && (m.s === null || typeof m.s !== "object" || Array.isArray(m.s))) {
     bad("alert", "s", m.s);
   }
+  if (m.h !== undefined) asHeaders(m.h, "alert");
   return m as unknown as Alert;
 }
 
@@ -366,6 +374,7 @@ export function asRequest(m: Envelope): Request {
   if (typeof m.u !== "string") bad("request", "u", m.u);
   if (!(m.d instanceof Uint8Array)) bad("request", "d", m.d);
   if (m.w !== undefined && (!isInt(m.w) || (m.w as number) < 0)) bad("request", "w", m.w);
+  if (m.h !== undefined) asHeaders(m.h, "request");
   return m as unknown as Request;
 }
 
@@ -376,6 +385,7 @@ export function asReply(m: Envelope): Response | ErrorResponse {
   if (!isInt(m.r)) bad("response", "r", m.r);
   if (m.k === Kind.Response) {
     if (!(m.d instanceof Uint8Array)) bad("response", "d", m.d);
+    if (m.h !== undefined) asHeaders(m.h, "response");
   } else asErrorRecord(m.e);
   return m as unknown as Response | ErrorResponse;
 }

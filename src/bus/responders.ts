@@ -1,6 +1,8 @@
 import { decodeCbor } from "../codec/cbor.ts";
 import { NoResponderError } from "../errors.ts";
 import { answerPayload } from "./encoded_answer.ts";
+import { type MessageHeaders, NO_HEADERS } from "./headers.ts";
+import { isReply } from "./reply.ts";
 import type { Answer } from "./link.ts";
 import type { PeerCounters } from "./peer_counters.ts";
 import type { RequestHandler } from "./peer_types.ts";
@@ -44,7 +46,11 @@ export class Responders {
    * id `senderPid`) carrying CBOR `m.d`. Resolves to the answer; never
    * rejects. `self` is this peer's id, for the error when no route matches.
    */
-  serve(self: number | undefined, m: { f: number; u: string; d: Uint8Array }, senderPid: number): Promise<Answer> {
+  serve(
+    self: number | undefined,
+    m: { f: number; u: string; d: Uint8Array; h?: MessageHeaders },
+    senderPid: number,
+  ): Promise<Answer> {
     let entry: { handler: RequestHandler } | undefined;
     for (const candidate of this.#routes.values()) {
       if (candidate.matcher.matches(m.u)) {
@@ -62,12 +68,21 @@ export class Responders {
     return (async (): Promise<Answer> => {
       let result: unknown;
       try {
-        result = await handler({ route: m.u, data: decodeCbor(m.d), payload: m.d, sender: m.f, senderPid });
+        result = await handler({
+          route: m.u,
+          data: decodeCbor(m.d),
+          payload: m.d,
+          sender: m.f,
+          senderPid,
+          headers: m.h ?? NO_HEADERS,
+        });
       } catch (err) {
         return { error: toErrorRecord(err) };
       }
       try {
-        return { data: answerPayload(result) };
+        if (!isReply(result)) return { data: answerPayload(result) };
+        const data = answerPayload(result.data);
+        return result.headers === NO_HEADERS ? { data } : { data, headers: result.headers };
       } catch (err) {
         return { error: toErrorRecord(err) };
       }
