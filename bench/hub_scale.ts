@@ -129,6 +129,8 @@ interface Figures {
   joinMs: number;
   /** CPU time the hub spent over the joins (the RSS probe's 300 ms of settling included, nearly idle). */
   hubJoinCpuMs: number;
+  /** CPU time this process (the N peers) spent over the joins. */
+  clientJoinCpuMs: number;
   /** 1-minute load average at the end: the machine is shared. */
   loadAverage: number;
   broadcasts: number;
@@ -151,6 +153,7 @@ async function measure(hubRuntime: Runtime, n: number): Promise<Figures> {
     const before = await usage();
 
     const start = performance.now();
+    const cpuStart = process.cpuUsage();
     const joined: Peer[] = [];
     for (let i = 0; i < n; i++) {
       const peer = await connect({ path, timeout: WAIT_MS });
@@ -165,6 +168,7 @@ async function measure(hubRuntime: Runtime, n: number): Promise<Figures> {
       return viewSize >= n + 2;
     }, child);
     const joinMs = performance.now() - start;
+    const cpu = process.cpuUsage(cpuStart);
     const after = await usage();
 
     let received = 0;
@@ -195,6 +199,7 @@ async function measure(hubRuntime: Runtime, n: number): Promise<Figures> {
       heapPerPeer: Math.round((after.heap - before.heap) / n),
       joinMs: Math.round(joinMs),
       hubJoinCpuMs: after.cpuMs - before.cpuMs,
+      clientJoinCpuMs: Math.round((cpu.user + cpu.system) / 1000),
       loadAverage: loadAverage(),
       broadcasts,
       deliveries: received,
@@ -226,14 +231,14 @@ async function main(): Promise<void> {
   }
   const kib = (bytes: number) => (bytes / 1024).toFixed(1);
   console.log(
-    `\n| hub | client | peers | hub RSS (heap + external) per idle peer | sequential joins (hub CPU) | broadcast fan-out (100 B) | load |`,
+    `\n| hub | client | peers | hub RSS (heap + external) per idle peer | sequential joins (CPU: hub, client) | broadcast fan-out (100 B) | load |`,
   );
   console.log(`| --- | --- | --- | --- | --- | --- | --- |`);
   for (const r of rows) {
     console.log(
       `| ${r.hub} | ${r.client} | ${r.peers} | ${kib(r.bytesPerPeer)} KiB (${
         kib(r.heapPerPeer)
-      } KiB) | ${r.joinMs} ms (${r.hubJoinCpuMs} ms) | ${
+      } KiB) | ${r.joinMs} ms (${r.hubJoinCpuMs} ms, ${r.clientJoinCpuMs} ms) | ${
         (r.deliveriesPerSecond / 1e6).toFixed(2)
       } M deliveries/s | ${r.loadAverage} |`,
     );
