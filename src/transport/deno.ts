@@ -4,20 +4,46 @@
  * Deno users grant `--allow-read --allow-write --allow-net=unix:<path>`
  * (recent Deno asks for net permission on Unix sockets too, denoland/deno#34395).
  *
+ * The package's declaration files are built by `tsc`, which has no `Deno`
+ * namespace, so the slice of Deno's API used here is declared below and
+ * reached through `globalThis`, as the Bun adapter does.
+ *
  * @module
  */
 import type { Connection, DialOptions, Listener, ListenOptions } from "./connection.ts";
 import { bindSocket, dialSocket, isDeadSocketError, removeSocketFile, socketInode } from "./socket_path.ts";
+
+interface DenoUnixConn {
+  read(p: Uint8Array): Promise<number | null>;
+  write(p: Uint8Array): Promise<number>;
+  closeWrite(): Promise<void>;
+  close(): void;
+}
+
+interface DenoUnixListener {
+  accept(): Promise<DenoUnixConn>;
+  close(): void;
+}
+
+type ErrorClass = abstract new (...args: never[]) => Error;
+
+interface DenoApi {
+  listen(options: { transport: "unix"; path: string }): DenoUnixListener;
+  connect(options: { transport: "unix"; path: string }): Promise<DenoUnixConn>;
+  errors: Record<"BadResource" | "Interrupted" | "ConnectionReset" | "AddrInUse", ErrorClass>;
+}
+
+const deno = () => (globalThis as unknown as { Deno: DenoApi }).Deno;
 
 const READ_CHUNK_BYTES = 64 * 1024;
 
 class DenoConnection implements Connection {
   readonly readable: ReadableStream<Uint8Array>;
   readonly writable: WritableStream<Uint8Array>;
-  readonly #conn: Deno.UnixConn;
+  readonly #conn: DenoUnixConn;
   #closed = false;
 
-  constructor(conn: Deno.UnixConn) {
+  constructor(conn: DenoUnixConn) {
     this.#conn = conn;
     // Built on read/write rather than conn.readable/conn.writable, whose p99
     // round trip measured 10x worse here. HWM 0: the socket is read only when
@@ -76,18 +102,18 @@ class DenoConnection implements Connection {
 }
 
 function isClosedError(err: unknown): boolean {
-  return err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted ||
-    err instanceof Deno.errors.ConnectionReset;
+  return err instanceof deno().errors.BadResource || err instanceof deno().errors.Interrupted ||
+    err instanceof deno().errors.ConnectionReset;
 }
 
 class DenoListener implements Listener {
   readonly path: string;
-  readonly #listener: Deno.Listener<Deno.UnixConn, Deno.UnixAddr>;
+  readonly #listener: DenoUnixListener;
   readonly #inode: number | undefined;
   #closed = false;
   #accepting: Promise<unknown> | undefined;
 
-  constructor(listener: Deno.Listener<Deno.UnixConn, Deno.UnixAddr>, path: string) {
+  constructor(listener: DenoUnixListener, path: string) {
     this.#listener = listener;
     this.path = path;
     this.#inode = socketInode(path);
@@ -95,7 +121,7 @@ class DenoListener implements Listener {
 
   async *[Symbol.asyncIterator](): AsyncIterator<Connection> {
     while (!this.#closed) {
-      let conn: Deno.UnixConn;
+      let conn: DenoUnixConn;
       try {
         const accepting = this.#listener.accept();
         this.#accepting = accepting.catch(() => {});
@@ -126,7 +152,7 @@ class DenoListener implements Listener {
 
 async function isLive(path: string): Promise<boolean> {
   try {
-    (await Deno.connect({ transport: "unix", path })).close();
+    (await deno().connect({ transport: "unix", path })).close();
     return true;
   } catch (err) {
     if (isDeadSocketError(err)) return false;
@@ -138,12 +164,12 @@ async function isLive(path: string): Promise<boolean> {
 export function listenDeno(path: string, options: ListenOptions = {}): Promise<Listener> {
   return bindSocket(path, options, {
     isLive,
-    bind: () => new DenoListener(Deno.listen({ transport: "unix", path }), path),
-    isAddressInUse: (err) => err instanceof Deno.errors.AddrInUse,
+    bind: () => new DenoListener(deno().listen({ transport: "unix", path }), path),
+    isAddressInUse: (err) => err instanceof deno().errors.AddrInUse,
   });
 }
 
 /** Connects to a Unix socket with Deno. See the neutral `dial`. */
 export async function dialDeno(path: string, options: DialOptions = {}): Promise<Connection> {
-  return new DenoConnection(await dialSocket(path, options, () => Deno.connect({ transport: "unix", path })));
+  return new DenoConnection(await dialSocket(path, options, () => deno().connect({ transport: "unix", path })));
 }
