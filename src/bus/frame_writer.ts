@@ -1,4 +1,5 @@
 import { FRAME_HEADER_BYTES, writeFrameHeader } from "../codec/frame_parser.ts";
+import { waitAtMost } from "../util/with_timeout.ts";
 
 /** Limits of one outgoing queue. */
 export interface QueueLimits {
@@ -188,9 +189,7 @@ export class FrameWriter {
 
   /** Closes the stream after the queued frames, waiting at most `timeout` ms for them. */
   async close(timeout: number): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([this.idle(), new Promise((resolve) => (timer = setTimeout(resolve, timeout)))]);
-    clearTimeout(timer);
+    await waitAtMost(this.idle(), timeout);
     if (this.messages === 0 && !this.#failed) await this.#writer.close().catch(() => {});
     else this.abort();
   }

@@ -10,6 +10,7 @@ import { addExtension, Encoder } from "cbor-x/encode";
 import { Decoder, setSizeLimits } from "cbor-x/decode";
 import { DataError, ProtocolError } from "../errors.ts";
 import { scanCbor } from "./cbor_scan.ts";
+import { plainBytes } from "../util/plain_bytes.ts";
 
 /** Upper bounds on what one CBOR item may declare, whatever its frame size. */
 const CBOR_LIMITS = {
@@ -53,11 +54,6 @@ const valueDecoder = new Decoder({ useRecords: false, copyBuffers: true } as Rec
 // Byte strings come back as plain Uint8Arrays because the source always is
 // one (plainBytes): cbor-x slices or views its source.
 const envelopeDecoder = new Decoder({ useRecords: false } as Record<string, unknown>);
-
-/** Views `bytes` as a plain `Uint8Array` (never a Node `Buffer`), without copying. */
-export function plainBytes(bytes: Uint8Array): Uint8Array {
-  return bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
 
 /**
  * Encodes one value as a CBOR item.

@@ -8,7 +8,7 @@
  */
 import type { Connection, DialOptions, Listener, ListenOptions } from "./connection.ts";
 import { bindSocket, dialSocket, isDeadSocketError, removeSocketFile, socketInode } from "./socket_path.ts";
-import { plainBytes } from "../codec/cbor.ts";
+import { plainBytes } from "../util/plain_bytes.ts";
 
 interface BunSocket {
   data: BunConnection | undefined;
