@@ -211,13 +211,26 @@ export class FrameWriter {
     try {
       while (this.#batchFrames > 0 && !this.#failed) {
         const written = this.#batch;
-        const bytes = this.#batchBytes;
-        const frames = this.#batchFrames;
+        const [bytes, frames] = this.#writable();
+        const rest = written.subarray(bytes, this.#batchBytes);
+        const restFrames = this.#batchFrames - frames;
+        const droppable = this.#droppable;
         this.#batch = this.#spare ?? NO_BATCH;
         this.#spare = undefined;
         this.#batchBytes = 0;
         this.#batchFrames = 0;
         this.#droppable = [];
+        if (restFrames > 0) {
+          // Frames beyond this write stay queued, at the start of the next batch.
+          if (rest.byteLength > this.#batch.byteLength) {
+            giveBack(this.#batch);
+            this.#batch = takeBuffer(rest.byteLength);
+          }
+          this.#batch.set(rest);
+          this.#batchBytes = rest.byteLength;
+          this.#batchFrames = restFrames;
+          this.#droppable = droppable.filter((at) => at >= bytes).map((at) => at - bytes);
+        }
         this.#inFlightMessages = frames;
         this.#inFlightBytes = bytes;
         // Counted when handed to the transport: the other side may have them
@@ -248,6 +261,30 @@ export class FrameWriter {
       this.#writing = false;
       if (this.#batchFrames === 0 || this.#failed) this.#wakeIdle();
     }
+  }
+
+  /**
+   * How much of the batch one write takes: all of it, or the frames that
+   * fit in half of either limit (one at least). A write to a peer that stopped
+   * reading never completes, so what it took can never be dropped: without
+   * this, one write could hold a whole queue and leave `dropOldest()` nothing
+   * to drop (tests/load/slow_consumer_test.ts, a peer frozen mid-burst).
+   */
+  #writable(): [bytes: number, frames: number] {
+    const { maxMessages, maxBytes } = this.limits;
+    if (this.#batchFrames * 2 <= maxMessages && this.#batchBytes * 2 <= maxBytes) {
+      return [this.#batchBytes, this.#batchFrames];
+    }
+    const b = this.#batch;
+    let at = 0;
+    let frames = 0;
+    while (frames < this.#batchFrames) {
+      const end = at + FRAME_HEADER_BYTES + (b[at] * 0x1000000 + (b[at + 1] << 16 | b[at + 2] << 8 | b[at + 3]));
+      if (frames > 0 && ((frames + 1) * 2 > maxMessages || end * 2 > maxBytes)) break;
+      at = end;
+      frames++;
+    }
+    return [at, frames];
   }
 
   #wakeIdle(): void {
