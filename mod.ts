@@ -30,6 +30,7 @@ export {
   ProtocolError,
   QueueFullError,
   RemoteError,
+  SlowConsumerError,
   TimeoutError,
   UnsupportedRuntimeError,
 } from "./src/errors.ts";

@@ -44,6 +44,10 @@ export const ErrorCode = {
   PermissionDenied: "permission_denied",
   /** Data that cannot travel: a function, a symbol, a cycle. */
   InvalidData: "invalid_data",
+  /** The hub disconnected a peer whose queue at the hub stayed full for longer than `slowConsumer.timeout`. */
+  SlowConsumer: "slow_consumer",
+  /** The hub's process ran out of file descriptors (`EMFILE`): it serves its peers but cannot accept new ones. */
+  TooManyOpenFiles: "too_many_open_files",
 } as const;
 
 /** One of the values of {@linkcode ErrorCode}. */
@@ -413,6 +417,31 @@ export class PeerLeftError extends IpcError {
 }
 
 /**
+ * The hub disconnected this peer as a slow consumer: the hub's queue of
+ * frames for it stayed full, with nothing written to it, for longer than the
+ * hub's `slowConsumer.timeout`. The peer's pending requests reject with it,
+ * and its `disconnect` event has reason `slow_consumer`.
+ *
+ * @example
+ * ```ts
+ * import { SlowConsumerError } from "@ipcbus/ipcbus";
+ * const err = new SlowConsumerError("Peer 3 read nothing for 10000 ms while its queue at the hub was full");
+ * console.log(err.code); // "slow_consumer"
+ * ```
+ */
+export class SlowConsumerError extends IpcError {
+  /**
+   * Makes the error.
+   *
+   * @param message What failed, and the value that made it fail.
+   * @param options The cause.
+   */
+  constructor(message: string, options: IpcErrorOptions = {}) {
+    super(message, { ...options, code: ErrorCode.SlowConsumer });
+  }
+}
+
+/**
  * The hub refused the handshake: missing or wrong auth token.
  *
  * @example
@@ -575,6 +604,7 @@ const byCode: Record<string, new (message: string) => IpcError> = {
   [ErrorCode.Closed]: ClosedError,
   [ErrorCode.QueueFull]: QueueFullError,
   [ErrorCode.PeerLeft]: PeerLeftError,
+  [ErrorCode.SlowConsumer]: SlowConsumerError,
   [ErrorCode.Auth]: AuthError,
   [ErrorCode.Protocol]: ProtocolError,
   [ErrorCode.FrameTooLarge]: FrameTooLargeError,

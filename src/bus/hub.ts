@@ -1,6 +1,7 @@
 import { decodeEnvelope } from "../codec/cbor.ts";
 import type { Connection, Listener } from "../transport/connection.ts";
 import { memoryConnectionPair } from "../transport/memory.ts";
+import { canOpenFile, isOutOfFiles } from "../transport/out_of_files.ts";
 import {
   ClosedError,
   ErrorCode,
@@ -10,10 +11,11 @@ import {
   PeerLeftError,
   ProtocolError,
   QueueFullError,
+  SlowConsumerError,
 } from "../errors.ts";
 import { type FastEnvelope, readEnvelope } from "./fast_envelope.ts";
 import { admitHello } from "./hub_handshake.ts";
-import type { HubSettings, HubStats, SocketWatch } from "./hub_settings.ts";
+import { BUS_DEFAULTS, type HubSettings, type HubStats, type SocketWatch } from "./hub_settings.ts";
 import { InFlightRequests } from "./in_flight_requests.ts";
 import { PeerLink } from "./peer_link.ts";
 import { waitAtMost } from "../util/with_timeout.ts";
@@ -32,10 +34,12 @@ import {
   type ErrorRecord,
   type Hello,
   Kind,
+  type MemberChange,
   type PeerInfo,
   PROTOCOL_VERSION,
   type Request,
   systemError,
+  wireError,
 } from "./protocol.ts";
 import { compilePattern } from "./route_pattern.ts";
 
@@ -62,6 +66,7 @@ export class Hub extends EventTarget {
   #watchTimer: ReturnType<typeof setInterval> | undefined;
   #socketRebinds = 0;
   readonly #settings: HubSettings;
+  readonly #slowConsumerTimeout: number;
   readonly #links = new Map<number, PeerLink>();
   /** Every connection being served, those still in their handshake included: close() ends them all. */
   readonly #open = new Set<PeerLink>();
@@ -83,16 +88,33 @@ export class Hub extends EventTarget {
     requests: 0,
     responses: 0,
     errors: 0,
+    slowConsumers: 0,
     dropped: {} as Record<string, number>,
   };
   #framesOutClosed = 0;
   #bytesOutClosed = 0;
+  /** Peers whose queue had no room when last looked at: the slow-consumer sweep watches them. */
+  readonly #full = new Set<PeerLink>();
+  #sweepTimer: ReturnType<typeof setInterval> | undefined;
+  /** Senders with broadcast refusals not yet reported (see #refuseBroadcast). */
+  readonly #refusing = new Set<PeerLink>();
+  #reportTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Joins and leaves not yet announced, in order (see #announce). */
+  #changes: MemberChange[] = [];
+  #announceTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Peers cut loose as slow consumers that took their last frame: the timer that closes them if they do not. */
+  readonly #goodbyes = new Map<PeerLink, ReturnType<typeof setTimeout>>();
+  /** Whether the process was found out of file descriptors and has not accepted since. */
+  #outOfFiles = false;
+  #retryAccept: (() => void) | undefined;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** @internal Use `serve()`. */
   constructor(listener: Listener | undefined, settings: HubSettings, peerSettings: PeerSettings) {
     super();
     this.#listener = listener;
     this.#settings = settings;
+    this.#slowConsumerTimeout = settings.slowConsumerTimeout ?? BUS_DEFAULTS.slowConsumerTimeout;
     this.peer = new Peer({ ...peerSettings, id: 0 });
   }
 
@@ -123,6 +145,9 @@ export class Hub extends EventTarget {
    * reach: notice it, bind a new file, and say so through an `error` event.
    */
   async #checkSocket(watch: SocketWatch): Promise<void> {
+    // Bun's accept loop retries in silence when the process is out of descriptors: look on each tick.
+    if (this.#outOfFiles) this.#outOfFiles = !canOpenFile();
+    else if (!canOpenFile()) this.#onOutOfFiles(undefined);
     if (this.#closing || watch.isBound()) return;
     try {
       // Close the old listener first: the new file may get the deleted one's
@@ -146,13 +171,48 @@ export class Hub extends EventTarget {
     }
   }
 
+  /**
+   * Accepts until the listener closes. Out of file descriptors, accepting
+   * fails (Deno) or stalls (Bun) while the peers connected are served as
+   * ever: report it once, then try again, less and less often.
+   */
   async #acceptLoop(listener: Listener): Promise<void> {
-    try {
-      for await (const conn of listener) this.accept(conn);
-    } catch (err) {
-      if (!this.#closing) this.#stats.errors++;
-      this.dispatchEvent(new CustomEvent("error", { detail: err }));
+    let retryMs = ACCEPT_RETRY_MS;
+    while (!this.#closing) {
+      try {
+        for await (const conn of listener) {
+          this.#outOfFiles = false;
+          retryMs = ACCEPT_RETRY_MS;
+          this.accept(conn);
+        }
+        return;
+      } catch (err) {
+        if (this.#closing) return;
+        if (!isOutOfFiles(err)) {
+          this.#stats.errors++;
+          this.dispatchEvent(new CustomEvent("error", { detail: err }));
+          return;
+        }
+        this.#onOutOfFiles(err);
+        await new Promise<void>((resolve) => {
+          this.#retryAccept = resolve;
+          this.#retryTimer = setTimeout(resolve, retryMs);
+        });
+        retryMs = Math.min(retryMs * 2, MAX_ACCEPT_RETRY_MS);
+      }
     }
+  }
+
+  /** Reports, once until the hub accepts again, that the process has no file descriptor left for new peers. */
+  #onOutOfFiles(cause: unknown): void {
+    if (this.#outOfFiles) return;
+    this.#outOfFiles = true;
+    this.#stats.errors++;
+    const err = new IpcError(
+      `Cannot accept new peers: the hub's process has no file descriptor left (EMFILE); the ${this.stats().peers} peers connected are served, new ones wait until descriptors are freed`,
+      { code: ErrorCode.TooManyOpenFiles, ...(cause === undefined ? {} : { cause }) },
+    );
+    this.dispatchEvent(new CustomEvent("error", { detail: err }));
   }
 
   /**
@@ -172,22 +232,130 @@ export class Hub extends EventTarget {
   #hostId: number | undefined;
 
   async #serveLink(link: PeerLink, isHubPeer: boolean): Promise<void> {
-    const reason = await link.read(this.#settings, (body) => {
-      this.#stats.framesIn++;
-      this.#stats.bytesIn += body.byteLength + 4;
-      this.#onFrame(link, body, isHubPeer);
-    }, (err) => {
-      this.#stats.errors++;
-      this.dispatchEvent(new CustomEvent("error", { detail: err }));
+    const reason = await link.read(this.#settings, {
+      frame: (body) => {
+        this.#stats.framesIn++;
+        this.#stats.bytesIn += body.byteLength + 4;
+        this.#onFrame(link, body, isHubPeer);
+      },
+      chunk: () => {
+        if (link.gone) return link.goodbye;
+        // Found by tests/fuzz/: frames the hub answers (unknown kinds, alerts to nobody, refusals) grew the
+        // sender's own queue without bound, as replies bypass the limits. Dropping the peer once its queue
+        // passed twice them also dropped busy peers that do read (tests/load/: a full-speed broadcaster
+        // gets a refusal per full destination): so stop reading a peer while its own queue is past its
+        // limits, which bounds it to the limits plus one chunk's replies. If it reads nothing for
+        // slowConsumer.timeout, the sweep cuts it loose.
+        if (!link.writer.hasRoom()) return this.#untilRoom(link);
+        if (link.slowing.size > 0) return this.#untilDrained(link);
+      },
+      error: (err) => {
+        this.#stats.errors++;
+        this.dispatchEvent(new CustomEvent("error", { detail: err }));
+      },
     });
     this.#open.delete(link);
+    clearTimeout(this.#goodbyes.get(link));
+    this.#goodbyes.delete(link);
     await link.conn.close();
-    this.#onGone(link, reason);
+    if (!link.gone) this.#onGone(link, reason, true);
+  }
+
+  /** Waits until `link`'s own queue is back under its limits, then paces its broadcasts. */
+  async #untilRoom(link: PeerLink): Promise<void> {
+    this.#markFull(link);
+    while (!link.writer.hasRoom() && !link.writer.failed && !link.gone) {
+      await link.nextWrite(this.#slowConsumerTimeout);
+    }
+    if (link.slowing.size > 0) await this.#untilDrained(link);
+  }
+
+  /**
+   * Broadcasts are paced by their slowest live destination: `link` is not
+   * read while a destination of its broadcasts is past a quarter of its
+   * queue and still takes frames. One that took nothing for STALL_MS
+   * (frozen, or not reading) is not waited for: what it cannot take is
+   * refused for it alone.
+   */
+  async #untilDrained(link: PeerLink): Promise<void> {
+    for (const dest of link.slowing) {
+      while (!dest.gone && !link.gone && !dest.writer.belowLowWater) {
+        const idle = performance.now() - dest.writer.progressAt;
+        if (idle < STALL_MS) await dest.nextWrite(STALL_MS - idle + 1);
+        else {
+          // A hub that was itself descheduled sees its timers before the writes that completed
+          // meanwhile: give those a turn before taking the peer for stalled.
+          await new Promise((resolve) => setTimeout(resolve, 0));
+          if (performance.now() - dest.writer.progressAt >= STALL_MS) break;
+        }
+      }
+    }
+    link.slowing.clear();
+  }
+
+  /** Whether `link` has frames queued and took none for STALL_MS. */
+  #stalled(link: PeerLink): boolean {
+    return link.writer.messages > 0 && performance.now() - link.writer.progressAt >= STALL_MS;
+  }
+
+  /** Notes that `link`'s queue has no room, for the slow-consumer sweep to watch. */
+  #markFull(link: PeerLink): void {
+    // The hub's own peer and a channel's hosting member live in this process: never cut loose.
+    if (link.gone || link.isHost || link.info?.id === 0 && this.#settings.ownPeer !== false) return;
+    this.#full.add(link);
+    this.#sweepTimer ??= setInterval(() => this.#sweep(), Math.max(10, Math.min(1000, this.#slowConsumerTimeout / 4)));
+  }
+
+  /**
+   * Cuts loose every watched peer whose queue still has no room and took
+   * nothing for slowConsumer.timeout, as NATS does with slow consumers: the
+   * hub stops holding frames for a peer that does not read.
+   */
+  #sweep(): void {
+    const now = performance.now();
+    for (const link of this.#full) {
+      if (link.gone || link.writer.failed || link.writer.hasRoom()) this.#full.delete(link);
+      else if (now - link.writer.progressAt > this.#slowConsumerTimeout) {
+        this.#full.delete(link);
+        this.#cutLoose(link, now - link.writer.progressAt);
+      }
+    }
+    if (this.#full.size === 0) {
+      clearInterval(this.#sweepTimer);
+      this.#sweepTimer = undefined;
+    }
+  }
+
+  #cutLoose(link: PeerLink, idleMs: number): void {
+    this.#stats.slowConsumers++;
+    const err = new SlowConsumerError(
+      `Peer ${link.info?.id} was disconnected as a slow consumer: its queue at the hub was full (${link.writer.messages} frames, ${link.writer.bytes} bytes) and took nothing for ${
+        Math.round(idleMs)
+      } ms (slowConsumer.timeout ${this.#slowConsumerTimeout} ms)`,
+    );
+    this.dispatchEvent(new CustomEvent("error", { detail: err }));
+    // What was queued for it goes; the frame saying why is written once it reads again (it may be frozen).
+    link.refused = true;
+    link.writer.discardQueued();
+    link.writer.push(encodeMessage({ k: Kind.Error, e: wireError(err) }));
+    this.#onGone(link, ErrorCode.SlowConsumer, false);
+    // The hub reads nothing more from it until that frame is written (its writes wait in its socket), at most
+    // slowConsumer.timeout; a peer that never reads is then closed. One that read it gets the end of the stream,
+    // and what it still sends is read and ignored until it closes (at most as long again): closing at once
+    // failed the writes of a peer waking up (an answer it had to send), and that failure closed its side before
+    // it read why (tests/load/slow_consumer_test.ts, Bun).
+    const timeout = this.#slowConsumerTimeout;
+    link.goodbye = link.writer.close(timeout).then(() => {
+      if (link.writer.failed) return void link.conn.close();
+      this.#goodbyes.set(link, setTimeout(() => void link.conn.close(), timeout));
+    });
   }
 
   #onFrame(link: PeerLink, body: Uint8Array, isHubPeer: boolean): void {
     // Found by tests/fuzz/: a hello pipelined behind a refused one was welcomed, and what followed it routed.
     if (link.refused) return;
+    // Nobody may hear from a peer before hearing that it joined.
+    if (!link.announced) this.#flushAnnouncements();
     // Alerts are most of the traffic: route them on a hand-read envelope.
     const fast = link.info ? readEnvelope(body) : undefined;
     if (fast) {
@@ -261,8 +429,7 @@ export class Hub extends EventTarget {
     if (isHubPeer || link.isHost) this.#hostId = id;
     link.info = info;
     link.dropOldest = hello.dropOldest === true;
-    const join = encodeMessage({ k: Kind.Join, peer: info });
-    for (const other of this.#links.values()) other.writer.push(join);
+    this.#announce({ join: info }, link);
     this.#links.set(id, link);
     if (info.name !== undefined) this.#byName.set(info.name, id);
     if (!isHubPeer) this.#stats.peersJoined++;
@@ -289,10 +456,15 @@ export class Hub extends EventTarget {
 
   #deliver(from: PeerLink, dest: PeerLink, body: Uint8Array, m: AlertFields, isBroadcast: boolean): void {
     const writer = dest.writer;
+    // Plain broadcasts are paced by reading their sender (#untilDrained), not by busy/room, so that a
+    // destination that stalls holds nobody back. Numbered ones (channels) are resent on room: kept as they were.
+    const paced = isBroadcast && m.s === undefined;
     if (!writer.hasRoom()) {
+      this.#markFull(dest);
       if (isBroadcast && dest.dropOldest && writer.dropOldest()) this.#drop("drop_oldest");
       else {
         this.#drop("queue_full");
+        if (paced) return this.#refuseBroadcast(from, dest, m.n);
         this.#undeliverable(from, m, "queue_full", dest.id);
         // The sender marks dest busy on this report, so it must hear `room` later even if
         // none of its frames was ever queued for dest (else its flush() never resolves).
@@ -303,13 +475,52 @@ export class Hub extends EventTarget {
       }
     }
     writer.push(body, isBroadcast);
-    if (writer.aboveHighWater && !dest.dropOldest && !dest.toldBusy.has(from.id) && from !== dest) {
+    if (dest.dropOldest || from === dest) return;
+    if (paced) {
+      // Paced from a quarter on (busy/room wait for half): what is left is the margin for a peer that is
+      // only slow, not frozen, but was taken for stalled on a loaded machine (tests/load/).
+      if (!writer.belowLowWater && !this.#stalled(dest)) from.slowing.add(dest);
+    } else if (writer.aboveHighWater && !dest.toldBusy.has(from.id)) {
       dest.toldBusy.add(from.id);
       from.writer.push(encodeMessage({ k: Kind.Busy, id: dest.id }));
     }
   }
 
+  /**
+   * Counts a broadcast refused for `dest`, to be reported to `from` with the
+   * others refused for it since the last report: a sender broadcasting past
+   * a frozen peer gets one report per destination every REFUSAL_REPORT_MS,
+   * with a count, instead of one per broadcast.
+   */
+  #refuseBroadcast(from: PeerLink, dest: PeerLink, name: string): void {
+    from.unreported ??= new Map();
+    const pending = from.unreported.get(dest.id);
+    if (pending) {
+      pending.count++;
+      pending.name = name;
+    } else from.unreported.set(dest.id, { count: 1, name });
+    this.#refusing.add(from);
+    this.#reportTimer ??= setTimeout(() => {
+      this.#reportTimer = undefined;
+      for (const link of this.#refusing) this.#reportRefusals(link);
+    }, REFUSAL_REPORT_MS);
+  }
+
+  /** Writes `from`'s pending broadcast refusals: one `undeliverable` per destination, `c` the count. */
+  #reportRefusals(from: PeerLink): void {
+    this.#refusing.delete(from);
+    const unreported = from.unreported;
+    from.unreported = undefined;
+    if (!unreported || from.gone) return;
+    for (const [to, { count, name }] of unreported) {
+      from.writer.push(
+        encodeMessage({ k: Kind.Undeliverable, n: name, reason: "queue_full", t: to, b: true, c: count }),
+      );
+    }
+  }
+
   #onWritten(link: PeerLink): void {
+    link.wakeDrainWaiters();
     if (link.toldBusy.size === 0 || !link.writer.belowLowWater) return;
     const room = encodeMessage({ k: Kind.Room, id: link.id });
     for (const id of link.toldBusy) this.#links.get(id)?.writer.push(room);
@@ -328,6 +539,8 @@ export class Hub extends EventTarget {
 
   #onRequest(from: PeerLink, body: Uint8Array, m: Request): void {
     this.#stats.requests++;
+    // Reports about what it sent before come before the answer to this request.
+    if (from.unreported) this.#reportRefusals(from);
     if (this.#closing) return this.#fail(from, m, new ClosedError(`Cannot route ${m.u}: the hub is closing`));
     let dest: PeerLink | undefined;
     if (m.t !== undefined) {
@@ -338,6 +551,7 @@ export class Hub extends EventTarget {
       if (!dest) return this.#fail(from, m, new NoResponderError(`No handler for route ${m.u}`));
     }
     if (!dest.writer.hasRoom()) {
+      this.#markFull(dest);
       this.#drop("queue_full");
       return this.#fail(from, m, new QueueFullError(`Cannot route ${m.u}: the queue of peer ${dest.id} is full`));
     }
@@ -385,10 +599,15 @@ export class Hub extends EventTarget {
     if (this.#closing && this.#inFlight.size === 0) this.#wakeDrained?.();
   }
 
-  #onGone(link: PeerLink, reason: string): void {
+  /** Forgets `link` and tells the others; `abort` drops what is queued for it (false: a last frame is on its way). */
+  #onGone(link: PeerLink, reason: string, abort: boolean): void {
+    link.gone = true;
     this.#framesOutClosed += link.writer.framesOut;
     this.#bytesOutClosed += link.writer.bytesOut;
-    link.writer.abort();
+    if (abort) link.writer.abort();
+    link.wakeDrainWaiters();
+    this.#full.delete(link);
+    this.#refusing.delete(link);
     const info = link.info;
     if (!info || this.#links.get(info.id) !== link) return;
     this.#links.delete(info.id);
@@ -402,17 +621,57 @@ export class Hub extends EventTarget {
       this.#fail(
         requester,
         { r: entry.rid, f: entry.requester },
-        this.#closing
-          ? new ClosedError(`Cannot answer ${entry.route}: the hub is closing`)
-          : new PeerLeftError(`Peer ${info.id} left before answering ${entry.route}`),
+        this.#closing ? new ClosedError(`Cannot answer ${entry.route}: the hub is closing`) : new PeerLeftError(
+          reason === ErrorCode.SlowConsumer
+            ? `Peer ${info.id} was disconnected as a slow consumer before answering ${entry.route}`
+            : `Peer ${info.id} left before answering ${entry.route}`,
+        ),
       );
     });
     for (const other of this.#links.values()) {
       if (other.toldBusy.delete(info.id)) this.#onWritten(other);
     }
-    const leave = encodeMessage({ k: Kind.Leave, id: info.id, reason });
-    for (const other of this.#links.values()) other.writer.push(leave);
+    this.#announce({ leave: info.id, reason }, undefined);
     if (this.#closing && this.#inFlight.size === 0) this.#wakeDrained?.();
+  }
+
+  /**
+   * Tells every peer of a join or a leave. On a large bus changes are held
+   * for a moment and sent together as one `members` frame: each
+   * announcement costs the hub a write per peer, and 1 000 peers joining one
+   * after another, announced one by one, cost it half a million writes. They
+   * go at once, in order, when the peer that joined sends anything: nobody
+   * hears from a peer before hearing it joined.
+   */
+  #announce(change: MemberChange, joining: PeerLink | undefined): void {
+    this.#changes.push(change);
+    const peers = this.#links.size;
+    if (peers < BATCH_FROM_PEERS || this.#closing) return this.#flushAnnouncements();
+    if (joining) joining.announced = false;
+    this.#announceTimer ??= setTimeout(
+      () => this.#flushAnnouncements(),
+      Math.min(MAX_BATCH_MS, peers * BATCH_US_PER_PEER / 1000),
+    );
+  }
+
+  #flushAnnouncements(): void {
+    clearTimeout(this.#announceTimer);
+    this.#announceTimer = undefined;
+    const changes = this.#changes;
+    if (changes.length === 0) return;
+    this.#changes = [];
+    const [first] = changes;
+    const frame = encodeMessage(
+      changes.length > 1
+        ? { k: Kind.Members, changes }
+        : "join" in first
+        ? { k: Kind.Join, peer: first.join }
+        : { k: Kind.Leave, id: first.leave, reason: first.reason },
+    );
+    for (const link of this.#links.values()) {
+      link.announced = true;
+      link.writer.push(frame);
+    }
   }
 
   #wakeDrained: (() => void) | undefined;
@@ -478,6 +737,9 @@ export class Hub extends EventTarget {
   async #close(timeout: number): Promise<void> {
     this.#closing = true;
     clearInterval(this.#watchTimer);
+    clearTimeout(this.#retryTimer);
+    this.#retryAccept?.();
+    this.#flushAnnouncements();
     await this.#listener?.close();
     const closing = encodeMessage({ k: Kind.Close, reason: "hub closing" });
     for (const link of this.#links.values()) if (link.id !== 0) link.writer.push(closing);
@@ -486,7 +748,10 @@ export class Hub extends EventTarget {
     }
     await this.peer.close();
     // A connection still in its handshake is in #open only; without this it would outlive close().
-    for (const link of this.#open) if (!link.info) void link.conn.close();
+    // Nor would a peer cut loose as a slow consumer, still being given its last frame.
+    for (const link of this.#open) if (!link.info || link.gone) void link.conn.close();
+    clearInterval(this.#sweepTimer);
+    clearTimeout(this.#reportTimer);
     const links = [...this.#links.values()];
     await Promise.all(links.map(async (link) => {
       await link.writer.close(Math.min(timeout, 500));
@@ -496,3 +761,23 @@ export class Hub extends EventTarget {
     this.#inFlight.clear();
   }
 }
+
+/** First wait before accepting again after the process ran out of file descriptors; it doubles up to the next. */
+const ACCEPT_RETRY_MS = 50;
+const MAX_ACCEPT_RETRY_MS = 1000;
+/**
+ * A destination with frames queued that took nothing for this long is
+ * stalled: broadcasters stop waiting for it. (The issue's bar: a frozen peer
+ * holds a broadcaster's `flush()` at most 250 ms.)
+ */
+const STALL_MS = 100;
+/** Broadcast refusals are reported to their sender at most this often per destination, with a count. */
+const REFUSAL_REPORT_MS = 250;
+/**
+ * From this many peers on, joins and leaves are announced in batches, each
+ * waiting this many microseconds per peer (at most MAX_BATCH_MS): the wait
+ * grows with the cost of an announcement, so the cost per join stays bounded.
+ */
+const BATCH_FROM_PEERS = 64;
+const BATCH_US_PER_PEER = 100;
+const MAX_BATCH_MS = 250;

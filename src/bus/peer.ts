@@ -145,11 +145,14 @@ export class Peer extends EventTarget {
 
   /**
    * Sends alert `name` to every connected peer, this one and the hub's
-   * included, exactly once each. Returns at once.
+   * included, at most once each. Returns at once. The hub paces broadcasts
+   * to the slowest peer that still reads; a peer whose queue at the hub is
+   * full (one that stalled) misses them alone, and this peer gets
+   * `undeliverable` events for it, several refusals in one (`count`).
    *
    * @param name Alert name.
    * @param data Any CBOR-encodable value.
-   * @throws {QueueFullError} when the outgoing queue is full, or a peer's queue at the hub is.
+   * @throws {QueueFullError} when the outgoing queue is full.
    * @throws {ClosedError} when the peer is closed.
    *
    * @example
@@ -163,7 +166,6 @@ export class Peer extends EventTarget {
     if (this.#s.policy) return this.#s.sendReliably(undefined, name, data);
     const link = this.#s.usable();
     textAlertName(name);
-    link.checkRoom(undefined, name);
     link.alert(undefined, name, this.#s.encodeData(data, name));
     this.#s.counters.alertsSent++;
   }

@@ -119,10 +119,12 @@ export class PeerSession {
       closing: () => {
         this.hubClosing = true;
       },
-      lost: (reason) => {
+      lost: (reason, error) => {
         if (this.link !== link) return;
         this.lose(
-          this.closing ? new ClosedError("Peer is closed") : new ClosedError(`Connection to the hub lost: ${reason}`),
+          this.closing
+            ? new ClosedError("Peer is closed")
+            : error ?? new ClosedError(`Connection to the hub lost: ${reason}`),
           reason,
         );
       },
@@ -130,7 +132,7 @@ export class PeerSession {
   }
 
   /** Ends the current link: pending requests reject, `disconnect` fires. */
-  lose(error: ClosedError, reason: string): void {
+  lose(error: IpcError, reason: string): void {
     const link = this.link;
     this.link = undefined;
     this.pending.rejectAll(() => error);
@@ -161,7 +163,7 @@ export class PeerSession {
   }
 
   reportUndeliverable(detail: UndeliverableDetail): void {
-    this.counters.drop(`undeliverable_${detail.reason}`);
+    this.counters.drop(`undeliverable_${detail.reason}`, detail.count);
     this.events.dispatchEvent(new CustomEvent("undeliverable", { detail }));
   }
 
