@@ -18,6 +18,9 @@ import { admitHello } from "./hub_handshake.ts";
 import { BUS_DEFAULTS, type HubSettings, type HubStats, type SocketWatch } from "./hub_settings.ts";
 import { InFlightRequests } from "./in_flight_requests.ts";
 import { PeerLink } from "./peer_link.ts";
+import { BroadcastRefusals } from "./broadcast_refusals.ts";
+import { MemberAnnouncements } from "./member_announcements.ts";
+import { SlowConsumerWatch } from "./slow_consumer_watch.ts";
 import { waitAtMost } from "../util/with_timeout.ts";
 import { Peer, type PeerSettings } from "./peer.ts";
 import { writeAnswer } from "./write_answer.ts";
@@ -34,7 +37,6 @@ import {
   type ErrorRecord,
   type Hello,
   Kind,
-  type MemberChange,
   type PeerInfo,
   PROTOCOL_VERSION,
   type Request,
@@ -66,7 +68,6 @@ export class Hub extends EventTarget {
   #watchTimer: ReturnType<typeof setInterval> | undefined;
   #socketRebinds = 0;
   readonly #settings: HubSettings;
-  readonly #slowConsumerTimeout: number;
   readonly #links = new Map<number, PeerLink>();
   /** Every connection being served, those still in their handshake included: close() ends them all. */
   readonly #open = new Set<PeerLink>();
@@ -93,15 +94,9 @@ export class Hub extends EventTarget {
   };
   #framesOutClosed = 0;
   #bytesOutClosed = 0;
-  /** Peers whose queue had no room when last looked at: the slow-consumer sweep watches them. */
-  readonly #full = new Set<PeerLink>();
-  #sweepTimer: ReturnType<typeof setInterval> | undefined;
-  /** Senders with broadcast refusals not yet reported (see #refuseBroadcast). */
-  readonly #refusing = new Set<PeerLink>();
-  #reportTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Joins and leaves not yet announced, in order (see #announce). */
-  #changes: MemberChange[] = [];
-  #announceTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #slowConsumers: SlowConsumerWatch;
+  readonly #refusals = new BroadcastRefusals();
+  readonly #announcements = new MemberAnnouncements(this.#links);
   /** Peers cut loose as slow consumers that took their last frame: the timer that closes them if they do not. */
   readonly #goodbyes = new Map<PeerLink, ReturnType<typeof setTimeout>>();
   /** Whether the process was found out of file descriptors and has not accepted since. */
@@ -114,7 +109,10 @@ export class Hub extends EventTarget {
     super();
     this.#listener = listener;
     this.#settings = settings;
-    this.#slowConsumerTimeout = settings.slowConsumerTimeout ?? BUS_DEFAULTS.slowConsumerTimeout;
+    this.#slowConsumers = new SlowConsumerWatch(
+      settings.slowConsumerTimeout ?? BUS_DEFAULTS.slowConsumerTimeout,
+      (link, idleMs) => this.#cutLoose(link, idleMs),
+    );
     this.peer = new Peer({ ...peerSettings, id: 0 });
   }
 
@@ -265,7 +263,7 @@ export class Hub extends EventTarget {
   async #untilRoom(link: PeerLink): Promise<void> {
     this.#markFull(link);
     while (!link.writer.hasRoom() && !link.writer.failed && !link.gone) {
-      await link.nextWrite(this.#slowConsumerTimeout);
+      await link.nextWrite(this.#slowConsumers.timeout);
     }
     if (link.slowing.size > 0) await this.#untilDrained(link);
   }
@@ -302,28 +300,7 @@ export class Hub extends EventTarget {
   #markFull(link: PeerLink): void {
     // The hub's own peer and a channel's hosting member live in this process: never cut loose.
     if (link.gone || link.isHost || link.info?.id === 0 && this.#settings.ownPeer !== false) return;
-    this.#full.add(link);
-    this.#sweepTimer ??= setInterval(() => this.#sweep(), Math.max(10, Math.min(1000, this.#slowConsumerTimeout / 4)));
-  }
-
-  /**
-   * Cuts loose every watched peer whose queue still has no room and took
-   * nothing for slowConsumer.timeout, as NATS does with slow consumers: the
-   * hub stops holding frames for a peer that does not read.
-   */
-  #sweep(): void {
-    const now = performance.now();
-    for (const link of this.#full) {
-      if (link.gone || link.writer.failed || link.writer.hasRoom()) this.#full.delete(link);
-      else if (now - link.writer.progressAt > this.#slowConsumerTimeout) {
-        this.#full.delete(link);
-        this.#cutLoose(link, now - link.writer.progressAt);
-      }
-    }
-    if (this.#full.size === 0) {
-      clearInterval(this.#sweepTimer);
-      this.#sweepTimer = undefined;
-    }
+    this.#slowConsumers.watch(link);
   }
 
   #cutLoose(link: PeerLink, idleMs: number): void {
@@ -331,7 +308,7 @@ export class Hub extends EventTarget {
     const err = new SlowConsumerError(
       `Peer ${link.info?.id} was disconnected as a slow consumer: its queue at the hub was full (${link.writer.messages} frames, ${link.writer.bytes} bytes) and took nothing for ${
         Math.round(idleMs)
-      } ms (slowConsumer.timeout ${this.#slowConsumerTimeout} ms)`,
+      } ms (slowConsumer.timeout ${this.#slowConsumers.timeout} ms)`,
     );
     this.dispatchEvent(new CustomEvent("error", { detail: err }));
     // What was queued for it goes; the frame saying why is written once it reads again (it may be frozen).
@@ -344,7 +321,7 @@ export class Hub extends EventTarget {
     // and what it still sends is read and ignored until it closes (at most as long again): closing at once
     // failed the writes of a peer waking up (an answer it had to send), and that failure closed its side before
     // it read why (tests/load/slow_consumer_test.ts, Bun).
-    const timeout = this.#slowConsumerTimeout;
+    const timeout = this.#slowConsumers.timeout;
     link.goodbye = link.writer.close(timeout).then(() => {
       if (link.writer.failed) return void link.conn.close();
       this.#goodbyes.set(link, setTimeout(() => void link.conn.close(), timeout));
@@ -355,7 +332,7 @@ export class Hub extends EventTarget {
     // Found by tests/fuzz/: a hello pipelined behind a refused one was welcomed, and what followed it routed.
     if (link.refused) return;
     // Nobody may hear from a peer before hearing that it joined.
-    if (!link.announced) this.#flushAnnouncements();
+    if (!link.announced) this.#announcements.flush();
     // Alerts are most of the traffic: route them on a hand-read envelope.
     const fast = link.info ? readEnvelope(body) : undefined;
     if (fast) {
@@ -429,7 +406,7 @@ export class Hub extends EventTarget {
     if (isHubPeer || link.isHost) this.#hostId = id;
     link.info = info;
     link.dropOldest = hello.dropOldest === true;
-    this.#announce({ join: info }, link);
+    this.#announcements.announce({ join: info }, { joining: link, now: this.#closing });
     this.#links.set(id, link);
     if (info.name !== undefined) this.#byName.set(info.name, id);
     if (!isHubPeer) this.#stats.peersJoined++;
@@ -464,7 +441,7 @@ export class Hub extends EventTarget {
       if (isBroadcast && dest.dropOldest && writer.dropOldest()) this.#drop("drop_oldest");
       else {
         this.#drop("queue_full");
-        if (paced) return this.#refuseBroadcast(from, dest, m.n);
+        if (paced) return this.#refusals.refuse(from, dest.id, m.n);
         this.#undeliverable(from, m, "queue_full", dest.id);
         // The sender marks dest busy on this report, so it must hear `room` later even if
         // none of its frames was ever queued for dest (else its flush() never resolves).
@@ -483,39 +460,6 @@ export class Hub extends EventTarget {
     } else if (writer.aboveHighWater && !dest.toldBusy.has(from.id)) {
       dest.toldBusy.add(from.id);
       from.writer.push(encodeMessage({ k: Kind.Busy, id: dest.id }));
-    }
-  }
-
-  /**
-   * Counts a broadcast refused for `dest`, to be reported to `from` with the
-   * others refused for it since the last report: a sender broadcasting past
-   * a frozen peer gets one report per destination every REFUSAL_REPORT_MS,
-   * with a count, instead of one per broadcast.
-   */
-  #refuseBroadcast(from: PeerLink, dest: PeerLink, name: string): void {
-    from.unreported ??= new Map();
-    const pending = from.unreported.get(dest.id);
-    if (pending) {
-      pending.count++;
-      pending.name = name;
-    } else from.unreported.set(dest.id, { count: 1, name });
-    this.#refusing.add(from);
-    this.#reportTimer ??= setTimeout(() => {
-      this.#reportTimer = undefined;
-      for (const link of this.#refusing) this.#reportRefusals(link);
-    }, REFUSAL_REPORT_MS);
-  }
-
-  /** Writes `from`'s pending broadcast refusals: one `undeliverable` per destination, `c` the count. */
-  #reportRefusals(from: PeerLink): void {
-    this.#refusing.delete(from);
-    const unreported = from.unreported;
-    from.unreported = undefined;
-    if (!unreported || from.gone) return;
-    for (const [to, { count, name }] of unreported) {
-      from.writer.push(
-        encodeMessage({ k: Kind.Undeliverable, n: name, reason: "queue_full", t: to, b: true, c: count }),
-      );
     }
   }
 
@@ -540,7 +484,7 @@ export class Hub extends EventTarget {
   #onRequest(from: PeerLink, body: Uint8Array, m: Request): void {
     this.#stats.requests++;
     // Reports about what it sent before come before the answer to this request.
-    if (from.unreported) this.#reportRefusals(from);
+    if (from.unreported) this.#refusals.report(from);
     if (this.#closing) return this.#fail(from, m, new ClosedError(`Cannot route ${m.u}: the hub is closing`));
     let dest: PeerLink | undefined;
     if (m.t !== undefined) {
@@ -606,8 +550,8 @@ export class Hub extends EventTarget {
     this.#bytesOutClosed += link.writer.bytesOut;
     if (abort) link.writer.abort();
     link.wakeDrainWaiters();
-    this.#full.delete(link);
-    this.#refusing.delete(link);
+    this.#slowConsumers.forget(link);
+    this.#refusals.forget(link);
     const info = link.info;
     if (!info || this.#links.get(info.id) !== link) return;
     this.#links.delete(info.id);
@@ -631,47 +575,8 @@ export class Hub extends EventTarget {
     for (const other of this.#links.values()) {
       if (other.toldBusy.delete(info.id)) this.#onWritten(other);
     }
-    this.#announce({ leave: info.id, reason }, undefined);
+    this.#announcements.announce({ leave: info.id, reason }, { now: this.#closing });
     if (this.#closing && this.#inFlight.size === 0) this.#wakeDrained?.();
-  }
-
-  /**
-   * Tells every peer of a join or a leave. On a large bus changes are held
-   * for a moment and sent together as one `members` frame: each
-   * announcement costs the hub a write per peer, and 1 000 peers joining one
-   * after another, announced one by one, cost it half a million writes. They
-   * go at once, in order, when the peer that joined sends anything: nobody
-   * hears from a peer before hearing it joined.
-   */
-  #announce(change: MemberChange, joining: PeerLink | undefined): void {
-    this.#changes.push(change);
-    const peers = this.#links.size;
-    if (peers < BATCH_FROM_PEERS || this.#closing) return this.#flushAnnouncements();
-    if (joining) joining.announced = false;
-    this.#announceTimer ??= setTimeout(
-      () => this.#flushAnnouncements(),
-      Math.min(MAX_BATCH_MS, peers * BATCH_US_PER_PEER / 1000),
-    );
-  }
-
-  #flushAnnouncements(): void {
-    clearTimeout(this.#announceTimer);
-    this.#announceTimer = undefined;
-    const changes = this.#changes;
-    if (changes.length === 0) return;
-    this.#changes = [];
-    const [first] = changes;
-    const frame = encodeMessage(
-      changes.length > 1
-        ? { k: Kind.Members, changes }
-        : "join" in first
-        ? { k: Kind.Join, peer: first.join }
-        : { k: Kind.Leave, id: first.leave, reason: first.reason },
-    );
-    for (const link of this.#links.values()) {
-      link.announced = true;
-      link.writer.push(frame);
-    }
   }
 
   #wakeDrained: (() => void) | undefined;
@@ -739,7 +644,7 @@ export class Hub extends EventTarget {
     clearInterval(this.#watchTimer);
     clearTimeout(this.#retryTimer);
     this.#retryAccept?.();
-    this.#flushAnnouncements();
+    this.#announcements.flush();
     await this.#listener?.close();
     const closing = encodeMessage({ k: Kind.Close, reason: "hub closing" });
     for (const link of this.#links.values()) if (link.id !== 0) link.writer.push(closing);
@@ -750,8 +655,8 @@ export class Hub extends EventTarget {
     // A connection still in its handshake is in #open only; without this it would outlive close().
     // Nor would a peer cut loose as a slow consumer, still being given its last frame.
     for (const link of this.#open) if (!link.info || link.gone) void link.conn.close();
-    clearInterval(this.#sweepTimer);
-    clearTimeout(this.#reportTimer);
+    this.#slowConsumers.close();
+    this.#refusals.close();
     const links = [...this.#links.values()];
     await Promise.all(links.map(async (link) => {
       await link.writer.close(Math.min(timeout, 500));
@@ -771,13 +676,3 @@ const MAX_ACCEPT_RETRY_MS = 1000;
  * holds a broadcaster's `flush()` at most 250 ms.)
  */
 const STALL_MS = 100;
-/** Broadcast refusals are reported to their sender at most this often per destination, with a count. */
-const REFUSAL_REPORT_MS = 250;
-/**
- * From this many peers on, joins and leaves are announced in batches, each
- * waiting this many microseconds per peer (at most MAX_BATCH_MS): the wait
- * grows with the cost of an announcement, so the cost per join stays bounded.
- */
-const BATCH_FROM_PEERS = 64;
-const BATCH_US_PER_PEER = 100;
-const MAX_BATCH_MS = 250;
