@@ -30,7 +30,6 @@ export {
   ProtocolError,
   QueueFullError,
   RemoteError,
-  SlowConsumerError,
   TimeoutError,
   UnsupportedRuntimeError,
 } from "./src/errors.ts";

@@ -44,9 +44,9 @@ export const ErrorCode = {
   PermissionDenied: "permission_denied",
   /** Data that cannot travel: a function, a symbol, a cycle. */
   InvalidData: "invalid_data",
-  /** The hub disconnected a peer whose queue at the hub stayed full for longer than `slowConsumer.timeout`. */
+  /** The hub disconnected a peer whose queue stayed full for `slowConsumer.timeout`: its pending requests fail with it. */
   SlowConsumer: "slow_consumer",
-  /** The hub's process ran out of file descriptors (`EMFILE`): it serves its peers but cannot accept new ones. */
+  /** The hub's process has no file descriptor left (`EMFILE`): it serves its peers but cannot accept new ones. */
   TooManyOpenFiles: "too_many_open_files",
 } as const;
 
@@ -109,12 +109,7 @@ export class UnsupportedRuntimeError extends IpcError {
   /** The class name, as it travels in error records. */
   override name = "UnsupportedRuntimeError";
 
-  /**
-   * Makes the error.
-   *
-   * @param message What failed, and the value that made it fail.
-   * @param options The cause.
-   */
+  /** Makes the error from what failed (and the value that made it fail) and its cause. */
   constructor(message: string, options: IpcErrorOptions = {}) {
     super(message, { ...options, code: ErrorCode.UnsupportedRuntime });
   }
@@ -138,12 +133,7 @@ export class ConnectError extends IpcError {
   /** The class name, as it travels in error records. */
   override name = "ConnectError";
 
-  /**
-   * Makes the error.
-   *
-   * @param message What failed, and the value that made it fail.
-   * @param options The cause.
-   */
+  /** Makes the error from what failed (and the value that made it fail) and its cause. */
   constructor(message: string, options: IpcErrorOptions = {}) {
     super(message, { ...options, code: ErrorCode.Connect });
   }
@@ -163,12 +153,7 @@ export class AddressInUseError extends IpcError {
   /** The class name, as it travels in error records. */
   override name = "AddressInUseError";
 
-  /**
-   * Makes the error.
-   *
-   * @param message What failed, and the value that made it fail.
-   * @param options The cause.
-   */
+  /** Makes the error from what failed (and the value that made it fail) and its cause. */
   constructor(message: string, options: IpcErrorOptions = {}) {
     super(message, { ...options, code: ErrorCode.AddressInUse });
   }
@@ -189,12 +174,7 @@ export class FrameTooLargeError extends IpcError {
   /** The class name, as it travels in error records. */
   override name = "FrameTooLargeError";
 
-  /**
-   * Makes the error.
-   *
-   * @param message What failed, and the value that made it fail.
-   * @param options The cause.
-   */
+  /** Makes the error from what failed (and the value that made it fail) and its cause. */
   constructor(message: string, options: IpcErrorOptions = {}) {
     super(message, { ...options, code: ErrorCode.FrameTooLarge });
   }
@@ -214,12 +194,7 @@ export class ProtocolError extends IpcError {
   /** The class name, as it travels in error records. */
   override name = "ProtocolError";
 
-  /**
-   * Makes the error.
-   *
-   * @param message What failed, and the value that made it fail.
-   * @param options The cause.
-   */
+  /** Makes the error from what failed (and the value that made it fail) and its cause. */
   constructor(message: string, options: IpcErrorOptions = {}) {
     super(message, { ...options, code: ErrorCode.Protocol });
   }
@@ -239,12 +214,7 @@ export class TimeoutError extends IpcError {
   /** The class name, as it travels in error records. */
   override name = "TimeoutError";
 
-  /**
-   * Makes the error.
-   *
-   * @param message What failed, and the value that made it fail.
-   * @param options The cause.
-   */
+  /** Makes the error from what failed (and the value that made it fail) and its cause. */
   constructor(message: string, options: IpcErrorOptions = {}) {
     super(message, { ...options, code: ErrorCode.Timeout });
   }
@@ -264,12 +234,7 @@ export class NoResponderError extends IpcError {
   /** The class name, as it travels in error records. */
   override name = "NoResponderError";
 
-  /**
-   * Makes the error.
-   *
-   * @param message What failed, and the value that made it fail.
-   * @param options The cause.
-   */
+  /** Makes the error from what failed (and the value that made it fail) and its cause. */
   constructor(message: string, options: IpcErrorOptions = {}) {
     super(message, { ...options, code: ErrorCode.NoResponder });
   }
@@ -289,12 +254,7 @@ export class NoSuchPeerError extends IpcError {
   /** The class name, as it travels in error records. */
   override name = "NoSuchPeerError";
 
-  /**
-   * Makes the error.
-   *
-   * @param message What failed, and the value that made it fail.
-   * @param options The cause.
-   */
+  /** Makes the error from what failed (and the value that made it fail) and its cause. */
   constructor(message: string, options: IpcErrorOptions = {}) {
     super(message, { ...options, code: ErrorCode.NoSuchPeer });
   }
@@ -355,12 +315,7 @@ export class ClosedError extends IpcError {
   /** The class name, as it travels in error records. */
   override name = "ClosedError";
 
-  /**
-   * Makes the error.
-   *
-   * @param message What failed, and the value that made it fail.
-   * @param options The cause.
-   */
+  /** Makes the error from what failed (and the value that made it fail) and its cause. */
   constructor(message: string, options: IpcErrorOptions = {}) {
     super(message, { ...options, code: ErrorCode.Closed });
   }
@@ -380,12 +335,7 @@ export class QueueFullError extends IpcError {
   /** The class name, as it travels in error records. */
   override name = "QueueFullError";
 
-  /**
-   * Makes the error.
-   *
-   * @param message What failed, and the value that made it fail.
-   * @param options The cause.
-   */
+  /** Makes the error from what failed (and the value that made it fail) and its cause. */
   constructor(message: string, options: IpcErrorOptions = {}) {
     super(message, { ...options, code: ErrorCode.QueueFull });
   }
@@ -405,39 +355,9 @@ export class PeerLeftError extends IpcError {
   /** The class name, as it travels in error records. */
   override name = "PeerLeftError";
 
-  /**
-   * Makes the error.
-   *
-   * @param message What failed, and the value that made it fail.
-   * @param options The cause.
-   */
+  /** Makes the error from what failed (and the value that made it fail) and its cause. */
   constructor(message: string, options: IpcErrorOptions = {}) {
     super(message, { ...options, code: ErrorCode.PeerLeft });
-  }
-}
-
-/**
- * The hub disconnected this peer as a slow consumer: the hub's queue of
- * frames for it stayed full, with nothing written to it, for longer than the
- * hub's `slowConsumer.timeout`. The peer's pending requests reject with it,
- * and its `disconnect` event has reason `slow_consumer`.
- *
- * @example
- * ```ts
- * import { SlowConsumerError } from "@ipcbus/ipcbus";
- * const err = new SlowConsumerError("Peer 3 read nothing for 10000 ms while its queue at the hub was full");
- * console.log(err.code); // "slow_consumer"
- * ```
- */
-export class SlowConsumerError extends IpcError {
-  /**
-   * Makes the error.
-   *
-   * @param message What failed, and the value that made it fail.
-   * @param options The cause.
-   */
-  constructor(message: string, options: IpcErrorOptions = {}) {
-    super(message, { ...options, code: ErrorCode.SlowConsumer });
   }
 }
 
@@ -455,12 +375,7 @@ export class AuthError extends IpcError {
   /** The class name, as it travels in error records. */
   override name = "AuthError";
 
-  /**
-   * Makes the error.
-   *
-   * @param message What failed, and the value that made it fail.
-   * @param options The cause.
-   */
+  /** Makes the error from what failed (and the value that made it fail) and its cause. */
   constructor(message: string, options: IpcErrorOptions = {}) {
     super(message, { ...options, code: ErrorCode.Auth });
   }
@@ -481,12 +396,7 @@ export class HubExistsError extends IpcError {
   /** The class name, as it travels in error records. */
   override name = "HubExistsError";
 
-  /**
-   * Makes the error.
-   *
-   * @param message What failed, and the value that made it fail.
-   * @param options The cause.
-   */
+  /** Makes the error from what failed (and the value that made it fail) and its cause. */
   constructor(message: string, options: IpcErrorOptions = {}) {
     super(message, { ...options, code: ErrorCode.HubExists });
   }
@@ -505,12 +415,7 @@ export class HubExistsError extends IpcError {
  * ```
  */
 export class NameTakenError extends IpcError {
-  /**
-   * Makes the error.
-   *
-   * @param message What failed, and the value that made it fail.
-   * @param options The cause.
-   */
+  /** Makes the error from what failed (and the value that made it fail) and its cause. */
   constructor(message: string, options: IpcErrorOptions = {}) {
     super(message, { ...options, code: ErrorCode.NameTaken });
   }
@@ -528,12 +433,7 @@ export class NameTakenError extends IpcError {
  * ```
  */
 export class IdTakenError extends IpcError {
-  /**
-   * Makes the error.
-   *
-   * @param message What failed, and the value that made it fail.
-   * @param options The cause.
-   */
+  /** Makes the error from what failed (and the value that made it fail) and its cause. */
   constructor(message: string, options: IpcErrorOptions = {}) {
     super(message, { ...options, code: ErrorCode.IdTaken });
   }
@@ -595,40 +495,4 @@ export class DataError extends IpcError {
     super(message, { cause: options.cause, code: ErrorCode.InvalidData });
     this.path = options.path ?? "data";
   }
-}
-
-const byCode: Record<string, new (message: string) => IpcError> = {
-  [ErrorCode.Timeout]: TimeoutError,
-  [ErrorCode.NoResponder]: NoResponderError,
-  [ErrorCode.NoSuchPeer]: NoSuchPeerError,
-  [ErrorCode.Closed]: ClosedError,
-  [ErrorCode.QueueFull]: QueueFullError,
-  [ErrorCode.PeerLeft]: PeerLeftError,
-  [ErrorCode.SlowConsumer]: SlowConsumerError,
-  [ErrorCode.Auth]: AuthError,
-  [ErrorCode.Protocol]: ProtocolError,
-  [ErrorCode.FrameTooLarge]: FrameTooLargeError,
-  [ErrorCode.NameTaken]: NameTakenError,
-  [ErrorCode.IdTaken]: IdTakenError,
-  [ErrorCode.HubExists]: HubExistsError,
-  [ErrorCode.Connect]: ConnectError,
-  [ErrorCode.AddressInUse]: AddressInUseError,
-  [ErrorCode.PermissionDenied]: PermissionError,
-  [ErrorCode.InvalidData]: DataError,
-  [ErrorCode.UnsupportedRuntime]: UnsupportedRuntimeError,
-};
-
-const knownCodes: ReadonlySet<string> = new Set(Object.values(ErrorCode));
-
-/**
- * Rebuilds an ipcbus error received as a `{ code, message }` record, keeping
- * its class when the code is one of ours. A code this version does not know
- * (from a newer hub, or a client in another language) becomes `ipc_error`,
- * with the code kept in the message.
- */
-export function errorFromCode(code: string, message: string): IpcError {
-  const ErrorClass = byCode[code];
-  if (ErrorClass) return new ErrorClass(message);
-  if (knownCodes.has(code)) return new IpcError(message, { code: code as ErrorCode });
-  return new IpcError(`${message} (code ${code})`);
 }

@@ -43,11 +43,6 @@ export class BroadcastRefusals {
     }
   }
 
-  /** Forgets `link` (it left): nothing is reported to it any more. */
-  forget(link: PeerLink): void {
-    this.#pending.delete(link);
-  }
-
   /** Stops the timer (the hub closed). */
   close(): void {
     clearTimeout(this.#timer);

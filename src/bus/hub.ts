@@ -1,7 +1,6 @@
 import { decodeEnvelope } from "../codec/cbor.ts";
 import type { Connection, Listener } from "../transport/connection.ts";
 import { memoryConnectionPair } from "../transport/memory.ts";
-import { canOpenFile, isOutOfFiles } from "../transport/out_of_files.ts";
 import {
   ClosedError,
   ErrorCode,
@@ -11,13 +10,13 @@ import {
   PeerLeftError,
   ProtocolError,
   QueueFullError,
-  SlowConsumerError,
 } from "../errors.ts";
 import { type FastEnvelope, readEnvelope } from "./fast_envelope.ts";
 import { admitHello } from "./hub_handshake.ts";
-import { BUS_DEFAULTS, type HubSettings, type HubStats, type SocketWatch } from "./hub_settings.ts";
+import type { HubSettings, HubStats } from "./hub_settings.ts";
 import { InFlightRequests } from "./in_flight_requests.ts";
 import { PeerLink } from "./peer_link.ts";
+import { HubListener } from "./hub_listener.ts";
 import { BroadcastRefusals } from "./broadcast_refusals.ts";
 import { MemberAnnouncements } from "./member_announcements.ts";
 import { SlowConsumerWatch } from "./slow_consumer_watch.ts";
@@ -64,9 +63,7 @@ type AlertFields = Pick<FastEnvelope, "f" | "t" | "s"> & { n: string };
 export class Hub extends EventTarget {
   /** The hub process's own peer, id 0. */
   readonly peer: Peer;
-  #listener: Listener | undefined;
-  #watchTimer: ReturnType<typeof setInterval> | undefined;
-  #socketRebinds = 0;
+  readonly #listener: HubListener;
   readonly #settings: HubSettings;
   readonly #links = new Map<number, PeerLink>();
   /** Every connection being served, those still in their handshake included: close() ends them all. */
@@ -97,22 +94,14 @@ export class Hub extends EventTarget {
   readonly #slowConsumers: SlowConsumerWatch;
   readonly #refusals = new BroadcastRefusals();
   readonly #announcements = new MemberAnnouncements(this.#links);
-  /** Peers cut loose as slow consumers that took their last frame: the timer that closes them if they do not. */
-  readonly #goodbyes = new Map<PeerLink, ReturnType<typeof setTimeout>>();
-  /** Whether the process was found out of file descriptors and has not accepted since. */
-  #outOfFiles = false;
-  #retryAccept: (() => void) | undefined;
-  #retryTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** @internal Use `serve()`. */
   constructor(listener: Listener | undefined, settings: HubSettings, peerSettings: PeerSettings) {
     super();
-    this.#listener = listener;
+    const host = { accept: (conn: Connection) => this.accept(conn), peers: () => this.peers.length };
+    this.#listener = new HubListener(listener, { ...host, error: (err, counted) => this.#error(err, counted) });
     this.#settings = settings;
-    this.#slowConsumers = new SlowConsumerWatch(
-      settings.slowConsumerTimeout ?? BUS_DEFAULTS.slowConsumerTimeout,
-      (link, idleMs) => this.#cutLoose(link, idleMs),
-    );
+    this.#slowConsumers = new SlowConsumerWatch(settings.slowConsumerTimeout, (link, err) => this.#cutLoose(link, err));
     this.peer = new Peer({ ...peerSettings, id: 0 });
   }
 
@@ -133,84 +122,7 @@ export class Hub extends EventTarget {
       this.accept(hubSide, { hubPeer: true });
       await this.peer.attach(peerSide, this.#settings.handshakeTimeout);
     }
-    if (this.#listener) void this.#acceptLoop(this.#listener);
-    const watch = this.#settings.socketWatch;
-    if (watch) this.#watchTimer = setInterval(() => void this.#checkSocket(watch), watch.intervalMs);
-  }
-
-  /**
-   * A deleted socket file leaves the hub listening on an inode nobody can
-   * reach: notice it, bind a new file, and say so through an `error` event.
-   */
-  async #checkSocket(watch: SocketWatch): Promise<void> {
-    // Bun's accept loop retries in silence when the process is out of descriptors: look on each tick.
-    if (this.#outOfFiles) this.#outOfFiles = !canOpenFile();
-    else if (!canOpenFile()) this.#onOutOfFiles(undefined);
-    if (this.#closing || watch.isBound()) return;
-    try {
-      // Close the old listener first: the new file may get the deleted one's
-      // inode number, and the old listener removes a file with its inode.
-      await this.#listener?.close();
-      const listener = await watch.relisten();
-      if (this.#closing) return void await listener.close();
-      this.#listener = listener;
-      this.#socketRebinds++;
-      void this.#acceptLoop(listener);
-      this.dispatchEvent(
-        new CustomEvent("error", {
-          detail: new IpcError(`Socket file ${listener.path} was removed under the hub; bound a new one`, {
-            code: ErrorCode.SocketLost,
-          }),
-        }),
-      );
-    } catch (err) {
-      this.#stats.errors++;
-      this.dispatchEvent(new CustomEvent("error", { detail: err }));
-    }
-  }
-
-  /**
-   * Accepts until the listener closes. Out of file descriptors, accepting
-   * fails (Deno) or stalls (Bun) while the peers connected are served as
-   * ever: report it once, then try again, less and less often.
-   */
-  async #acceptLoop(listener: Listener): Promise<void> {
-    let retryMs = ACCEPT_RETRY_MS;
-    while (!this.#closing) {
-      try {
-        for await (const conn of listener) {
-          this.#outOfFiles = false;
-          retryMs = ACCEPT_RETRY_MS;
-          this.accept(conn);
-        }
-        return;
-      } catch (err) {
-        if (this.#closing) return;
-        if (!isOutOfFiles(err)) {
-          this.#stats.errors++;
-          this.dispatchEvent(new CustomEvent("error", { detail: err }));
-          return;
-        }
-        this.#onOutOfFiles(err);
-        await new Promise<void>((resolve) => {
-          this.#retryAccept = resolve;
-          this.#retryTimer = setTimeout(resolve, retryMs);
-        });
-        retryMs = Math.min(retryMs * 2, MAX_ACCEPT_RETRY_MS);
-      }
-    }
-  }
-
-  /** Reports, once until the hub accepts again, that the process has no file descriptor left for new peers. */
-  #onOutOfFiles(cause: unknown): void {
-    if (this.#outOfFiles) return;
-    this.#outOfFiles = true;
-    this.#stats.errors++;
-    const err = new IpcError(
-      `Cannot accept new peers: the hub's process has no file descriptor left (EMFILE); the ${this.stats().peers} peers connected are served, new ones wait until descriptors are freed`,
-      { code: ErrorCode.TooManyOpenFiles, ...(cause === undefined ? {} : { cause }) },
-    );
-    this.dispatchEvent(new CustomEvent("error", { detail: err }));
+    this.#listener.start(this.#settings.socketWatch);
   }
 
   /**
@@ -230,102 +142,32 @@ export class Hub extends EventTarget {
   #hostId: number | undefined;
 
   async #serveLink(link: PeerLink, isHubPeer: boolean): Promise<void> {
-    const reason = await link.read(this.#settings, {
+    const reason = await link.read({ ...this.#settings, slowConsumerTimeout: this.#slowConsumers.timeout }, {
       frame: (body) => {
         this.#stats.framesIn++;
         this.#stats.bytesIn += body.byteLength + 4;
         this.#onFrame(link, body, isHubPeer);
       },
-      chunk: () => {
-        if (link.gone) return link.goodbye;
-        // Found by tests/fuzz/: frames the hub answers (unknown kinds, alerts to nobody, refusals) grew the
-        // sender's own queue without bound, as replies bypass the limits. Dropping the peer once its queue
-        // passed twice them also dropped busy peers that do read (tests/load/: a full-speed broadcaster
-        // gets a refusal per full destination): so stop reading a peer while its own queue is past its
-        // limits, which bounds it to the limits plus one chunk's replies. If it reads nothing for
-        // slowConsumer.timeout, the sweep cuts it loose.
-        if (!link.writer.hasRoom()) return this.#untilRoom(link);
-        if (link.slowing.size > 0) return this.#untilDrained(link);
-      },
-      error: (err) => {
-        this.#stats.errors++;
-        this.dispatchEvent(new CustomEvent("error", { detail: err }));
-      },
+      full: () => this.#slowConsumers.watch(link),
+      error: (err) => this.#error(err, true),
     });
     this.#open.delete(link);
-    clearTimeout(this.#goodbyes.get(link));
-    this.#goodbyes.delete(link);
+    link.ended();
     await link.conn.close();
     if (!link.gone) this.#onGone(link, reason, true);
   }
 
-  /** Waits until `link`'s own queue is back under its limits, then paces its broadcasts. */
-  async #untilRoom(link: PeerLink): Promise<void> {
-    this.#markFull(link);
-    while (!link.writer.hasRoom() && !link.writer.failed && !link.gone) {
-      await link.nextWrite(this.#slowConsumers.timeout);
-    }
-    if (link.slowing.size > 0) await this.#untilDrained(link);
-  }
-
-  /**
-   * Broadcasts are paced by their slowest live destination: `link` is not
-   * read while a destination of its broadcasts is past a quarter of its
-   * queue and still takes frames. One that took nothing for STALL_MS
-   * (frozen, or not reading) is not waited for: what it cannot take is
-   * refused for it alone.
-   */
-  async #untilDrained(link: PeerLink): Promise<void> {
-    for (const dest of link.slowing) {
-      while (!dest.gone && !link.gone && !dest.writer.belowLowWater) {
-        const idle = performance.now() - dest.writer.progressAt;
-        if (idle < STALL_MS) await dest.nextWrite(STALL_MS - idle + 1);
-        else {
-          // A hub that was itself descheduled sees its timers before the writes that completed
-          // meanwhile: give those a turn before taking the peer for stalled.
-          await new Promise((resolve) => setTimeout(resolve, 0));
-          if (performance.now() - dest.writer.progressAt >= STALL_MS) break;
-        }
-      }
-    }
-    link.slowing.clear();
-  }
-
-  /** Whether `link` has frames queued and took none for STALL_MS. */
-  #stalled(link: PeerLink): boolean {
-    return link.writer.messages > 0 && performance.now() - link.writer.progressAt >= STALL_MS;
-  }
-
-  /** Notes that `link`'s queue has no room, for the slow-consumer sweep to watch. */
-  #markFull(link: PeerLink): void {
-    // The hub's own peer and a channel's hosting member live in this process: never cut loose.
-    if (link.gone || link.isHost || link.info?.id === 0 && this.#settings.ownPeer !== false) return;
-    this.#slowConsumers.watch(link);
-  }
-
-  #cutLoose(link: PeerLink, idleMs: number): void {
-    this.#stats.slowConsumers++;
-    const err = new SlowConsumerError(
-      `Peer ${link.info?.id} was disconnected as a slow consumer: its queue at the hub was full (${link.writer.messages} frames, ${link.writer.bytes} bytes) and took nothing for ${
-        Math.round(idleMs)
-      } ms (slowConsumer.timeout ${this.#slowConsumers.timeout} ms)`,
-    );
+  /** An `error` event; `counted` ones also go into `stats().errors`. */
+  #error(err: unknown, counted: boolean): void {
+    if (counted) this.#stats.errors++;
     this.dispatchEvent(new CustomEvent("error", { detail: err }));
-    // What was queued for it goes; the frame saying why is written once it reads again (it may be frozen).
-    link.refused = true;
-    link.writer.discardQueued();
-    link.writer.push(encodeMessage({ k: Kind.Error, e: wireError(err) }));
+  }
+
+  #cutLoose(link: PeerLink, err: IpcError): void {
+    this.#stats.slowConsumers++;
+    this.#error(err, false);
+    link.cutLoose(encodeMessage({ k: Kind.Error, e: wireError(err) }), this.#slowConsumers.timeout);
     this.#onGone(link, ErrorCode.SlowConsumer, false);
-    // The hub reads nothing more from it until that frame is written (its writes wait in its socket), at most
-    // slowConsumer.timeout; a peer that never reads is then closed. One that read it gets the end of the stream,
-    // and what it still sends is read and ignored until it closes (at most as long again): closing at once
-    // failed the writes of a peer waking up (an answer it had to send), and that failure closed its side before
-    // it read why (tests/load/slow_consumer_test.ts, Bun).
-    const timeout = this.#slowConsumers.timeout;
-    link.goodbye = link.writer.close(timeout).then(() => {
-      if (link.writer.failed) return void link.conn.close();
-      this.#goodbyes.set(link, setTimeout(() => void link.conn.close(), timeout));
-    });
   }
 
   #onFrame(link: PeerLink, body: Uint8Array, isHubPeer: boolean): void {
@@ -433,11 +275,11 @@ export class Hub extends EventTarget {
 
   #deliver(from: PeerLink, dest: PeerLink, body: Uint8Array, m: AlertFields, isBroadcast: boolean): void {
     const writer = dest.writer;
-    // Plain broadcasts are paced by reading their sender (#untilDrained), not by busy/room, so that a
-    // destination that stalls holds nobody back. Numbered ones (channels) are resent on room: kept as they were.
+    // Plain broadcasts are paced by reading their sender (PeerLink.paceBy), not by busy/room: a destination that
+    // stalls holds nobody back. Numbered ones (channels) are resent on room, so busy/room it is for them.
     const paced = isBroadcast && m.s === undefined;
     if (!writer.hasRoom()) {
-      this.#markFull(dest);
+      this.#slowConsumers.watch(dest);
       if (isBroadcast && dest.dropOldest && writer.dropOldest()) this.#drop("drop_oldest");
       else {
         this.#drop("queue_full");
@@ -453,11 +295,8 @@ export class Hub extends EventTarget {
     }
     writer.push(body, isBroadcast);
     if (dest.dropOldest || from === dest) return;
-    if (paced) {
-      // Paced from a quarter on (busy/room wait for half): what is left is the margin for a peer that is
-      // only slow, not frozen, but was taken for stalled on a loaded machine (tests/load/).
-      if (!writer.belowLowWater && !this.#stalled(dest)) from.slowing.add(dest);
-    } else if (writer.aboveHighWater && !dest.toldBusy.has(from.id)) {
+    if (paced) from.paceBy(dest);
+    else if (writer.aboveHighWater && !dest.toldBusy.has(from.id)) {
       dest.toldBusy.add(from.id);
       from.writer.push(encodeMessage({ k: Kind.Busy, id: dest.id }));
     }
@@ -495,7 +334,7 @@ export class Hub extends EventTarget {
       if (!dest) return this.#fail(from, m, new NoResponderError(`No handler for route ${m.u}`));
     }
     if (!dest.writer.hasRoom()) {
-      this.#markFull(dest);
+      this.#slowConsumers.watch(dest);
       this.#drop("queue_full");
       return this.#fail(from, m, new QueueFullError(`Cannot route ${m.u}: the queue of peer ${dest.id} is full`));
     }
@@ -545,18 +384,16 @@ export class Hub extends EventTarget {
 
   /** Forgets `link` and tells the others; `abort` drops what is queued for it (false: a last frame is on its way). */
   #onGone(link: PeerLink, reason: string, abort: boolean): void {
-    link.gone = true;
+    link.leave();
     this.#framesOutClosed += link.writer.framesOut;
     this.#bytesOutClosed += link.writer.bytesOut;
     if (abort) link.writer.abort();
-    link.wakeDrainWaiters();
-    this.#slowConsumers.forget(link);
-    this.#refusals.forget(link);
     const info = link.info;
     if (!info || this.#links.get(info.id) !== link) return;
     this.#links.delete(info.id);
     if (info.name !== undefined && this.#byName.get(info.name) === info.id) this.#byName.delete(info.name);
     if (info.id !== 0) this.#stats.peersLeft++;
+    const gone = reason === ErrorCode.SlowConsumer ? "was disconnected as a slow consumer" : "left";
     this.#inFlight.peerGone(info.id, (entry) => {
       const requester = this.#links.get(entry.requester);
       if (!requester) return;
@@ -565,11 +402,9 @@ export class Hub extends EventTarget {
       this.#fail(
         requester,
         { r: entry.rid, f: entry.requester },
-        this.#closing ? new ClosedError(`Cannot answer ${entry.route}: the hub is closing`) : new PeerLeftError(
-          reason === ErrorCode.SlowConsumer
-            ? `Peer ${info.id} was disconnected as a slow consumer before answering ${entry.route}`
-            : `Peer ${info.id} left before answering ${entry.route}`,
-        ),
+        this.#closing
+          ? new ClosedError(`Cannot answer ${entry.route}: the hub is closing`)
+          : new PeerLeftError(`Peer ${info.id} ${gone} before answering ${entry.route}`),
       );
     });
     for (const other of this.#links.values()) {
@@ -616,7 +451,7 @@ export class Hub extends EventTarget {
       bytesOut,
       inFlightRequests: this.#inFlight.size,
       uptimeMs: Date.now() - this.#started,
-      socketRebinds: this.#socketRebinds,
+      socketRebinds: this.#listener.rebinds,
     };
   }
 
@@ -641,11 +476,8 @@ export class Hub extends EventTarget {
 
   async #close(timeout: number): Promise<void> {
     this.#closing = true;
-    clearInterval(this.#watchTimer);
-    clearTimeout(this.#retryTimer);
-    this.#retryAccept?.();
     this.#announcements.flush();
-    await this.#listener?.close();
+    await this.#listener.close();
     const closing = encodeMessage({ k: Kind.Close, reason: "hub closing" });
     for (const link of this.#links.values()) if (link.id !== 0) link.writer.push(closing);
     if (this.#inFlight.size > 0) {
@@ -666,13 +498,3 @@ export class Hub extends EventTarget {
     this.#inFlight.clear();
   }
 }
-
-/** First wait before accepting again after the process ran out of file descriptors; it doubles up to the next. */
-const ACCEPT_RETRY_MS = 50;
-const MAX_ACCEPT_RETRY_MS = 1000;
-/**
- * A destination with frames queued that took nothing for this long is
- * stalled: broadcasters stop waiting for it. (The issue's bar: a frozen peer
- * holds a broadcaster's `flush()` at most 250 ms.)
- */
-const STALL_MS = 100;

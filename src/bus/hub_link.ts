@@ -1,14 +1,8 @@
 import { decodeEnvelope } from "../codec/cbor.ts";
 import { FrameParser } from "../codec/frame_parser.ts";
 import type { Connection } from "../transport/connection.ts";
-import {
-  ConnectError,
-  errorFromCode,
-  FrameTooLargeError,
-  IpcError,
-  QueueFullError,
-  SlowConsumerError,
-} from "../errors.ts";
+import { ConnectError, ErrorCode, FrameTooLargeError, IpcError, QueueFullError } from "../errors.ts";
+import { errorFromCode } from "../error_from_code.ts";
 import { withTimeout } from "../util/with_timeout.ts";
 import { envelopeBytes, type EnvelopeFields, readEnvelope, writeEnvelope } from "./fast_envelope.ts";
 import { FrameWriter } from "./frame_writer.ts";
@@ -70,7 +64,7 @@ export class HubLink implements Link {
   /** Closed by either side: no more reading, no `lost`. */
   #done = false;
   /** The hub said it disconnects this peer as a slow consumer: why the link is about to end. */
-  #cutLoose: SlowConsumerError | undefined;
+  #cutLoose: IpcError | undefined;
 
   constructor(conn: Connection, settings: HubLinkSettings) {
     this.#conn = conn;
@@ -227,7 +221,7 @@ export class HubLink implements Link {
           String((m.e as ErrorRecord)?.message),
         );
         // The hub closes the connection after this one: it is why.
-        if (err instanceof SlowConsumerError) this.#cutLoose = err;
+        if (err.code === ErrorCode.SlowConsumer) this.#cutLoose = err;
         return h.error(err);
       }
       case Kind.Close:

@@ -98,7 +98,7 @@ export interface LinkHandler {
   closing(): void;
   /**
    * The link is gone (not called after {@linkcode Link.close}). `error`, when
-   * the far side said why it ended the link (a `SlowConsumerError`), is what
+   * the far side said why it ended the link (code `slow_consumer`), is what
    * pending requests reject with.
    */
   lost(reason: string, error?: IpcError): void;

@@ -5,6 +5,13 @@ import { FrameWriter } from "./frame_writer.ts";
 import { encodeMessage, Kind, type PeerInfo, wireError } from "./protocol.ts";
 import type { RouteMatcher } from "./route_pattern.ts";
 
+/**
+ * A destination with frames queued that took nothing for this long is
+ * stalled: broadcasters stop waiting for it. (The issue's bar: a frozen peer
+ * holds a broadcaster's `flush()` at most 250 ms.)
+ */
+const STALL_MS = 100;
+
 /** The hub's side of one peer's connection: its writer, what it said in its hello, the routes it serves. */
 export class PeerLink {
   readonly conn: Connection;
@@ -28,6 +35,7 @@ export class PeerLink {
   /** Cut loose: settles once it was given its last frame (or could not be); it is not read until then. */
   goodbye: Promise<void> | undefined;
   #drainWaiters: Array<() => void> = [];
+  #goodbyeTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(conn: Connection, limits: { maxQueueMessages: number; maxQueueBytes: number }) {
     this.conn = conn;
@@ -40,6 +48,12 @@ export class PeerLink {
   /** The peer's id (after its hello). */
   get id(): number {
     return this.info!.id;
+  }
+
+  /** The hub is done with this peer (it left, or was cut loose): whoever waits for it stops. */
+  leave(): void {
+    this.gone = true;
+    this.wakeDrainWaiters();
   }
 
   /** Wakes those waiting for a write to this peer: one completed, or it is gone. */
@@ -59,6 +73,76 @@ export class PeerLink {
     });
   }
 
+  /** Whether frames are queued for this peer and it took none for STALL_MS. */
+  get stalled(): boolean {
+    return this.writer.messages > 0 && performance.now() - this.writer.progressAt >= STALL_MS;
+  }
+
+  /**
+   * Paces this peer's broadcasts by `dest`, a destination of one: from a
+   * quarter of its queue on (busy/room wait for half), this peer is read no
+   * more until `dest` drains or stalls (see untilDrained). The margin left is
+   * for a peer that is only slow but was taken for stalled on a loaded
+   * machine (tests/load/).
+   */
+  paceBy(dest: PeerLink): void {
+    if (!dest.writer.belowLowWater && !dest.stalled) this.slowing.add(dest);
+  }
+
+  /** Waits until this peer's own queue has room again, or it is gone (cut loose); then paces its broadcasts. */
+  async untilRoom(ms: number): Promise<void> {
+    while (!this.writer.hasRoom() && !this.writer.failed && !this.gone) await this.nextWrite(ms);
+    if (this.slowing.size > 0) await this.untilDrained();
+  }
+
+  /**
+   * Broadcasts are paced by their slowest live destination: this peer is not
+   * read while a destination of its broadcasts is past a quarter of its
+   * queue and still takes frames. One that took nothing for STALL_MS (frozen,
+   * or not reading) is not waited for: what it cannot take is refused for it
+   * alone.
+   */
+  async untilDrained(): Promise<void> {
+    for (const dest of this.slowing) {
+      while (!dest.gone && !this.gone && !dest.writer.belowLowWater) {
+        const idle = performance.now() - dest.writer.progressAt;
+        if (idle < STALL_MS) await dest.nextWrite(STALL_MS - idle + 1);
+        else {
+          // A hub that was itself descheduled sees its timers before the writes that completed
+          // meanwhile: give those a turn before taking the peer for stalled.
+          await new Promise((resolve) => setTimeout(resolve, 0));
+          if (performance.now() - dest.writer.progressAt >= STALL_MS) break;
+        }
+      }
+    }
+    this.slowing.clear();
+  }
+
+  /**
+   * Cut loose as a slow consumer: what is queued for it goes, `last` (the
+   * frame saying why) is queued instead. It is not read until that frame is
+   * written (its writes wait in its socket), at most `timeout` ms; one that
+   * never reads is then closed. One that read it gets the end of the stream,
+   * and what it still sends is read and ignored until it closes (at most
+   * `timeout` more): closing at once failed the writes of a peer waking up
+   * (an answer it had to send), and that failure closed its side before it
+   * read why (tests/load/slow_consumer_test.ts, Bun).
+   */
+  cutLoose(last: Uint8Array, timeout: number): void {
+    this.refused = true;
+    this.writer.discardQueued();
+    this.writer.push(last);
+    this.goodbye = this.writer.close(timeout).then(() => {
+      if (this.writer.failed) return void this.conn.close();
+      this.#goodbyeTimer = setTimeout(() => void this.conn.close(), timeout);
+    });
+  }
+
+  /** The connection ended: nothing more to close. */
+  ended(): void {
+    clearTimeout(this.#goodbyeTimer);
+  }
+
   /** Whether one of the peer's `handle()` patterns matches `route`. */
   handles(route: string): boolean {
     for (const p of this.patterns) if (p.matches(route)) return true;
@@ -67,14 +151,14 @@ export class PeerLink {
 
   /**
    * Reads the peer's frames into `on.frame` until the connection ends, and
-   * resolves with the reason. After each chunk
-   * it awaits `on.chunk()`, the hub's flow control. A connection without a
+   * resolves with the reason. After each chunk it applies the hub's flow
+   * control (`on.full` says the peer's own queue has no room). A connection without a
    * hello after `handshakeTimeout` ms is closed. An `IpcError` (a protocol
    * violation) goes to `on.error` and is told to the peer before hanging up.
    */
   async read(
-    settings: { maxFrameBytes: number; handshakeTimeout: number },
-    on: { frame(body: Uint8Array): void; chunk(): Promise<void> | undefined; error(err: IpcError): void },
+    settings: { maxFrameBytes: number; handshakeTimeout: number; slowConsumerTimeout: number },
+    on: { frame(body: Uint8Array): void; full(): void; error(err: IpcError): void },
   ): Promise<string> {
     const reader = this.conn.readable.getReader();
     const parser = new FrameParser(settings.maxFrameBytes);
@@ -90,8 +174,17 @@ export class PeerLink {
         const { value, done } = await reader.read();
         if (done) break;
         parser.push(value, (body) => on.frame(body));
-        const paused = on.chunk();
-        if (paused) await paused;
+        if (this.gone) await this.goodbye;
+        else if (!this.writer.hasRoom()) {
+          // Found by tests/fuzz/: frames the hub answers (unknown kinds, alerts to nobody, refusals) grew the
+          // sender's own queue without bound, as replies bypass the limits. Dropping the peer once its queue
+          // passed twice them also dropped busy peers that do read (tests/load/: a full-speed broadcaster
+          // gets a refusal per full destination): so stop reading a peer while its own queue is past its
+          // limits, which bounds it to the limits plus one chunk's replies. If it reads nothing for
+          // slowConsumer.timeout, the hub cuts it loose.
+          on.full();
+          await this.untilRoom(settings.slowConsumerTimeout);
+        } else if (this.slowing.size > 0) await this.untilDrained();
       }
     } catch (err) {
       reason = err instanceof Error ? err.message : String(err);

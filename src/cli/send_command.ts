@@ -1,4 +1,5 @@
-import { errorFromCode, type IpcError, NoSuchPeerError, QueueFullError } from "../errors.ts";
+import { type IpcError, NoSuchPeerError, QueueFullError } from "../errors.ts";
+import { errorFromCode } from "../error_from_code.ts";
 import type { Peer, UndeliverableDetail } from "../bus/peer.ts";
 import { type CliArgs, peerRef } from "./cli_args.ts";
 import { commandData, expectArguments } from "./command_data.ts";

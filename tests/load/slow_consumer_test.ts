@@ -299,7 +299,9 @@ test(
       // Default queue limits, as a user would have them; the policy that cuts a slow consumer loose is set far
       // beyond the freeze, so that this test sees refusals only.
       await s.spawnHub(currentRuntime, { slowConsumer: { timeout: 60_000 } });
-      const control = await s.connect({ name: "control" });
+      // The test process is a destination of the broadcasts too, and the busiest process here: it drops its oldest
+      // rather than be counted among the peers that fell behind.
+      const control = await s.connect({ name: "control", dropOldestBroadcasts: true });
       const [frozen, fastA, fastB, sender] = await Promise.all([
         s.spawnPeer(currentRuntime, { name: "frozen", count: ["bc", "end"] }),
         s.spawnPeer("deno", { name: "fast-a", count: ["bc", "end"] }),
@@ -449,7 +451,6 @@ test(
       // Woken, the victim reads what was queued before, then why it was cut loose.
       const error = await victim.next("an error event", (e) => e.ev === "error");
       assert.equal(error.error.code, "slow_consumer");
-      assert.equal(error.error.name, "SlowConsumerError");
       const disconnect = await victim.next("a disconnect event", (e) => e.ev === "disconnect");
       assert.equal(disconnect.reason, "slow_consumer");
       const ownAnswer = await victim.answer(own);
