@@ -5,10 +5,13 @@
  * fit and tells each sender; senders wait for room; alerts between other
  * peers keep their pace; the hub's resident memory stays bounded; and a
  * peer that asked for `dropOldestBroadcasts` loses its oldest broadcasts
- * (counted) without holding the broadcasters back.
+ * (counted) without holding the broadcasters back. A peer frozen for 5 s
+ * holds no broadcaster back (issue 13's bar: `flush()` ≤ 250 ms, the fast
+ * peers get every broadcast); one whose queue stays full past
+ * `slowConsumer.timeout` is cut loose.
  *
- * Each test first runs the same traffic with nobody frozen, and takes the
- * hub's peak RSS and the rates of that window as the baseline: the freeze
+ * The first two tests run the same traffic with nobody frozen first, and take
+ * the hub's peak RSS and the rates of that window as the baseline: the freeze
  * must not add more than {@linkcode RSS_BOUND} nor halve the rates.
  */
 import { test } from "node:test";
