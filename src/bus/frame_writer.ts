@@ -16,6 +16,8 @@ export interface QueueLimits {
  * spare while the connection stays busy.
  */
 const INITIAL_BATCH_BYTES = 4 * 1024;
+/** One write takes at most this much of the batch (see #writable); more than the kernel's socket buffer. */
+const MAX_WRITE_BYTES = 256 * 1024;
 /** A spare batch buffer larger than this is let go after a burst instead of kept. */
 const MAX_SPARE_BYTES = 1024 * 1024;
 /**
@@ -265,14 +267,19 @@ export class FrameWriter {
 
   /**
    * How much of the batch one write takes: all of it, or the frames that
-   * fit in half of either limit (one at least). A write to a peer that stopped
-   * reading never completes, so what it took can never be dropped: without
-   * this, one write could hold a whole queue and leave `dropOldest()` nothing
-   * to drop (tests/load/slow_consumer_test.ts, a peer frozen mid-burst).
+   * fit in half of either limit and in MAX_WRITE_BYTES (one at least). A
+   * write to a peer that stopped reading never completes, so what it took
+   * can never be dropped: without the half, one write could hold a whole
+   * queue and leave `dropOldest()` nothing to drop (tests/load/, a peer
+   * frozen mid-burst). And a write completes only once the peer has read
+   * most of it: the hub tells a slow peer from a stalled one by completed
+   * writes, so a peer reading a 2 MiB write for longer than the stall
+   * threshold looked stalled.
    */
   #writable(): [bytes: number, frames: number] {
-    const { maxMessages, maxBytes } = this.limits;
-    if (this.#batchFrames * 2 <= maxMessages && this.#batchBytes * 2 <= maxBytes) {
+    const { maxMessages } = this.limits;
+    const maxBytes = Math.min(this.limits.maxBytes / 2, MAX_WRITE_BYTES);
+    if (this.#batchFrames * 2 <= maxMessages && this.#batchBytes <= maxBytes) {
       return [this.#batchBytes, this.#batchFrames];
     }
     const b = this.#batch;
@@ -280,7 +287,7 @@ export class FrameWriter {
     let frames = 0;
     while (frames < this.#batchFrames) {
       const end = at + FRAME_HEADER_BYTES + (b[at] * 0x1000000 + (b[at + 1] << 16 | b[at + 2] << 8 | b[at + 3]));
-      if (frames > 0 && ((frames + 1) * 2 > maxMessages || end * 2 > maxBytes)) break;
+      if (frames > 0 && ((frames + 1) * 2 > maxMessages || end > maxBytes)) break;
       at = end;
       frames++;
     }

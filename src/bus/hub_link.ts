@@ -4,20 +4,18 @@ import type { Connection } from "../transport/connection.ts";
 import { ConnectError, ErrorCode, FrameTooLargeError, IpcError, QueueFullError } from "../errors.ts";
 import { errorFromCode } from "../error_from_code.ts";
 import { withTimeout } from "../util/with_timeout.ts";
-import { envelopeBytes, type EnvelopeFields, readEnvelope, writeEnvelope } from "./fast_envelope.ts";
+import { deliverEnvelope } from "./deliver_envelope.ts";
+import { envelopeBytes, type EnvelopeFields, writeEnvelope } from "./fast_envelope.ts";
 import { FrameWriter } from "./frame_writer.ts";
 import type { Ack, Answer, Link, LinkHandler, LinkWelcome, Sequence } from "./link.ts";
 import {
   asAck,
-  asAlert,
   asBusyOrRoom,
   asEnvelope,
   asErrorRecord,
   asJoin,
   asLeave,
   asMembers,
-  asReply,
-  asRequest,
   asUndeliverable,
   asWelcome,
   encodeMessage,
@@ -153,27 +151,9 @@ export class HubLink implements Link {
 
   #onFrame(body: Uint8Array): void {
     const h = this.#handler!;
-    const fast = readEnvelope(body);
-    if (fast) {
-      if (fast.k === "a") return h.alert(fast.f, fast.t, fast.n!, fast.d!, fast.s);
-      if (fast.k === "q") return h.request(fast.f, fast.r!, fast.u!, fast.d!);
-      return h.answer(fast.r!, { data: fast.d! });
-    }
-    const m = asEnvelope(decodeEnvelope(body));
+    const m = deliverEnvelope(body, h);
+    if (!m) return;
     switch (m.k) {
-      case Kind.Alert: {
-        const a = asAlert(m);
-        return h.alert(a.f, a.t, a.n, a.d, a.s);
-      }
-      case Kind.Request: {
-        const q = asRequest(m);
-        return h.request(q.f, q.r, q.u, q.d);
-      }
-      case Kind.Response:
-      case Kind.ErrorResponse: {
-        const r = asReply(m);
-        return h.answer(r.r, r.k === Kind.Response ? { data: r.d } : { error: r.e });
-      }
       case Kind.Join:
         return h.join(asJoin(m).peer);
       case Kind.Members:
