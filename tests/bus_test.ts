@@ -28,7 +28,7 @@ import {
   TimeoutError,
   type UndeliverableDetail,
 } from "../mod.ts";
-import { connect, type ConnectOptions } from "../mod.ts";
+import { channel, connect, type ConnectOptions } from "../mod.ts";
 import { decodeCbor, encodeCbor } from "../src/codec/cbor.ts";
 import { acceptConnection, makeHub, startHub } from "../src/bus/hub.ts";
 import { makePeer, Peer as PeerClass } from "../src/bus/peer.ts";
@@ -446,6 +446,53 @@ test("Peer.peers lists id, name, pid, runtime and since; peerjoin and peerleave 
     assert.deepEqual((await a.peers()).map((p) => p.id), [0, a.id]);
     assert.throws(() => a.send("b", "hello"), NoSuchPeerError);
   });
+});
+
+test("On a bus of 64 peers and more joins and leaves are announced in batches, each once and in order, and every view stays exact", async () => {
+  await withBus(async (bus) => {
+    const first = await bus.connect({ name: "first" });
+    const joins: number[] = [];
+    const leaves: number[] = [];
+    first.addEventListener("peerjoin", (e) => void joins.push((e as CustomEvent<PeerInfo>).detail.id));
+    first.addEventListener("peerleave", (e) => void leaves.push((e as CustomEvent<PeerInfo>).detail.id));
+    const others: Peer[] = [];
+    for (let i = 0; i < 70; i++) others.push(await bus.connect());
+    const ids = (peers: PeerInfo[]) => peers.map((p) => p.id);
+    const all = [0, first.id, ...others.map((p) => p.id)];
+    await until(WAIT, "the first peer to see the 70 joins", () => joins.length === 70);
+    assert.deepEqual(joins, others.map((p) => p.id), "each join once, in order");
+    assert.deepEqual(ids(await first.peers()), all);
+    assert.deepEqual(ids(await others[0].peers()), all, "a peer that joined early learnt of those after it");
+    // A newcomer's first frame goes out only after its join: the receiver knows its sender.
+    const late = await bus.connect({ name: "late" });
+    const got = nextEvent<{ pid: number }>(WAIT, first, "got");
+    first.on(
+      "hi",
+      (_data, ctx) => void first.dispatchEvent(new CustomEvent("got", { detail: { pid: ctx.senderPid } })),
+    );
+    late.send("first", "hi");
+    assert.equal((await got).pid, process.pid);
+    for (const peer of others.slice(0, 10)) await peer.close();
+    await until(WAIT, "10 leaves", () => leaves.length === 10);
+    assert.deepEqual(leaves, others.slice(0, 10).map((p) => p.id));
+    assert.deepEqual(ids(await others[20].peers()), [0, first.id, ...others.slice(10).map((p) => p.id), late.id]);
+  });
+});
+
+test("serve() and channel options check slowConsumer: an object with an integer timeout in ms", async () => {
+  const dir = tempDir("ipcbus-slow-option-");
+  try {
+    const path = `${dir.path}/bus.sock`;
+    await assert.rejects(serve({ path, slowConsumer: { timeout: 0 } }), RangeError);
+    await assert.rejects(serve({ path, slowConsumer: { timeout: 1.5 } }), RangeError);
+    await assert.rejects(serve({ path, slowConsumer: 5 as never }), TypeError);
+    assert.throws(() => channel("slow-option", { dir: dir.path, slowConsumer: { timeout: -1 } }), RangeError);
+    const hub = await serve({ path, slowConsumer: { timeout: 500 } });
+    assert.equal(hub.stats().slowConsumers, 0);
+    await hub.close({ timeout: 100 });
+  } finally {
+    dir.remove();
+  }
 });
 
 test("serve with auth refuses a missing or wrong token with AuthError and accepts the right one", async () => {

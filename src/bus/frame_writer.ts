@@ -10,14 +10,34 @@ export interface QueueLimits {
 }
 
 /**
- * Small, because every connection holds two batch buffers (the one filling
- * and the spare) for its whole life: at 64 KiB a hub with 500 idle peers
- * held 64 MiB in them (tests/load/soak_test.ts). A busy connection's batches
- * grow by doubling, and the grown one is kept as the spare.
+ * Small, because they are taken for every batch: at 64 KiB a hub with 500
+ * idle peers held 64 MiB in them (tests/load/soak_test.ts). A busy
+ * connection's batches grow by doubling, and the grown one is kept as the
+ * spare while the connection stays busy.
  */
 const INITIAL_BATCH_BYTES = 4 * 1024;
+/** One write takes at most this much of the batch (see #writable); more than the kernel's socket buffer. */
+const MAX_WRITE_BYTES = 256 * 1024;
 /** A spare batch buffer larger than this is let go after a burst instead of kept. */
 const MAX_SPARE_BYTES = 1024 * 1024;
+/**
+ * Batch buffers of {@linkcode INITIAL_BATCH_BYTES} kept for reuse by any
+ * writer of the process, at most this many. An idle connection holds none
+ * (a hub with 1 000 idle peers held 8 MiB in two buffers each, bench/hub_scale.ts);
+ * a busy one takes from here instead of allocating.
+ */
+const POOL_SIZE = 64;
+const pool: Uint8Array[] = [];
+/** The batch of a writer that holds no buffer. */
+const NO_BATCH = new Uint8Array(0);
+
+function takeBuffer(bytes: number): Uint8Array {
+  return bytes <= INITIAL_BATCH_BYTES ? pool.pop() ?? new Uint8Array(INITIAL_BATCH_BYTES) : new Uint8Array(bytes);
+}
+
+function giveBack(buffer: Uint8Array | undefined): void {
+  if (buffer?.byteLength === INITIAL_BATCH_BYTES && pool.length < POOL_SIZE) pool.push(buffer);
+}
 
 /**
  * The outgoing side of one connection. Frames are copied, each behind its
@@ -36,8 +56,14 @@ export class FrameWriter {
   onError: ((err: unknown) => void) | undefined;
   framesOut = 0;
   bytesOut = 0;
+  /**
+   * When the writer last made progress (`performance.now()`): a write
+   * completed, or the first frame after an idle spell was queued. With frames
+   * queued, the time since tells how long the other side has read nothing.
+   */
+  progressAt = 0;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
-  #batch: Uint8Array = new Uint8Array(INITIAL_BATCH_BYTES);
+  #batch: Uint8Array = NO_BATCH;
   #spare: Uint8Array | undefined;
   #batchBytes = 0;
   #batchFrames = 0;
@@ -106,6 +132,7 @@ export class FrameWriter {
    */
   reserve(bodyBytes: number, droppable = false): number {
     if (this.#failed) return -1;
+    if (this.messages === 0) this.progressAt = performance.now();
     const need = this.#batchBytes + FRAME_HEADER_BYTES + bodyBytes;
     if (need > this.#batch.byteLength) this.#grow(need);
     if (droppable) this.#droppable.push(this.#batchBytes);
@@ -125,8 +152,9 @@ export class FrameWriter {
   }
 
   #grow(need: number): void {
-    const next = new Uint8Array(Math.max(need, this.#batch.byteLength * 2));
+    const next = takeBuffer(Math.max(need, this.#batch.byteLength * 2));
     next.set(this.#batch.subarray(0, this.#batchBytes));
+    giveBack(this.#batch);
     this.#batch = next;
   }
 
@@ -142,6 +170,17 @@ export class FrameWriter {
     this.#batchFrames--;
     for (let i = 0; i < this.#droppable.length; i++) this.#droppable[i] -= frameBytes;
     return true;
+  }
+
+  /**
+   * Drops the frames queued and not yet handed to the transport; the write
+   * under way, if any, goes on. For a connection about to be closed with
+   * one last frame.
+   */
+  discardQueued(): void {
+    this.#batchBytes = 0;
+    this.#batchFrames = 0;
+    this.#droppable = [];
   }
 
   /** Resolves once everything pushed so far has been written (or writing failed). */
@@ -174,13 +213,26 @@ export class FrameWriter {
     try {
       while (this.#batchFrames > 0 && !this.#failed) {
         const written = this.#batch;
-        const bytes = this.#batchBytes;
-        const frames = this.#batchFrames;
-        this.#batch = this.#spare ?? new Uint8Array(INITIAL_BATCH_BYTES);
+        const [bytes, frames] = this.#writable();
+        const rest = written.subarray(bytes, this.#batchBytes);
+        const restFrames = this.#batchFrames - frames;
+        const droppable = this.#droppable;
+        this.#batch = this.#spare ?? NO_BATCH;
         this.#spare = undefined;
         this.#batchBytes = 0;
         this.#batchFrames = 0;
         this.#droppable = [];
+        if (restFrames > 0) {
+          // Frames beyond this write stay queued, at the start of the next batch.
+          if (rest.byteLength > this.#batch.byteLength) {
+            giveBack(this.#batch);
+            this.#batch = takeBuffer(rest.byteLength);
+          }
+          this.#batch.set(rest);
+          this.#batchBytes = rest.byteLength;
+          this.#batchFrames = restFrames;
+          this.#droppable = droppable.filter((at) => at >= bytes).map((at) => at - bytes);
+        }
         this.#inFlightMessages = frames;
         this.#inFlightBytes = bytes;
         // Counted when handed to the transport: the other side may have them
@@ -188,11 +240,19 @@ export class FrameWriter {
         this.framesOut += frames;
         this.bytesOut += bytes;
         await this.#writer.write(written.subarray(0, bytes));
+        this.progressAt = performance.now();
         // The transport is done with it: reuse it for a later batch unless a burst made it huge.
         if (written.byteLength <= MAX_SPARE_BYTES) this.#spare = written;
         this.#inFlightMessages = 0;
         this.#inFlightBytes = 0;
         this.onWritten?.();
+      }
+      if (this.#batchFrames === 0) {
+        // Idle: hold no buffer.
+        giveBack(this.#spare);
+        giveBack(this.#batch);
+        this.#spare = undefined;
+        this.#batch = NO_BATCH;
       }
     } catch (err) {
       this.#failed = true;
@@ -203,6 +263,35 @@ export class FrameWriter {
       this.#writing = false;
       if (this.#batchFrames === 0 || this.#failed) this.#wakeIdle();
     }
+  }
+
+  /**
+   * How much of the batch one write takes: all of it, or the frames that
+   * fit in half of either limit and in MAX_WRITE_BYTES (one at least). A
+   * write to a peer that stopped reading never completes, so what it took
+   * can never be dropped: without the half, one write could hold a whole
+   * queue and leave `dropOldest()` nothing to drop (tests/load/, a peer
+   * frozen mid-burst). And a write completes only once the peer has read
+   * most of it: the hub tells a slow peer from a stalled one by completed
+   * writes, so a peer reading a 2 MiB write for longer than the stall
+   * threshold looked stalled.
+   */
+  #writable(): [bytes: number, frames: number] {
+    const { maxMessages } = this.limits;
+    const maxBytes = Math.min(this.limits.maxBytes / 2, MAX_WRITE_BYTES);
+    if (this.#batchFrames * 2 <= maxMessages && this.#batchBytes <= maxBytes) {
+      return [this.#batchBytes, this.#batchFrames];
+    }
+    const b = this.#batch;
+    let at = 0;
+    let frames = 0;
+    while (frames < this.#batchFrames) {
+      const end = at + FRAME_HEADER_BYTES + (b[at] * 0x1000000 + (b[at + 1] << 16 | b[at + 2] << 8 | b[at + 3]));
+      if (frames > 0 && ((frames + 1) * 2 > maxMessages || end > maxBytes)) break;
+      at = end;
+      frames++;
+    }
+    return [at, frames];
   }
 
   #wakeIdle(): void {

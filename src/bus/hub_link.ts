@@ -1,7 +1,7 @@
 import { decodeEnvelope } from "../codec/cbor.ts";
 import { FrameParser } from "../codec/frame_parser.ts";
 import type { Connection } from "../transport/connection.ts";
-import { ConnectError, FrameTooLargeError, IpcError, QueueFullError } from "../errors.ts";
+import { ConnectError, ErrorCode, FrameTooLargeError, IpcError, QueueFullError } from "../errors.ts";
 import { errorFromCode } from "../error_from_code.ts";
 import { withTimeout } from "../util/with_timeout.ts";
 import { deliverEnvelope } from "./deliver_envelope.ts";
@@ -15,6 +15,7 @@ import {
   asErrorRecord,
   asJoin,
   asLeave,
+  asMembers,
   asUndeliverable,
   asWelcome,
   encodeMessage,
@@ -61,6 +62,8 @@ export class HubLink implements Link {
   #hubClosing = false;
   /** Closed by either side: no more reading, no `lost`. */
   #done = false;
+  /** The hub said it disconnects this peer as a slow consumer: why the link is about to end. */
+  #cutLoose: IpcError | undefined;
 
   constructor(conn: Connection, settings: HubLinkSettings) {
     this.#conn = conn;
@@ -141,13 +144,18 @@ export class HubLink implements Link {
     if (!this.#done) {
       await this.#conn.close();
       this.#end();
-      // A hub that closes says `close` first; one whose process died (SIGKILL,
-      // a crash) just vanishes, and the kernel ends or resets the connection.
-      this.#handler!.lost(
-        this.#hubClosing
-          ? `hub closed${reason === undefined ? "" : `: ${reason}`}`
-          : `connection reset: the hub went away without closing${reason === undefined ? "" : ` (${reason})`}`,
-      );
+      // A hub that cut this peer loose says why; one that closes says `close`
+      // first; one whose process died (SIGKILL, a crash) just vanishes, and
+      // the kernel ends or resets the connection.
+      const cut = this.#cutLoose;
+      if (cut) this.#handler!.lost(cut.code, cut);
+      else {
+        this.#handler!.lost(
+          this.#hubClosing
+            ? `hub closed${reason === undefined ? "" : `: ${reason}`}`
+            : `connection reset: the hub went away without closing${reason === undefined ? "" : ` (${reason})`}`,
+        );
+      }
     }
   }
 
@@ -158,6 +166,16 @@ export class HubLink implements Link {
     switch (m.k) {
       case Kind.Join:
         return h.join(asJoin(m).peer);
+      case Kind.Members:
+        // Joins and leaves of a large bus, batched by the hub, in order.
+        for (const change of asMembers(m).changes) {
+          if ("join" in change) h.join(change.join);
+          else {
+            this.#setRoom(change.leave);
+            h.leave(change.leave, change.reason);
+          }
+        }
+        return;
       case Kind.Ack: {
         const a = asAck(m);
         return h.ack(a.f, { upTo: a.s, gap: a.g === true, skip: a.skip === true });
@@ -172,7 +190,9 @@ export class HubLink implements Link {
         const detail: UndeliverableDetail = { reason: u.reason };
         if (u.t !== undefined) detail.to = u.t;
         if (u.n !== undefined) detail.name = u.n;
-        if (detail.reason === "queue_full" && detail.to !== undefined) this.#busy.add(detail.to);
+        if (u.c !== undefined && u.c > 1) detail.count = u.c;
+        // Broadcasts refused for a full peer (`b`) hold nobody back: the hub paces them itself.
+        if (detail.reason === "queue_full" && detail.to !== undefined && u.b !== true) this.#busy.add(detail.to);
         return h.undeliverable(detail, u.s !== undefined);
       }
       case Kind.Busy:
@@ -185,10 +205,15 @@ export class HubLink implements Link {
         if (this.#busy.size === 0) this.#wake();
         return;
       }
-      case Kind.Error:
-        return h.error(
-          errorFromCode(String((m.e as ErrorRecord)?.code ?? "ipc_error"), String((m.e as ErrorRecord)?.message)),
+      case Kind.Error: {
+        const err = errorFromCode(
+          String((m.e as ErrorRecord)?.code ?? "ipc_error"),
+          String((m.e as ErrorRecord)?.message),
         );
+        // The hub closes the connection after this one: it is why.
+        if (err.code === ErrorCode.SlowConsumer) this.#cutLoose = err;
+        return h.error(err);
+      }
       case Kind.Close:
         this.#hubClosing = true;
         return h.closing();

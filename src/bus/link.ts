@@ -13,6 +13,7 @@
  * @module
  */
 import type { MessageHeaders } from "./headers.ts";
+import type { IpcError } from "../errors.ts";
 import type { ErrorRecord, PatternRecord, PeerInfo } from "./protocol.ts";
 
 /**
@@ -46,6 +47,12 @@ export interface UndeliverableDetail {
   name?: string;
   /** `no_such_peer`, `queue_full`, `peer_left` … */
   reason: string;
+  /**
+   * How many alerts the report stands for, when more than one: broadcasts a
+   * full peer could not take are reported together, at most one report per
+   * peer every 250 ms.
+   */
+  count?: number;
 }
 
 /** What a link learns when it opens. */
@@ -103,8 +110,12 @@ export interface LinkHandler {
   error(err: unknown): void;
   /** The far side said it is closing: new messages fail with `ClosedError` from now on. */
   closing(): void;
-  /** The link is gone (not called after {@linkcode Link.close}). */
-  lost(reason: string): void;
+  /**
+   * The link is gone (not called after {@linkcode Link.close}). `error`, when
+   * the far side said why it ended the link (code `slow_consumer`), is what
+   * pending requests reject with.
+   */
+  lost(reason: string, error?: IpcError): void;
 }
 
 /**
@@ -127,7 +138,8 @@ export interface Link {
   alert(to: number | undefined, name: string, data: Uint8Array, seq?: Sequence, headers?: MessageHeaders): void;
   /**
    * Throws `QueueFullError` when the far side reported destination `to` full
-   * (for a broadcast: any destination). `what` names the alert in the message.
+   * (for a broadcast: any destination; only numbered broadcasts ask, plain
+   * ones are paced by the far side). `what` names the alert in the message.
    */
   checkRoom(to: number | undefined, what: string): void;
   /**

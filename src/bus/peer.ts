@@ -198,12 +198,15 @@ export class Peer<M extends PeerEventMap = PeerEventMap> extends TypedEventTarge
 
   /**
    * Sends alert `name` to every connected peer, this one and the hub's
-   * included, exactly once each. Returns at once.
+   * included, at most once each. Returns at once. The hub paces broadcasts
+   * to the slowest peer that still reads; a peer whose queue at the hub is
+   * full (one that stalled) misses them alone, and this peer gets
+   * `undeliverable` events for it, several refusals in one (`count`).
    *
    * @param name Alert name.
    * @param data Any CBOR-encodable value.
    * @param options `headers`: text metadata for the receivers' `ctx.headers`.
-   * @throws {QueueFullError} when the outgoing queue is full, or a peer's queue at the hub is.
+   * @throws {QueueFullError} when the outgoing queue is full.
    * @throws {ClosedError} when the peer is closed or draining.
    * @throws {DataError} when `data` holds a function, a symbol or a cycle.
    *

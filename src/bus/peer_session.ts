@@ -167,10 +167,12 @@ export class PeerSession {
       closing: () => {
         this.hubClosing = true;
       },
-      lost: (reason) => {
+      lost: (reason, error) => {
         if (this.link !== link) return;
         this.lose(
-          this.closing ? new ClosedError("Peer is closed") : new ClosedError(`Connection to the hub lost: ${reason}`),
+          this.closing
+            ? new ClosedError("Peer is closed")
+            : error ?? new ClosedError(`Connection to the hub lost: ${reason}`),
           reason,
         );
       },
@@ -182,7 +184,7 @@ export class PeerSession {
    * peer that neither reconnects nor has a delivery policy (which waits for
    * its channel's next hub) is then closed for good, with `error`.
    */
-  lose(error: ClosedError, reason: string): void {
+  lose(error: IpcError, reason: string): void {
     const link = this.link;
     this.link = undefined;
     this.pending.rejectAll(() => error);
@@ -234,7 +236,7 @@ export class PeerSession {
   }
 
   reportUndeliverable(detail: UndeliverableDetail): void {
-    this.counters.drop(`undeliverable_${detail.reason}`);
+    this.counters.drop(`undeliverable_${detail.reason}`, detail.count);
     this.events.dispatchEvent(new CustomEvent("undeliverable", { detail }));
   }
 
@@ -246,7 +248,8 @@ export class PeerSession {
     const dest = to === undefined ? undefined : this.view.resolve(to);
     const d = this.encodeData(data, name);
     if (link) {
-      link.checkRoom(dest, name);
+      // A broadcast is never refused for one busy peer: the hub refuses it for that peer alone.
+      if (dest !== undefined) link.checkRoom(dest, name);
       link.alert(dest, name, d, undefined, headers);
     } else {
       const reportAs = (reason: string) =>
@@ -258,7 +261,7 @@ export class PeerSession {
             // Checked again: the destination may not have come back to the new hub.
             if (dest !== undefined) this.view.resolve(dest);
             const now = this.usable();
-            now.checkRoom(dest, name);
+            if (dest !== undefined) now.checkRoom(dest, name);
             now.alert(dest, name, d, undefined, headers);
           } catch (err) {
             reportAs(err instanceof IpcError ? err.code : "invalid");

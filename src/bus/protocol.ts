@@ -18,6 +18,7 @@ export const Kind = {
   Welcome: "welcome",
   Refuse: "refuse",
   Join: "join",
+  Members: "members",
   Leave: "leave",
   Alert: "a",
   Request: "q",
@@ -106,6 +107,15 @@ export interface Leave {
   reason: string;
 }
 
+/** One change of a {@linkcode Members} message: a join or a leave. */
+export type MemberChange = { join: PeerInfo } | { leave: number; reason: string };
+
+/** Hub → peers: joins and leaves batched on a large bus, in the order they happened. */
+export interface Members {
+  k: typeof Kind.Members;
+  changes: MemberChange[];
+}
+
 /** Peer → hub: the route patterns it serves (replaces the previous list). */
 export interface Handle {
   k: typeof Kind.Handle;
@@ -119,6 +129,10 @@ export interface Undeliverable {
   reason: string;
   t?: number;
   s?: number | Record<string, number>;
+  /** The alerts were broadcasts refused for `t` alone: they make nobody busy. */
+  b?: boolean;
+  /** How many alerts the report stands for (absent: 1). */
+  c?: number;
 }
 
 /** Hub → sender: peer `id`'s queue is past its high-water mark. */
@@ -203,6 +217,7 @@ export type Message =
   | Refuse
   | Join
   | Leave
+  | Members
   | Alert
   | Request
   | Response
@@ -352,6 +367,17 @@ export function asLeave(m: Envelope): Leave {
   return m as unknown as Leave;
 }
 
+/** Validates a members message. */
+export function asMembers(m: Envelope): Members {
+  if (!Array.isArray(m.changes)) bad("members", "changes", m.changes);
+  for (const change of m.changes as Array<Record<string, unknown>>) {
+    if (change?.join !== undefined) asPeerInfo(change.join, "members");
+    else if (!isId(change?.leave)) bad("members", "changes", change);
+    else if (typeof change.reason !== "string") bad("members", "reason", change.reason);
+  }
+  return m as unknown as Members;
+}
+
 /** Validates a busy or room message. */
 export function asBusyOrRoom(m: Envelope): Busy | Room {
   if (!isId(m.id)) bad(m.k, "id", m.id);
@@ -363,6 +389,8 @@ export function asUndeliverable(m: Envelope): Undeliverable {
   if (typeof m.reason !== "string") bad("undeliverable", "reason", m.reason);
   if (m.t !== undefined && !isId(m.t)) bad("undeliverable", "t", m.t);
   if (m.n !== undefined && typeof m.n !== "string") bad("undeliverable", "n", m.n);
+  if (m.b !== undefined && typeof m.b !== "boolean") bad("undeliverable", "b", m.b);
+  if (m.c !== undefined && !isId(m.c)) bad("undeliverable", "c", m.c);
   return m as unknown as Undeliverable;
 }
 

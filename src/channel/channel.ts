@@ -14,7 +14,7 @@ import { attachPeer, hubHostOf, peerView } from "../bus/attach_peer.ts";
 import type { PeerEventMap } from "../bus/peer_events.ts";
 import type { Hello } from "../bus/protocol.ts";
 import { addBuiltinRoutes, BUILTIN_ROUTES } from "../bus/builtin_routes.ts";
-import { queueLimits, type QueueOptions } from "../bus/queue_options.ts";
+import { queueLimits, type QueueOptions, type SlowConsumerOptions, slowConsumerTimeout } from "../bus/queue_options.ts";
 import { watchSocket } from "../socket/serve.ts";
 import { ReliableDelivery } from "./reliable_delivery.ts";
 import { dial, listen } from "../transport/listen.ts";
@@ -44,7 +44,7 @@ export const ChannelRole = {
 export type ChannelRole = typeof ChannelRole[keyof typeof ChannelRole];
 
 /** Options of {@linkcode channel}. */
-export interface ChannelOptions extends QueueOptions {
+export interface ChannelOptions extends QueueOptions, SlowConsumerOptions {
   /** Directory of the channel's socket, lock and id files; default `$XDG_RUNTIME_DIR/ipcbus` or `<tmpdir>/ipcbus-<uid>`. */
   dir?: string;
   /**
@@ -283,6 +283,7 @@ export class ChannelPeer extends Peer<ChannelEventMap> {
       this.#heldUntil = Date.now() + (this.#options.graceMs ?? 2000);
       hub = makeHub(listener, {
         ...limits,
+        slowConsumerTimeout: slowConsumerTimeout(this.#options),
         handshakeTimeout: BUS_DEFAULTS.handshakeTimeout,
         closeTimeout: 500,
         ownPeer: false,
@@ -407,6 +408,8 @@ export function channel(name: string, options: ChannelOptions = {}): ChannelPeer
   if (!Number.isSafeInteger(queueLimit) || queueLimit <= 0) {
     throw new RangeError(`Invalid queueLimit ${queueLimit}: expected a positive integer`);
   }
+  // Checked now, though only read when this member hosts the hub: a bad option fails at once.
+  slowConsumerTimeout(options);
   const settings: PeerSettings = {
     ...queueLimits(options),
     requestTimeout: options.requestTimeout ?? BUS_DEFAULTS.requestTimeout,
