@@ -285,16 +285,7 @@ export class HubLink implements Link {
     this.#pushFast("a", [["f", this.#id], ["t", to], ["n", name], ["d", data]], name, false);
   }
 
-  request(
-    m: {
-      id: number;
-      to: number | undefined;
-      route: string;
-      data: Uint8Array;
-      timeout: number;
-      headers?: MessageHeaders;
-    },
-  ): void {
+  request(m: Parameters<Link["request"]>[0]): void {
     const wait = Math.min(Math.ceil(m.timeout), MAX_WAIT_MS);
     if (m.headers !== undefined) {
       const body = encodeMessage({
