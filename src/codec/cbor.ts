@@ -10,6 +10,7 @@ import { Encoder } from "cbor-x/encode";
 import { Decoder, setSizeLimits } from "cbor-x/decode";
 import { ProtocolError } from "../errors.ts";
 import { scanCbor } from "./cbor_scan.ts";
+import { plainBytes } from "../util/plain_bytes.ts";
 
 /** Upper bounds on what one CBOR item may declare, whatever its frame size. */
 const CBOR_LIMITS = {
@@ -35,16 +36,78 @@ const valueDecoder = new Decoder({ useRecords: false, copyBuffers: true } as Rec
 // one (plainBytes): cbor-x slices or views its source.
 const envelopeDecoder = new Decoder({ useRecords: false } as Record<string, unknown>);
 
-/** Views `bytes` as a plain `Uint8Array` (never a Node `Buffer`), without copying. */
-export function plainBytes(bytes: Uint8Array): Uint8Array {
-  return bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+const MAJOR_BYTES = 0x40;
+
+/** Bytes of the CBOR head of a byte string of `length` bytes (a frame's, so below 2^32). */
+export function byteStringHeadBytes(length: number): number {
+  return length < 24 ? 1 : length < 0x100 ? 2 : length < 0x10000 ? 3 : 5;
+}
+
+/** Writes the CBOR head of a byte string of `length` bytes (below 2^32) at `at`; returns the offset after it. */
+export function writeByteStringHead(target: Uint8Array, at: number, length: number): number {
+  if (length < 24) {
+    target[at] = MAJOR_BYTES | length;
+    return at + 1;
+  }
+  if (length < 0x100) {
+    target[at] = MAJOR_BYTES | 24;
+    target[at + 1] = length;
+    return at + 2;
+  }
+  if (length < 0x10000) {
+    target[at] = MAJOR_BYTES | 25;
+    target[at + 1] = length >>> 8;
+    target[at + 2] = length & 0xff;
+    return at + 3;
+  }
+  target[at] = MAJOR_BYTES | 26;
+  target[at + 1] = length >>> 24;
+  target[at + 2] = (length >>> 16) & 0xff;
+  target[at + 3] = (length >>> 8) & 0xff;
+  target[at + 4] = length & 0xff;
+  return at + 5;
 }
 
 /** Encodes one value as a CBOR item. */
 export function encodeCbor(value: unknown): Uint8Array {
+  // Bytes are the common payload and need no general encoder: the head by
+  // hand, the bytes copied once (cbor-x costs a Decoder-sized setup per call).
+  if (value instanceof Uint8Array && value.byteLength < 0x100000000) {
+    const out = new Uint8Array(byteStringHeadBytes(value.byteLength) + value.byteLength);
+    out.set(value, writeByteStringHead(out, 0, value.byteLength));
+    return out;
+  }
   // Where a Buffer global exists this is a Buffer: callers copy it into a
   // frame and never hand it to users, so it is not rewrapped per call.
   return encoder.encode(value);
+}
+
+/**
+ * The contents of `bytes` if it is exactly one definite-length CBOR byte
+ * string, else undefined: a view when `kept` (nobody reuses its buffer) and
+ * it fills at least half of that buffer, else a copy, so that a small value
+ * never keeps a large read chunk alive.
+ */
+function byteString(bytes: Uint8Array, kept: boolean): Uint8Array | undefined {
+  if (bytes.byteLength === 0) return undefined;
+  const first = bytes[0];
+  if (first < MAJOR_BYTES || first > (MAJOR_BYTES | 26)) return undefined;
+  const info = first & 0x1f;
+  let head = 1;
+  let length = info;
+  if (info === 24) {
+    head = 2;
+    length = bytes[1];
+  } else if (info === 25) {
+    head = 3;
+    length = bytes[1] << 8 | bytes[2];
+  } else if (info === 26) {
+    head = 5;
+    length = bytes[1] * 0x1000000 + (bytes[2] << 16 | bytes[3] << 8 | bytes[4]);
+  } else if (info > 26) return undefined;
+  // Truncated heads read undefined bytes: NaN lengths fail this too.
+  if (head + length !== bytes.byteLength) return undefined;
+  return kept && length * 2 >= bytes.buffer.byteLength ? bytes.subarray(head) : bytes.slice(head);
 }
 
 function decodeWith(decoder: Decoder, bytes: Uint8Array): unknown {
@@ -61,9 +124,14 @@ function decodeWith(decoder: Decoder, bytes: Uint8Array): unknown {
   }
 }
 
-/** Decodes one CBOR item of user data: byte strings come back as fresh `Uint8Array`s. */
-export function decodeCbor(bytes: Uint8Array): unknown {
-  return decodeWith(valueDecoder, bytes);
+/**
+ * Decodes one CBOR item of user data: byte strings come back as fresh
+ * `Uint8Array`s, except that a value that is one byte string filling at
+ * least half of a buffer nobody reuses (`kept`) comes back as a view of it.
+ */
+export function decodeCbor(bytes: Uint8Array, kept = false): unknown {
+  const plain = plainBytes(bytes);
+  return byteString(plain, kept) ?? decodeWith(valueDecoder, plain);
 }
 
 /** Decodes a protocol envelope; byte strings in it are views into `bytes`. */

@@ -9,26 +9,41 @@
 import type { Connection, DialOptions, Listener, ListenOptions } from "./connection.ts";
 import { bindSocket, dialSocket, isDeadSocketError, removeSocketFile, socketInode } from "./socket_path.ts";
 
-const READ_CHUNK_BYTES = 64 * 1024;
+import { BYTE_CHANNEL, type ByteChannel, type ByteChannelConnection, type ByteSink } from "./byte_channel.ts";
 
-class DenoConnection implements Connection {
+/** Bytes a `readable` read asks the socket for when the reader brings no buffer of its own. */
+const READ_CHUNK_BYTES = 64 * 1024;
+/**
+ * The byte channel's read buffer while the socket is quiet: a pending read
+ * holds its buffer for as long as the other side stays silent, so an idle
+ * connection costs this much (issue 13: a hub's idle peer should cost at
+ * most 16 KiB). A read that fills it doubles it, up to MAX_READ_BYTES.
+ */
+const MIN_READ_BYTES = 8 * 1024;
+const MAX_READ_BYTES = 256 * 1024;
+
+class DenoConnection implements ByteChannelConnection {
   readonly readable: ReadableStream<Uint8Array>;
   readonly writable: WritableStream<Uint8Array>;
+  readonly [BYTE_CHANNEL]: ByteChannel;
   readonly #conn: Deno.UnixConn;
   #closed = false;
 
   constructor(conn: Deno.UnixConn) {
     this.#conn = conn;
+    this[BYTE_CHANNEL] = new DenoByteChannel(conn, this);
     // Built on read/write rather than conn.readable/conn.writable, whose p99
     // round trip measured 10x worse here. HWM 0: the socket is read only when
     // the consumer asks, so a paused reader leaves data in the kernel.
-    const scratch = new Uint8Array(READ_CHUNK_BYTES);
+    let scratch: Uint8Array | undefined;
     this.readable = new ReadableStream({
       type: "bytes",
       pull: async (controller) => {
         const request = controller.byobRequest;
         const view = request?.view;
-        const target = view ? new Uint8Array(view.buffer, view.byteOffset, view.byteLength) : scratch;
+        const target = view
+          ? new Uint8Array(view.buffer, view.byteOffset, view.byteLength)
+          : (scratch ??= new Uint8Array(READ_CHUNK_BYTES));
         let n: number | null;
         try {
           n = await conn.read(target);
@@ -45,21 +60,23 @@ class DenoConnection implements Connection {
         } else if (request) {
           request.respond(n);
         } else {
-          controller.enqueue(scratch.slice(0, n));
+          controller.enqueue(target.slice(0, n));
         }
       },
       cancel: () => this.close(),
     }, { highWaterMark: 0 });
+    const channel = this[BYTE_CHANNEL];
     this.writable = new WritableStream({
-      async write(chunk) {
-        let offset = 0;
-        while (offset < chunk.byteLength) offset += await conn.write(chunk.subarray(offset));
-      },
+      write: (chunk) => channel.write(chunk),
       close: async () => {
         if (!this.#closed) await conn.closeWrite().catch(() => {});
       },
       abort: () => this.close(),
     });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
   }
 
   close(): Promise<void> {
@@ -72,6 +89,73 @@ class DenoConnection implements Connection {
       }
     }
     return Promise.resolve();
+  }
+}
+
+/** Reads with `conn.read` in a loop and pushes each chunk to the sink: what raw Deno code does. */
+class DenoByteChannel implements ByteChannel {
+  readonly #conn: Deno.UnixConn;
+  readonly #owner: DenoConnection;
+  #paused = false;
+  #resume: (() => void) | undefined;
+
+  constructor(conn: Deno.UnixConn, owner: DenoConnection) {
+    this.#conn = conn;
+    this.#owner = owner;
+  }
+
+  open(sink: ByteSink): void {
+    // Locks the stream face: the socket has one reader.
+    void this.#owner.readable.getReader();
+    void this.#pump(sink);
+  }
+
+  async #pump(sink: ByteSink): Promise<void> {
+    let size = MIN_READ_BYTES;
+    let buffer: Uint8Array | undefined;
+    let error: unknown;
+    try {
+      while (true) {
+        while (this.#paused) await new Promise<void>((resolve) => (this.#resume = resolve));
+        const space = sink.space?.();
+        if (space) {
+          const n = await this.#conn.read(space);
+          if (n === null) break;
+          sink.data(space.subarray(0, n), true);
+          continue;
+        }
+        if (buffer?.byteLength !== size) buffer = new Uint8Array(size);
+        const n = await this.#conn.read(buffer);
+        if (n === null) break;
+        sink.data(buffer.subarray(0, n), false);
+        // A read that filled the buffer left more behind; one that did not
+        // emptied the socket, and the next may then wait long: small again.
+        size = n === size ? Math.min(size * 2, MAX_READ_BYTES) : MIN_READ_BYTES;
+      }
+    } catch (err) {
+      if (!this.#owner.closed && !isClosedError(err)) error = err;
+    }
+    sink.end(error);
+  }
+
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    this.#paused = false;
+    const resume = this.#resume;
+    this.#resume = undefined;
+    resume?.();
+  }
+
+  async write(bytes: Uint8Array): Promise<void> {
+    let offset = await this.#conn.write(bytes);
+    while (offset < bytes.byteLength) offset += await this.#conn.write(bytes.subarray(offset));
+  }
+
+  async closeWrite(): Promise<void> {
+    if (!this.#owner.closed) await this.#conn.closeWrite().catch(() => {});
   }
 }
 
