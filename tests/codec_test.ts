@@ -2,6 +2,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { FrameDecoderStream, FrameEncoderStream, FrameTooLargeError, ProtocolError } from "../mod.ts";
 import type { FrameDecoderStreamOptions } from "../mod.ts";
+import { Encoder } from "cbor-x/encode";
+import { decodeCbor, encodeCbor } from "../src/codec/cbor.ts";
+import { FrameParser } from "../src/codec/frame_parser.ts";
 
 async function encode(values: unknown[]): Promise<Uint8Array> {
   const chunks = await Array.fromAsync(ReadableStream.from(values).pipeThrough(new FrameEncoderStream()));
@@ -367,4 +370,99 @@ test("FrameEncoderStream and FrameDecoderStream throw RangeError for options tha
     assert.throws(() => new FrameEncoderStream({ coalesceBytes: bad }), RangeError, `coalesceBytes ${bad}`);
   }
   assert.throws(() => new FrameDecoderStream({ maxFrameBytes: 0 }), /Invalid option maxFrameBytes/);
+});
+
+// ---- the bus's hot path: FrameParser over borrowed chunks, byte strings by hand ------------------------------
+
+/** A deterministic generator, so a failing cut can be replayed. */
+function rng(seed: number): () => number {
+  let state = seed;
+  return () => (state = (state * 1103515245 + 12345) % 2147483648) / 2147483648;
+}
+
+test("FrameParser hands out every frame intact when each chunk is overwritten after push, as a socket's read buffer is", () => {
+  const bodies = [0, 1, 3, 4, 5, 100, 4096, 5000, 70_000, 300_000, 12].map((n, i) =>
+    new Uint8Array(n).map((_, j) => (i * 31 + j) & 0xff)
+  );
+  const stream = concat(bodies.map(frame));
+  for (const seed of [1, 2, 3, 4, 5]) {
+    const random = rng(seed);
+    const parser = new FrameParser();
+    const got: Uint8Array[] = [];
+    let kept = 0;
+    const onFrame = (body: Uint8Array, isKept: boolean) => {
+      if (isKept) kept++;
+      got.push(isKept ? body : body.slice());
+    };
+    // One read buffer, reused for every read; reads go into space() when the parser offers it.
+    const readBuffer = new Uint8Array(8192);
+    for (let at = 0; at < stream.byteLength;) {
+      const space = parser.space();
+      const target = space ?? readBuffer;
+      const n = Math.min(target.byteLength, 1 + Math.floor(random() * 9000), stream.byteLength - at);
+      target.set(stream.subarray(at, at + n));
+      at += n;
+      parser.push(target.subarray(0, n), onFrame, space !== undefined);
+      readBuffer.fill(0xee);
+    }
+    assert.equal(got.length, bodies.length, `seed ${seed}`);
+    for (let i = 0; i < bodies.length; i++) assert.deepEqual(got[i], bodies[i], `seed ${seed}, frame ${i}`);
+    assert.ok(kept > 0, "frames assembled in their own buffer are handed out as kept");
+    assert.equal(parser.buffered, 0);
+  }
+});
+
+test("FrameParser offers a large frame's own buffer to read into, and takes bytes read there without copying", () => {
+  const parser = new FrameParser();
+  const body = new Uint8Array(200_000).map((_, i) => i & 0xff);
+  const bytes = frame(body);
+  const frames: Uint8Array[] = [];
+  parser.push(bytes.subarray(0, 1000), (b) => frames.push(b), false);
+  const space = parser.space();
+  assert.ok(space && space.byteLength >= 4096, "space is offered for the rest");
+  assert.equal(parser.buffered, 1000);
+  let at = 1000;
+  while (frames.length === 0) {
+    const target = parser.space()!;
+    const n = Math.min(target.byteLength, bytes.byteLength - at);
+    target.set(bytes.subarray(at, at + n));
+    at += n;
+    parser.push(target.subarray(0, n), (b, kept) => {
+      assert.ok(kept);
+      frames.push(b);
+    }, true);
+  }
+  assert.deepEqual(frames[0], body);
+  assert.equal(parser.space(), undefined);
+});
+
+test("encodeCbor writes byte strings of every head size exactly as cbor-x does, and decodeCbor reads cbor-x's back", () => {
+  const cborX = new Encoder({ useRecords: false, tagUint8Array: false } as ConstructorParameters<typeof Encoder>[0]);
+  for (const n of [0, 1, 23, 24, 255, 256, 65_535, 65_536, 100_000]) {
+    const bytes = new Uint8Array(n).map((_, i) => (i * 7) & 0xff);
+    const ours = encodeCbor(bytes);
+    assert.deepEqual(ours, new Uint8Array(cborX.encode(bytes)), `${n} bytes`);
+    const back = decodeCbor(ours) as Uint8Array;
+    assert.equal(back.constructor, Uint8Array);
+    assert.deepEqual(back, bytes, `${n} bytes back`);
+  }
+});
+
+test("decodeCbor returns a byte string as a view only when its buffer is kept and mostly the byte string", () => {
+  const encoded = encodeCbor(new Uint8Array(1000).fill(9));
+  const view = decodeCbor(encoded, true) as Uint8Array;
+  assert.equal(view.buffer, encoded.buffer, "a kept buffer that is the byte string: a view");
+  const copied = decodeCbor(encoded) as Uint8Array;
+  assert.notEqual(copied.buffer, encoded.buffer, "a buffer that will be reused: a copy");
+  const big = new Uint8Array(100_000);
+  big.set(encoded, 10);
+  const small = decodeCbor(big.subarray(10, 10 + encoded.byteLength), true) as Uint8Array;
+  assert.notEqual(small.buffer, big.buffer, "a kept chunk mostly holding other frames: a copy, not to pin it");
+  assert.deepEqual(small, new Uint8Array(1000).fill(9));
+});
+
+test("decodeCbor refuses a byte string whose length disagrees with the frame, as cbor-x input would be", () => {
+  for (const bad of [[0x45, 1, 2], [0x58], [0x59, 0, 3, 1, 2, 3, 4], [0x5a, 0, 0, 0]]) {
+    assert.throws(() => decodeCbor(new Uint8Array(bad)), ProtocolError, JSON.stringify(bad));
+  }
 });

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { byteStringHeadBytes, writeByteStringHead } from "../codec/cbor.ts";
 import type { FrameWriter } from "./frame_writer.ts";
 
 /** The fields of an envelope the fast path handles; which are set depends on `k`. */
@@ -23,8 +24,31 @@ export interface FastEnvelope {
   d: Uint8Array | undefined;
 }
 
-/** Fields to write: one-letter keys and their values; undefined values are left out. */
-export type EnvelopeFields = Array<[key: keyof typeof KEY, value: number | string | Uint8Array | undefined]>;
+/**
+ * User data that is a `Uint8Array`, for the `d` field: its CBOR encoding (a
+ * byte string) is written by hand straight into the frame, so the bytes are
+ * copied once and no general encoder runs.
+ */
+export class BytesPayload {
+  readonly bytes: Uint8Array;
+  /** Bytes of its CBOR encoding: head and bytes. */
+  readonly encodedBytes: number;
+
+  constructor(bytes: Uint8Array) {
+    this.bytes = bytes;
+    this.encodedBytes = byteStringHeadBytes(bytes.byteLength) + bytes.byteLength;
+  }
+}
+
+/**
+ * Fields to write: one-letter keys and their values; undefined values are
+ * left out. A `Uint8Array` is written as a byte string holding it (for `d`:
+ * the data's CBOR encoding); a {@linkcode BytesPayload} as a byte string
+ * holding the payload's own CBOR encoding.
+ */
+export type EnvelopeFields = Array<
+  [key: keyof typeof KEY, value: number | string | Uint8Array | BytesPayload | undefined]
+>;
 
 const TEXT_1 = 0x61; // text string of length 1
 const KEY = {
@@ -97,13 +121,16 @@ const KIND_BYTES: Record<string, number> = { a: 0x61, q: 0x71, p: 0x70 };
  * Returns the frame body's size, or -1 if the writer has failed.
  */
 export function writeEnvelope(writer: FrameWriter, k: "a" | "q" | "p", fields: EnvelopeFields): number {
-  const encoded: Array<[number, number | Uint8Array, number]> = [];
+  const encoded: Array<[number, number | Uint8Array | BytesPayload, number]> = [];
   let size = 1 + 4;
   for (const [key, value] of fields) {
     if (value === undefined) continue;
     if (typeof value === "number") {
       encoded.push([KEY[key], value, 0x00]);
       size += 2 + headBytes(value);
+    } else if (value instanceof BytesPayload) {
+      encoded.push([KEY[key], value, 0x40]);
+      size += 2 + headBytes(value.encodedBytes) + value.encodedBytes;
     } else {
       const bytes = typeof value === "string" ? textBytes(value) : value;
       encoded.push([KEY[key], bytes, typeof value === "string" ? 0x60 : 0x40]);
@@ -122,7 +149,12 @@ export function writeEnvelope(writer: FrameWriter, k: "a" | "q" | "p", fields: E
     buf[at++] = TEXT_1;
     buf[at++] = key;
     if (typeof value === "number") at = writeHead(buf, at, 0x00, value);
-    else {
+    else if (value instanceof BytesPayload) {
+      at = writeHead(buf, at, major, value.encodedBytes);
+      at = writeByteStringHead(buf, at, value.bytes.byteLength);
+      buf.set(value.bytes, at);
+      at += value.bytes.byteLength;
+    } else {
       at = writeHead(buf, at, major, value.byteLength);
       buf.set(value, at);
       at += value.byteLength;
@@ -137,6 +169,7 @@ export function envelopeBytes(fields: EnvelopeFields): number {
   for (const [, value] of fields) {
     if (value === undefined) continue;
     if (typeof value === "number") size += 2 + headBytes(value);
+    else if (value instanceof BytesPayload) size += 2 + headBytes(value.encodedBytes) + value.encodedBytes;
     else {
       const length = typeof value === "string" ? textBytes(value).byteLength : value.byteLength;
       size += 2 + headBytes(length) + length;

@@ -1,4 +1,6 @@
 import { FRAME_HEADER_BYTES, writeFrameHeader } from "../codec/frame_parser.ts";
+import { byteChannel } from "../transport/byte_channel.ts";
+import type { Connection } from "../transport/connection.ts";
 
 /** Limits of one outgoing queue. */
 export interface QueueLimits {
@@ -9,20 +11,81 @@ export interface QueueLimits {
 }
 
 /**
- * Small, because every connection holds two batch buffers (the one filling
- * and the spare) for its whole life: at 64 KiB a hub with 500 idle peers
- * held 64 MiB in them (tests/load/soak_test.ts). A busy connection's batches
- * grow by doubling, and the grown one is kept as the spare.
+ * A batch starts this small and doubles while a burst fills it. Batches are
+ * taken from a pool shared by every connection of the process and given
+ * back once written, so an idle connection holds none (issue 13: a hub's
+ * idle peer should cost at most 16 KiB); at 64 KiB each, two per connection,
+ * a hub with 500 idle peers once held 64 MiB in them (tests/load/soak_test.ts).
  */
 const INITIAL_BATCH_BYTES = 4 * 1024;
-/** A spare batch buffer larger than this is let go after a burst instead of kept. */
-const MAX_SPARE_BYTES = 1024 * 1024;
+/** Batches up to this size go back to the pool once written; larger ones (after a burst) are let go. */
+const MAX_POOLED_BATCH_BYTES = 64 * 1024;
+/** Batches the pool keeps, at most: a few per connection that writes at the same time. */
+const MAX_POOLED_BATCHES = 32;
+/**
+ * A frame this large gets a buffer of its own instead of a place in the
+ * batch: written as it is, between the batches before and after it, it is
+ * copied once (when its body is written into it) and the batch is not
+ * regrown to hold it.
+ */
+const OWN_BUFFER_FRAME_BYTES = 64 * 1024;
+
+const pool: Uint8Array[] = [];
+
+function takeBatch(minBytes: number): Uint8Array {
+  const pooled = pool.pop();
+  if (pooled && pooled.byteLength >= minBytes) return pooled;
+  if (pooled) pool.push(pooled);
+  return new Uint8Array(Math.max(INITIAL_BATCH_BYTES, minBytes));
+}
+
+function giveBack(batch: Uint8Array): void {
+  if (batch.byteLength <= MAX_POOLED_BATCH_BYTES && pool.length < MAX_POOLED_BATCHES) pool.push(batch);
+}
+
+/** Where batches are written: a connection's byte channel, or any byte stream. */
+interface BatchSink {
+  write(bytes: Uint8Array): Promise<void> | undefined;
+  closeWrite(): Promise<void>;
+  abort(): void;
+}
+
+function batchSink(target: Connection | WritableStream<Uint8Array>): BatchSink {
+  if (target instanceof WritableStream) {
+    const writer = target.getWriter();
+    // A failed write is reported through onError; the writer's own promise must not go unhandled.
+    writer.closed.catch(() => {});
+    return {
+      write: (bytes) => writer.write(bytes),
+      closeWrite: () => writer.close().catch(() => {}),
+      abort: () => void writer.abort().catch(() => {}),
+    };
+  }
+  const channel = byteChannel(target);
+  return {
+    write: (bytes) => channel.write(bytes),
+    closeWrite: () => channel.closeWrite().catch(() => {}),
+    abort: () => void target.close(),
+  };
+}
+
+/** A run of frames ready to be written, in order. */
+interface Sealed {
+  bytes: Uint8Array;
+  frames: number;
+  /** The batch it is in, to give back to the pool once written. */
+  batch: Uint8Array | undefined;
+}
 
 /**
- * The outgoing side of one connection. Frames are copied, each behind its
+ * The outgoing side of one connection. Frames are written, each behind its
  * length, into one batch buffer; the batch is written with a single
- * `write()` once the current tick ends, while the next batch fills. A frame
- * is copied exactly once, and no per-frame buffer is allocated.
+ * `write()` once the current tick ends, while the next batch fills. A small
+ * frame is copied exactly once, and no per-frame buffer is allocated; a
+ * large one is written into a buffer of its own (see OWN_BUFFER_FRAME_BYTES).
+ *
+ * Written through the connection's byte channel (no stream per write), or
+ * through a `WritableStream`.
  *
  * The caller checks {@linkcode FrameWriter.hasRoom} before pushing: this
  * class never refuses, so the policy for a full queue lives with the caller.
@@ -35,13 +98,19 @@ export class FrameWriter {
   onError: ((err: unknown) => void) | undefined;
   framesOut = 0;
   bytesOut = 0;
-  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
-  #batch: Uint8Array = new Uint8Array(INITIAL_BATCH_BYTES);
-  #spare: Uint8Array | undefined;
+  readonly #sink: BatchSink;
+  /** The batch filling, if any frame is in it. */
+  #batch: Uint8Array | undefined;
   #batchBytes = 0;
   #batchFrames = 0;
+  /** Where the last reserve() points: the batch, or a large frame's own buffer. */
+  #target: Uint8Array = new Uint8Array(0);
   /** Start offsets of droppable frames in the batch, oldest first (see dropOldest). */
   #droppable: number[] = [];
+  /** Runs sealed before the batch (when a large frame came), oldest first. */
+  readonly #sealed: Sealed[] = [];
+  #sealedMessages = 0;
+  #sealedBytes = 0;
   #inFlightMessages = 0;
   #inFlightBytes = 0;
   #writing = false;
@@ -49,11 +118,14 @@ export class FrameWriter {
   #failed = false;
   #idleWaiters: Array<() => void> = [];
 
-  constructor(writable: WritableStream<Uint8Array>, limits: QueueLimits) {
-    this.#writer = writable.getWriter();
+  /**
+   * @param target The connection to write to (through its byte channel, and
+   * closed on abort), or a stream.
+   * @param limits The queue's limits.
+   */
+  constructor(target: Connection | WritableStream<Uint8Array>, limits: QueueLimits) {
+    this.#sink = batchSink(target);
     this.limits = limits;
-    // A failed write is reported through onError; the writer's own promise must not go unhandled.
-    this.#writer.closed.catch(() => {});
   }
 
   /** Whether a write failed or the writer was aborted: nothing more will be written. */
@@ -63,12 +135,12 @@ export class FrameWriter {
 
   /** Frames queued or in flight. */
   get messages(): number {
-    return this.#batchFrames + this.#inFlightMessages;
+    return this.#batchFrames + this.#sealedMessages + this.#inFlightMessages;
   }
 
   /** Bytes queued or in flight. */
   get bytes(): number {
-    return this.#batchBytes + this.#inFlightBytes;
+    return this.#batchBytes + this.#sealedBytes + this.#inFlightBytes;
   }
 
   /**
@@ -95,7 +167,7 @@ export class FrameWriter {
   /** Queues one frame body. `droppable` frames may later be removed by {@linkcode dropOldest}. */
   push(body: Uint8Array, droppable = false): void {
     const at = this.reserve(body.byteLength, droppable);
-    if (at >= 0) this.#batch.set(body, at);
+    if (at >= 0) this.#target.set(body, at);
   }
 
   /**
@@ -105,35 +177,63 @@ export class FrameWriter {
    */
   reserve(bodyBytes: number, droppable = false): number {
     if (this.#failed) return -1;
-    const need = this.#batchBytes + FRAME_HEADER_BYTES + bodyBytes;
-    if (need > this.#batch.byteLength) this.#grow(need);
-    if (droppable) this.#droppable.push(this.#batchBytes);
-    writeFrameHeader(this.#batch, this.#batchBytes, bodyBytes);
-    this.#batchBytes = need;
-    this.#batchFrames++;
     if (!this.#scheduled && !this.#writing) {
       this.#scheduled = true;
       queueMicrotask(() => void this.#drain());
     }
+    const frameBytes = FRAME_HEADER_BYTES + bodyBytes;
+    if (frameBytes >= OWN_BUFFER_FRAME_BYTES) {
+      this.#seal();
+      const own = new Uint8Array(frameBytes);
+      writeFrameHeader(own, 0, bodyBytes);
+      this.#sealed.push({ bytes: own, frames: 1, batch: undefined });
+      this.#sealedMessages++;
+      this.#sealedBytes += frameBytes;
+      this.#target = own;
+      return FRAME_HEADER_BYTES;
+    }
+    const need = this.#batchBytes + frameBytes;
+    let batch = this.#batch;
+    if (!batch) batch = this.#batch = takeBatch(need);
+    else if (need > batch.byteLength) batch = this.#grow(batch, need);
+    if (droppable) this.#droppable.push(this.#batchBytes);
+    writeFrameHeader(batch, this.#batchBytes, bodyBytes);
+    this.#batchBytes = need;
+    this.#batchFrames++;
+    this.#target = batch;
     return need - bodyBytes;
   }
 
-  /** The batch buffer {@linkcode reserve} offsets point into. */
+  /** The buffer the last {@linkcode reserve} offset points into. */
   get buffer(): Uint8Array {
-    return this.#batch;
+    return this.#target;
   }
 
-  #grow(need: number): void {
-    const next = new Uint8Array(Math.max(need, this.#batch.byteLength * 2));
-    next.set(this.#batch.subarray(0, this.#batchBytes));
-    this.#batch = next;
+  #grow(batch: Uint8Array, need: number): Uint8Array {
+    const next = new Uint8Array(Math.max(need, batch.byteLength * 2));
+    next.set(batch.subarray(0, this.#batchBytes));
+    giveBack(batch);
+    return this.#batch = next;
   }
 
-  /** Removes the oldest queued droppable frame. Returns false if there is none. */
+  /** Moves the batch's frames behind the runs already sealed; the next frame starts a new batch. */
+  #seal(): void {
+    const batch = this.#batch;
+    if (!batch) return;
+    this.#sealed.push({ bytes: batch.subarray(0, this.#batchBytes), frames: this.#batchFrames, batch });
+    this.#sealedMessages += this.#batchFrames;
+    this.#sealedBytes += this.#batchBytes;
+    this.#batch = undefined;
+    this.#batchBytes = 0;
+    this.#batchFrames = 0;
+    this.#droppable = [];
+  }
+
+  /** Removes the oldest droppable frame still in the batch. Returns false if there is none. */
   dropOldest(): boolean {
     const start = this.#droppable.shift();
     if (start === undefined) return false;
-    const b = this.#batch;
+    const b = this.#batch!;
     const frameBytes = FRAME_HEADER_BYTES +
       (b[start] * 0x1000000 + (b[start + 1] << 16 | b[start + 2] << 8 | b[start + 3]));
     b.copyWithin(start, start + frameBytes, this.#batchBytes);
@@ -149,22 +249,27 @@ export class FrameWriter {
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
-  /** Closes the stream after the queued frames, waiting at most `timeout` ms for them. */
+  /** Closes the writing side after the queued frames, waiting at most `timeout` ms for them. */
   async close(timeout: number): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([this.idle(), new Promise((resolve) => (timer = setTimeout(resolve, timeout)))]);
     clearTimeout(timer);
-    if (this.messages === 0 && !this.#failed) await this.#writer.close().catch(() => {});
+    if (this.messages === 0 && !this.#failed) await this.#sink.closeWrite();
     else this.abort();
   }
 
-  /** Drops everything queued; the stream errors. */
+  /** Drops everything queued; the connection (or stream) is closed. */
   abort(): void {
     this.#failed = true;
+    if (this.#batch) giveBack(this.#batch);
+    this.#batch = undefined;
     this.#batchBytes = 0;
     this.#batchFrames = 0;
     this.#droppable = [];
-    void this.#writer.abort().catch(() => {});
+    this.#sealed.length = 0;
+    this.#sealedMessages = 0;
+    this.#sealedBytes = 0;
+    this.#sink.abort();
     this.#wakeIdle();
   }
 
@@ -173,24 +278,22 @@ export class FrameWriter {
     if (this.#writing) return;
     this.#writing = true;
     try {
-      while (this.#batchFrames > 0 && !this.#failed) {
-        const written = this.#batch;
-        const bytes = this.#batchBytes;
-        const frames = this.#batchFrames;
-        this.#batch = this.#spare ?? new Uint8Array(INITIAL_BATCH_BYTES);
-        this.#spare = undefined;
-        this.#batchBytes = 0;
-        this.#batchFrames = 0;
-        this.#droppable = [];
-        this.#inFlightMessages = frames;
-        this.#inFlightBytes = bytes;
+      while (!this.#failed) {
+        this.#seal();
+        const next = this.#sealed.shift();
+        if (!next) break;
+        this.#sealedMessages -= next.frames;
+        this.#sealedBytes -= next.bytes.byteLength;
+        this.#inFlightMessages = next.frames;
+        this.#inFlightBytes = next.bytes.byteLength;
         // Counted when handed to the transport: the other side may have them
         // before this write's promise settles.
-        this.framesOut += frames;
-        this.bytesOut += bytes;
-        await this.#writer.write(written.subarray(0, bytes));
-        // The transport is done with it: reuse it for a later batch unless a burst made it huge.
-        if (written.byteLength <= MAX_SPARE_BYTES) this.#spare = written;
+        this.framesOut += next.frames;
+        this.bytesOut += next.bytes.byteLength;
+        const writing = this.#sink.write(next.bytes);
+        if (writing) await writing;
+        // The transport is done with it.
+        if (next.batch) giveBack(next.batch);
         this.#inFlightMessages = 0;
         this.#inFlightBytes = 0;
         this.onWritten?.();
@@ -202,7 +305,7 @@ export class FrameWriter {
       this.onError?.(err);
     } finally {
       this.#writing = false;
-      if (this.#batchFrames === 0 || this.#failed) this.#wakeIdle();
+      if (this.messages === 0 || this.#failed) this.#wakeIdle();
     }
   }
 

@@ -77,8 +77,9 @@ export class FrameParser {
    * when the rest is small enough that reading more at once is cheaper.
    */
   space(): Uint8Array | undefined {
-    const body = this.#body;
-    if (!body || body.byteLength - this.#filled < MIN_SPACE_BYTES) return undefined;
+    let body = this.#body;
+    if (!body || this.#bodyBytes - this.#filled < MIN_SPACE_BYTES) return undefined;
+    if (body.byteLength - this.#filled < MIN_SPACE_BYTES) body = this.#grow(this.#filled + MIN_SPACE_BYTES);
     return body.subarray(this.#filled);
   }
 
@@ -140,6 +141,13 @@ export class FrameParser {
     return Math.min(this.#bodyBytes, Math.max(FIRST_CAPACITY_BYTES, bytesIn * CAPACITY_PER_BYTE_IN));
   }
 
+  /** Regrows the frame being assembled to hold at least `bytes`, within the capacity its bytes in allow. */
+  #grow(bytes: number): Uint8Array {
+    const grown = new Uint8Array(Math.max(bytes, this.#capacity(this.#filled)));
+    grown.set(this.#body!.subarray(0, this.#filled));
+    return this.#body = grown;
+  }
+
   /** Adds the start of `chunk` to the frame being assembled; returns where its unused bytes start. */
   #fill(chunk: Uint8Array, onFrame: FrameHandler): number {
     let body = this.#body!;
@@ -147,11 +155,7 @@ export class FrameParser {
     // Read straight into space(): the bytes are in place already.
     const inPlace = chunk.buffer === body.buffer && chunk.byteOffset === body.byteOffset + this.#filled;
     if (!inPlace) {
-      if (this.#filled + n > body.byteLength) {
-        const grown = new Uint8Array(this.#capacity(this.#filled + n));
-        grown.set(body.subarray(0, this.#filled));
-        this.#body = body = grown;
-      }
+      if (this.#filled + n > body.byteLength) body = this.#grow(this.#filled + n);
       body.set(n === chunk.byteLength ? chunk : chunk.subarray(0, n), this.#filled);
     }
     this.#filled += n;
