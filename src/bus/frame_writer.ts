@@ -30,7 +30,35 @@ const MAX_POOLED_BATCHES = 32;
  */
 const OWN_BUFFER_FRAME_BYTES = 64 * 1024;
 
+/**
+ * Large frames' own buffers are kept for the next large frame too, up to
+ * this size and count: a fresh buffer costs its zeroing and page faults,
+ * about what copying the frame into it costs.
+ */
+const MAX_POOLED_FRAME_BYTES = 4 * 1024 * 1024;
+const MAX_POOLED_FRAME_BUFFERS = 2;
+
 const pool: Uint8Array[] = [];
+const framePool: Uint8Array[] = [];
+
+function takeFrameBuffer(frameBytes: number): Uint8Array {
+  for (let i = 0; i < framePool.length; i++) {
+    if (framePool[i].byteLength >= frameBytes) return framePool.splice(i, 1)[0].subarray(0, frameBytes);
+  }
+  return new Uint8Array(frameBytes);
+}
+
+function giveBackFrameBuffer(bytes: Uint8Array): void {
+  const whole = new Uint8Array(bytes.buffer);
+  if (whole.byteLength > MAX_POOLED_FRAME_BYTES) return;
+  if (framePool.length >= MAX_POOLED_FRAME_BUFFERS) {
+    // Keep the larger ones: they serve every smaller frame too.
+    framePool.sort((a, b) => a.byteLength - b.byteLength);
+    if (framePool[0].byteLength >= whole.byteLength) return;
+    framePool.shift();
+  }
+  framePool.push(whole);
+}
 
 function takeBatch(minBytes: number): Uint8Array {
   const pooled = pool.pop();
@@ -184,7 +212,7 @@ export class FrameWriter {
     const frameBytes = FRAME_HEADER_BYTES + bodyBytes;
     if (frameBytes >= OWN_BUFFER_FRAME_BYTES) {
       this.#seal();
-      const own = new Uint8Array(frameBytes);
+      const own = takeFrameBuffer(frameBytes);
       writeFrameHeader(own, 0, bodyBytes);
       this.#sealed.push({ bytes: own, frames: 1, batch: undefined });
       this.#sealedMessages++;
@@ -294,6 +322,7 @@ export class FrameWriter {
         if (writing) await writing;
         // The transport is done with it.
         if (next.batch) giveBack(next.batch);
+        else giveBackFrameBuffer(next.bytes);
         this.#inFlightMessages = 0;
         this.#inFlightBytes = 0;
         this.onWritten?.();

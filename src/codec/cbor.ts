@@ -84,11 +84,11 @@ export function encodeCbor(value: unknown): Uint8Array {
 
 /**
  * The contents of `bytes` if it is exactly one definite-length CBOR byte
- * string, else undefined: a view when `kept` (nobody reuses its buffer) and
- * it fills at least half of that buffer, else a copy, so that a small value
- * never keeps a large read chunk alive.
+ * string, else undefined: a view when `bytes` lies in a frame's own buffer
+ * (`own`), else a copy, a plain `Uint8Array` either way. (`.buffer` is not
+ * read: on Bun's `Buffer`s that costs an object per call.)
  */
-function byteString(bytes: Uint8Array, kept: boolean): Uint8Array | undefined {
+function byteString(bytes: Uint8Array, own: boolean): Uint8Array | undefined {
   if (bytes.byteLength === 0) return undefined;
   const first = bytes[0];
   if (first < MAJOR_BYTES || first > (MAJOR_BYTES | 26)) return undefined;
@@ -107,7 +107,7 @@ function byteString(bytes: Uint8Array, kept: boolean): Uint8Array | undefined {
   } else if (info > 26) return undefined;
   // Truncated heads read undefined bytes: NaN lengths fail this too.
   if (head + length !== bytes.byteLength) return undefined;
-  return kept && length * 2 >= bytes.buffer.byteLength ? bytes.subarray(head) : bytes.slice(head);
+  return own ? bytes.subarray(head) : new Uint8Array(bytes.subarray(head));
 }
 
 function decodeWith(decoder: Decoder, bytes: Uint8Array): unknown {
@@ -126,12 +126,12 @@ function decodeWith(decoder: Decoder, bytes: Uint8Array): unknown {
 
 /**
  * Decodes one CBOR item of user data: byte strings come back as fresh
- * `Uint8Array`s, except that a value that is one byte string filling at
- * least half of a buffer nobody reuses (`kept`) comes back as a view of it.
+ * `Uint8Array`s, except that a value that is one byte string comes back as
+ * a view of `bytes` when they lie in a frame's own buffer (`own`: a plain
+ * `Uint8Array` the frame reader allocated and handed over).
  */
-export function decodeCbor(bytes: Uint8Array, kept = false): unknown {
-  const plain = plainBytes(bytes);
-  return byteString(plain, kept) ?? decodeWith(valueDecoder, plain);
+export function decodeCbor(bytes: Uint8Array, own = false): unknown {
+  return byteString(bytes, own) ?? decodeWith(valueDecoder, bytes);
 }
 
 /** Decodes a protocol envelope; byte strings in it are views into `bytes`. */

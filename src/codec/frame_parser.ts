@@ -24,11 +24,12 @@ export function checkMaxFrameBytes(value: number): number {
 }
 
 /**
- * Called with each complete frame body. `kept` says whether the body may be
- * kept past the call: false when it is a view into a chunk its reader will
- * overwrite (see {@linkcode FrameParser.push}).
+ * Called with each complete frame body. With `own` true the body is a buffer
+ * of its own (a frame assembled from several chunks) that nobody else
+ * touches: views of it may be kept. Otherwise it is a view into the chunk
+ * being parsed, which its reader may overwrite once the call returns.
  */
-export type FrameHandler = (body: Uint8Array, kept: boolean) => void;
+export type FrameHandler = (body: Uint8Array, own: boolean) => void;
 
 /** A frame whose rest is at least this large is read straight into its own buffer (see `space`). */
 const MIN_SPACE_BYTES = 4 * 1024;
@@ -85,13 +86,13 @@ export class FrameParser {
 
   /**
    * Feeds one chunk; calls `onFrame` with every frame body it completes.
-   * With `kept` false the chunk is a buffer the caller reads into again once
-   * this returns: views of it are handed out as not `kept`, and what is left
-   * of a frame is copied.
+   * The chunk may be a buffer the caller reads into again once this returns:
+   * what is left of a frame is copied out of it (unless it was read into
+   * {@linkcode space}).
    *
    * @throws {FrameTooLargeError} when a header declares more than `maxFrameBytes`.
    */
-  push(chunk: Uint8Array, onFrame: FrameHandler, kept = true): void {
+  push(chunk: Uint8Array, onFrame: FrameHandler): void {
     const end = chunk.byteLength;
     let at = 0;
     if (this.#body) {
@@ -103,7 +104,7 @@ export class FrameParser {
       this.#headBytes = 0;
       const bodyBytes = this.#readLength(head[0] * 0x1000000 + (head[1] << 16 | head[2] << 8 | head[3]));
       if (end - at < bodyBytes) return this.#assemble(chunk, at, bodyBytes);
-      onFrame(chunk.subarray(at, at + bodyBytes), kept);
+      onFrame(chunk.subarray(at, at + bodyBytes), false);
       at += bodyBytes;
     }
     while (end - at >= FRAME_HEADER_BYTES) {
@@ -112,7 +113,7 @@ export class FrameParser {
       );
       at += FRAME_HEADER_BYTES;
       if (end - at < bodyBytes) return this.#assemble(chunk, at, bodyBytes);
-      onFrame(chunk.subarray(at, at + bodyBytes), kept);
+      onFrame(chunk.subarray(at, at + bodyBytes), false);
       at += bodyBytes;
     }
     while (at < end) this.#head[this.#headBytes++] = chunk[at++];

@@ -128,8 +128,8 @@ class BunConnection implements ByteChannelConnection {
 
   onData(data: Uint8Array): void {
     if (this.#closed) return;
-    // Bun hands each data event a fresh buffer: the sink may keep it.
-    if (this.#sink) return this.#sink.data(plainBytes(data), true);
+    // As Bun hands it (a Buffer): making a plain view costs JSC an ArrayBuffer object per chunk.
+    if (this.#sink) return this.#sink.data(data);
     // Bun hands a Buffer; users and cbor-x get a plain Uint8Array view.
     try {
       this.#reader.enqueue(plainBytes(data));

@@ -16,11 +16,11 @@ import type { Connection } from "./connection.ts";
 /** What a {@linkcode ByteChannel} pushes its bytes to. */
 export interface ByteSink {
   /**
-   * Bytes arrived. With `kept` false the chunk is the adapter's read buffer:
-   * it is valid only until this returns, so copy what you keep. With `kept`
-   * true nobody else touches it again (a fresh buffer, or `space()`'s).
+   * Bytes arrived. The chunk may be the adapter's read buffer, read into
+   * again once this returns: copy what must outlive the call. It may be a
+   * Node `Buffer` (Bun's).
    */
-  data(chunk: Uint8Array, kept: boolean): void;
+  data(chunk: Uint8Array): void;
   /** The other side closed its writing side (no `error`) or the socket failed. Called once, last. */
   end(error?: unknown): void;
   /**
@@ -93,8 +93,7 @@ class StreamByteChannel implements ByteChannel {
         while (this.#paused) await new Promise<void>((resolve) => (this.#resume = resolve));
         const { value, done } = await reader.read();
         if (done) break;
-        // A stream's chunks belong to whoever reads them.
-        sink.data(value, true);
+        sink.data(value);
       }
     } catch (err) {
       error = err;

@@ -14,13 +14,21 @@ import { BYTE_CHANNEL, type ByteChannel, type ByteChannelConnection, type ByteSi
 /** Bytes a `readable` read asks the socket for when the reader brings no buffer of its own. */
 const READ_CHUNK_BYTES = 64 * 1024;
 /**
- * The byte channel's read buffer while the socket is quiet: a pending read
- * holds its buffer for as long as the other side stays silent, so an idle
- * connection costs this much (issue 13: a hub's idle peer should cost at
- * most 16 KiB). A read that fills it doubles it, up to MAX_READ_BYTES.
+ * The byte channel's own read buffer, for the read that waits while the
+ * socket is quiet: a pending read holds its buffer for as long as the other
+ * side stays silent, so an idle connection costs this much (issue 13: a
+ * hub's idle peer should cost at most 16 KiB).
  */
-const MIN_READ_BYTES = 8 * 1024;
-const MAX_READ_BYTES = 256 * 1024;
+const IDLE_READ_BYTES = 8 * 1024;
+/**
+ * After a read that filled its buffer more is waiting: the next read goes
+ * into one of these, shared by all connections and taken only for the read
+ * and the synchronous handling of its bytes.
+ */
+const BURST_READ_BYTES = 256 * 1024;
+/** Burst buffers kept for reuse: as many as connections read a burst at the same time. */
+const MAX_POOLED_BURST_BUFFERS = 4;
+const burstBuffers: Uint8Array[] = [];
 
 class DenoConnection implements ByteChannelConnection {
   readonly readable: ReadableStream<Uint8Array>;
@@ -111,8 +119,8 @@ class DenoByteChannel implements ByteChannel {
   }
 
   async #pump(sink: ByteSink): Promise<void> {
-    let size = MIN_READ_BYTES;
-    let buffer: Uint8Array | undefined;
+    const own = new Uint8Array(IDLE_READ_BYTES);
+    let burst = false;
     let error: unknown;
     try {
       while (true) {
@@ -121,16 +129,22 @@ class DenoByteChannel implements ByteChannel {
         if (space) {
           const n = await this.#conn.read(space);
           if (n === null) break;
-          sink.data(space.subarray(0, n), true);
+          sink.data(space.subarray(0, n));
+          burst = false;
           continue;
         }
-        if (buffer?.byteLength !== size) buffer = new Uint8Array(size);
-        const n = await this.#conn.read(buffer);
-        if (n === null) break;
-        sink.data(buffer.subarray(0, n), false);
-        // A read that filled the buffer left more behind; one that did not
-        // emptied the socket, and the next may then wait long: small again.
-        size = n === size ? Math.min(size * 2, MAX_READ_BYTES) : MIN_READ_BYTES;
+        // A read that filled its buffer left more behind: read it at once
+        // into a large shared buffer. One that did not emptied the socket, and
+        // the next may wait long: into the small buffer of our own.
+        const buffer: Uint8Array = burst ? burstBuffers.pop() ?? new Uint8Array(BURST_READ_BYTES) : own;
+        try {
+          const n = await this.#conn.read(buffer);
+          if (n === null) break;
+          sink.data(buffer.subarray(0, n));
+          burst = n === buffer.byteLength;
+        } finally {
+          if (buffer !== own && burstBuffers.length < MAX_POOLED_BURST_BUFFERS) burstBuffers.push(buffer);
+        }
       }
     } catch (err) {
       if (!this.#owner.closed && !isClosedError(err)) error = err;
