@@ -39,7 +39,7 @@ const LATENCY = {
   runMs: quick ? 100 : 400,
 };
 /** CPU per round trip: sequential 1 KiB round trips, both processes' CPU from /proc (10 ms ticks). */
-const CPU = { bytes: 1024, warmup: quick ? 500 : 2_000, count: quick ? 5_000 : 20_000 };
+const CPU = { bytes: 1024, warmup: 2_000, count: 20_000 };
 const PIPELINED = { bytes: 64, window: 64, runs: RUNS, runMs: quick ? 200 : 500, maxCount: 2_000_000 };
 const ONE_WAY = {
   payloadBytes: 100,

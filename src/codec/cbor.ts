@@ -70,13 +70,6 @@ export function writeByteStringHead(target: Uint8Array, at: number, length: numb
 
 /** Encodes one value as a CBOR item. */
 export function encodeCbor(value: unknown): Uint8Array {
-  // Bytes are the common payload and need no general encoder: the head by
-  // hand, the bytes copied once (cbor-x costs a Decoder-sized setup per call).
-  if (value instanceof Uint8Array && value.byteLength < 0x100000000) {
-    const out = new Uint8Array(byteStringHeadBytes(value.byteLength) + value.byteLength);
-    out.set(value, writeByteStringHead(out, 0, value.byteLength));
-    return out;
-  }
   // Where a Buffer global exists this is a Buffer: callers copy it into a
   // frame and never hand it to users, so it is not rewrapped per call.
   return encoder.encode(value);
