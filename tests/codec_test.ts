@@ -464,3 +464,14 @@ test("decodeCbor refuses a byte string whose length disagrees with the frame, as
     assert.throws(() => decodeCbor(new Uint8Array(bad)), ProtocolError, JSON.stringify(bad));
   }
 });
+
+test("FrameParser hands out a frame filling most of a chunk its reader does not reuse as own, and others as not", () => {
+  const parser = new FrameParser();
+  const big = frame(new Uint8Array(1000).fill(1));
+  const small = frame(new Uint8Array(10).fill(2));
+  const seen: Array<[number, boolean]> = [];
+  const onFrame = (body: Uint8Array, own: boolean) => void seen.push([body.byteLength, own]);
+  parser.push(concat([big, small]), onFrame, true);
+  parser.push(concat([big, small]), onFrame, false);
+  assert.deepEqual(seen, [[1000, true], [10, false], [1000, false], [10, false]]);
+});

@@ -566,8 +566,8 @@ function channelReader(conn: Connection) {
   let ended: (error?: unknown) => void = () => {};
   const end = new Promise<unknown>((resolve) => (ended = resolve));
   byteChannel(conn).open({
-    data: (chunk) => {
-      parser.push(chunk, (body) => values.push(decodeCbor(body)));
+    data: (chunk, kept) => {
+      parser.push(chunk, (body) => values.push(decodeCbor(body)), kept);
       wake?.();
     },
     space: () => parser.space(),

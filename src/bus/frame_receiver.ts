@@ -46,10 +46,10 @@ export class FrameReceiver {
       if (!this.#ended) handlers.frame(body, own);
     };
     this.#channel.open({
-      data: (chunk) => {
+      data: (chunk, kept) => {
         if (this.#ended) return;
         try {
-          this.#parser.push(chunk, onFrame);
+          this.#parser.push(chunk, onFrame, kept);
         } catch (err) {
           this.#end(err);
         }

@@ -78,8 +78,7 @@ export function encodeCbor(value: unknown): Uint8Array {
 /**
  * The contents of `bytes` if it is exactly one definite-length CBOR byte
  * string, else undefined: a view when `bytes` lies in a frame's own buffer
- * (`own`), else a copy, a plain `Uint8Array` either way. (`.buffer` is not
- * read: on Bun's `Buffer`s that costs an object per call.)
+ * (`own`), else a copy, a plain `Uint8Array` either way.
  */
 function byteString(bytes: Uint8Array, own: boolean): Uint8Array | undefined {
   if (bytes.byteLength === 0) return undefined;
@@ -100,7 +99,11 @@ function byteString(bytes: Uint8Array, own: boolean): Uint8Array | undefined {
   } else if (info > 26) return undefined;
   // Truncated heads read undefined bytes: NaN lengths fail this too.
   if (head + length !== bytes.byteLength) return undefined;
-  return own ? bytes.subarray(head) : new Uint8Array(bytes.subarray(head));
+  if (!own) return new Uint8Array(bytes.subarray(head));
+  // A view of Bun's Buffer would be a Buffer: users get plain arrays.
+  return bytes.constructor === Uint8Array
+    ? bytes.subarray(head)
+    : new Uint8Array(bytes.buffer, bytes.byteOffset + head, length);
 }
 
 function decodeWith(decoder: Decoder, bytes: Uint8Array): unknown {

@@ -24,10 +24,11 @@ export function checkMaxFrameBytes(value: number): number {
 }
 
 /**
- * Called with each complete frame body. With `own` true the body is a buffer
- * of its own (a frame assembled from several chunks) that nobody else
- * touches: views of it may be kept. Otherwise it is a view into the chunk
- * being parsed, which its reader may overwrite once the call returns.
+ * Called with each complete frame body. With `own` true the body may be
+ * kept, and views of it too: it is a buffer of its own (a frame assembled
+ * from several chunks), or most of a chunk its reader does not reuse, so a
+ * view pins little else. Otherwise it is a view into a chunk that may be
+ * overwritten once the call returns, or that holds much more.
  */
 export type FrameHandler = (body: Uint8Array, own: boolean) => void;
 
@@ -86,13 +87,13 @@ export class FrameParser {
 
   /**
    * Feeds one chunk; calls `onFrame` with every frame body it completes.
-   * The chunk may be a buffer the caller reads into again once this returns:
-   * what is left of a frame is copied out of it (unless it was read into
-   * {@linkcode space}).
+   * With `kept` false the chunk is a buffer the caller reads into again once
+   * this returns; either way what is left of a frame is copied out of it
+   * (unless it was read into {@linkcode space}).
    *
    * @throws {FrameTooLargeError} when a header declares more than `maxFrameBytes`.
    */
-  push(chunk: Uint8Array, onFrame: FrameHandler): void {
+  push(chunk: Uint8Array, onFrame: FrameHandler, kept = false): void {
     const end = chunk.byteLength;
     let at = 0;
     if (this.#body) {
@@ -104,7 +105,7 @@ export class FrameParser {
       this.#headBytes = 0;
       const bodyBytes = this.#readLength(head[0] * 0x1000000 + (head[1] << 16 | head[2] << 8 | head[3]));
       if (end - at < bodyBytes) return this.#assemble(chunk, at, bodyBytes);
-      onFrame(chunk.subarray(at, at + bodyBytes), false);
+      onFrame(chunk.subarray(at, at + bodyBytes), kept && bodyBytes * 2 >= end);
       at += bodyBytes;
     }
     while (end - at >= FRAME_HEADER_BYTES) {
@@ -113,7 +114,7 @@ export class FrameParser {
       );
       at += FRAME_HEADER_BYTES;
       if (end - at < bodyBytes) return this.#assemble(chunk, at, bodyBytes);
-      onFrame(chunk.subarray(at, at + bodyBytes), false);
+      onFrame(chunk.subarray(at, at + bodyBytes), kept && bodyBytes * 2 >= end);
       at += bodyBytes;
     }
     while (at < end) this.#head[this.#headBytes++] = chunk[at++];

@@ -128,8 +128,9 @@ class BunConnection implements ByteChannelConnection {
 
   onData(data: Uint8Array): void {
     if (this.#closed) return;
-    // As Bun hands it (a Buffer): making a plain view costs JSC an ArrayBuffer object per chunk.
-    if (this.#sink) return this.#sink.data(data);
+    // Bun hands each data event a fresh Buffer: kept. Passed as it is: a
+    // plain view would cost JSC an ArrayBuffer object per chunk.
+    if (this.#sink) return this.#sink.data(data, true);
     // Bun hands a Buffer; users and cbor-x get a plain Uint8Array view.
     try {
       this.#reader.enqueue(plainBytes(data));

@@ -16,11 +16,12 @@ import type { Connection } from "./connection.ts";
 /** What a {@linkcode ByteChannel} pushes its bytes to. */
 export interface ByteSink {
   /**
-   * Bytes arrived. The chunk may be the adapter's read buffer, read into
-   * again once this returns: copy what must outlive the call. It may be a
-   * Node `Buffer` (Bun's).
+   * Bytes arrived. With `kept` false the chunk is the adapter's read buffer,
+   * read into again once this returns: copy what must outlive the call. With
+   * `kept` true it is a fresh buffer nobody else touches (Bun's, a stream's),
+   * or `space()`'s. It may be a Node `Buffer` (Bun's).
    */
-  data(chunk: Uint8Array): void;
+  data(chunk: Uint8Array, kept: boolean): void;
   /** The other side closed its writing side (no `error`) or the socket failed. Called once, last. */
   end(error?: unknown): void;
   /**
@@ -93,7 +94,8 @@ class StreamByteChannel implements ByteChannel {
         while (this.#paused) await new Promise<void>((resolve) => (this.#resume = resolve));
         const { value, done } = await reader.read();
         if (done) break;
-        sink.data(value);
+        // A stream's chunks belong to whoever reads them.
+        sink.data(value, true);
       }
     } catch (err) {
       error = err;

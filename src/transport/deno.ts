@@ -129,7 +129,7 @@ class DenoByteChannel implements ByteChannel {
         if (space) {
           const n = await this.#conn.read(space);
           if (n === null) break;
-          sink.data(space.subarray(0, n));
+          sink.data(space.subarray(0, n), true);
           burst = false;
           continue;
         }
@@ -140,7 +140,7 @@ class DenoByteChannel implements ByteChannel {
         try {
           const n = await this.#conn.read(buffer);
           if (n === null) break;
-          sink.data(buffer.subarray(0, n));
+          sink.data(buffer.subarray(0, n), false);
           burst = n === buffer.byteLength;
         } finally {
           if (buffer !== own && burstBuffers.length < MAX_POOLED_BURST_BUFFERS) burstBuffers.push(buffer);
