@@ -16,20 +16,24 @@ export {
   AuthError,
   ClosedError,
   ConnectError,
+  DataError,
   ErrorCode,
   FrameTooLargeError,
   HubExistsError,
+  IdTakenError,
   IpcError,
+  NameTakenError,
   NoResponderError,
   NoSuchPeerError,
   PeerLeftError,
+  PermissionError,
   ProtocolError,
   QueueFullError,
   RemoteError,
   TimeoutError,
   UnsupportedRuntimeError,
 } from "./src/errors.ts";
-export type { IpcErrorOptions, RemoteErrorOptions } from "./src/errors.ts";
+export type { DataErrorOptions, IpcErrorOptions, RemoteErrorOptions } from "./src/errors.ts";
 export type { Connection, DialOptions, Listener, ListenOptions } from "./src/transport/connection.ts";
 export { dial, listen } from "./src/transport/listen.ts";
 export type { RuntimeName } from "./src/transport/listen.ts";

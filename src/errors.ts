@@ -40,6 +40,10 @@ export const ErrorCode = {
   IdTaken: "id_taken",
   /** The hub's socket file was deleted; the hub bound a new one. */
   SocketLost: "socket_lost",
+  /** Deno refused an operation for lack of a permission flag. */
+  PermissionDenied: "permission_denied",
+  /** Data that cannot travel: a function, a symbol, a cycle. */
+  InvalidData: "invalid_data",
 } as const;
 
 /** One of the values of {@linkcode ErrorCode}. */
@@ -48,7 +52,7 @@ export type ErrorCode = typeof ErrorCode[keyof typeof ErrorCode];
 /** Options accepted by every {@linkcode IpcError} constructor. */
 export interface IpcErrorOptions {
   /** The stable code; each subclass sets its own. */
-  code?: string;
+  code?: ErrorCode;
   /** The underlying error, if any. */
   cause?: unknown;
 }
@@ -67,8 +71,11 @@ export interface IpcErrorOptions {
  * ```
  */
 export class IpcError extends Error {
-  /** Stable machine-readable code, see {@linkcode ErrorCode}. */
-  readonly code: string;
+  /**
+   * Stable machine-readable code, one of {@linkcode ErrorCode}: comparing it
+   * with a string that is not a documented code does not compile.
+   */
+  readonly code: ErrorCode;
 
   /**
    * Makes the error.
@@ -413,6 +420,111 @@ export class HubExistsError extends IpcError {
   }
 }
 
+/**
+ * A live peer already uses the name a joining peer asked for (a channel
+ * member's `name` option, or `connect`'s). Rebuilt with its class on the
+ * joining side.
+ *
+ * @example
+ * ```ts
+ * import { NameTakenError } from "@ipcbus/ipcbus";
+ * const err = new NameTakenError("Name worker is taken by live peer 1");
+ * console.log(err.code); // "name_taken"
+ * ```
+ */
+export class NameTakenError extends IpcError {
+  /**
+   * Makes the error.
+   *
+   * @param message What failed, and the value that made it fail.
+   * @param options The cause.
+   */
+  constructor(message: string, options: IpcErrorOptions = {}) {
+    super(message, { ...options, code: ErrorCode.NameTaken });
+  }
+}
+
+/**
+ * A live peer already holds the id a joining channel member asked for, or no
+ * id is left to assign.
+ *
+ * @example
+ * ```ts
+ * import { IdTakenError } from "@ipcbus/ipcbus";
+ * const err = new IdTakenError("Id 3 is held by a live peer");
+ * console.log(err.code); // "id_taken"
+ * ```
+ */
+export class IdTakenError extends IpcError {
+  /**
+   * Makes the error.
+   *
+   * @param message What failed, and the value that made it fail.
+   * @param options The cause.
+   */
+  constructor(message: string, options: IpcErrorOptions = {}) {
+    super(message, { ...options, code: ErrorCode.IdTaken });
+  }
+}
+
+/**
+ * Deno refused a file or socket operation because the process lacks a
+ * permission; the message names the flag to add (`--allow-net=unix:…`,
+ * `--allow-read`, …). The runtime's own error is the `cause`.
+ *
+ * @example
+ * ```ts
+ * import { PermissionError } from "@ipcbus/ipcbus";
+ * const err = new PermissionError("Cannot listen on /tmp/a.sock: run Deno with --allow-net=unix:/tmp/a.sock");
+ * console.log(err.code); // "permission_denied"
+ * ```
+ */
+export class PermissionError extends IpcError {
+  /**
+   * Makes the error.
+   *
+   * @param message What failed, and the flag that would allow it.
+   * @param options The cause.
+   */
+  constructor(message: string, options: IpcErrorOptions = {}) {
+    super(message, { ...options, code: ErrorCode.PermissionDenied });
+  }
+}
+
+/** Options of {@linkcode DataError}. */
+export interface DataErrorOptions extends IpcErrorOptions {
+  /** Where the bad value sits, such as `data.items[2].fn`. */
+  path?: string;
+}
+
+/**
+ * Data passed to `send`, `broadcast`, `request` or a frame encoder cannot
+ * be encoded: a function, a symbol, or an object that contains itself.
+ * `path` says where the bad value sits.
+ *
+ * @example
+ * ```ts
+ * import { DataError } from "@ipcbus/ipcbus";
+ * const err = new DataError("Cannot encode data.fn: a function", { path: "data.fn" });
+ * console.log(err.code, err.path); // "invalid_data" "data.fn"
+ * ```
+ */
+export class DataError extends IpcError {
+  /** Where the bad value sits, such as `data.items[2].fn`. */
+  readonly path: string;
+
+  /**
+   * Makes the error.
+   *
+   * @param message What failed, and where.
+   * @param options The path to the bad value and the cause.
+   */
+  constructor(message: string, options: DataErrorOptions = {}) {
+    super(message, { cause: options.cause, code: ErrorCode.InvalidData });
+    this.path = options.path ?? "data";
+  }
+}
+
 const byCode: Record<string, new (message: string) => IpcError> = {
   [ErrorCode.Timeout]: TimeoutError,
   [ErrorCode.NoResponder]: NoResponderError,
@@ -423,13 +535,27 @@ const byCode: Record<string, new (message: string) => IpcError> = {
   [ErrorCode.Auth]: AuthError,
   [ErrorCode.Protocol]: ProtocolError,
   [ErrorCode.FrameTooLarge]: FrameTooLargeError,
+  [ErrorCode.NameTaken]: NameTakenError,
+  [ErrorCode.IdTaken]: IdTakenError,
+  [ErrorCode.HubExists]: HubExistsError,
+  [ErrorCode.Connect]: ConnectError,
+  [ErrorCode.AddressInUse]: AddressInUseError,
+  [ErrorCode.PermissionDenied]: PermissionError,
+  [ErrorCode.InvalidData]: DataError,
+  [ErrorCode.UnsupportedRuntime]: UnsupportedRuntimeError,
 };
+
+const knownCodes: ReadonlySet<string> = new Set(Object.values(ErrorCode));
 
 /**
  * Rebuilds an ipcbus error received as a `{ code, message }` record, keeping
- * its class when the code is one of ours.
+ * its class when the code is one of ours. A code this version does not know
+ * (from a newer hub, or a client in another language) becomes `ipc_error`,
+ * with the code kept in the message.
  */
 export function errorFromCode(code: string, message: string): IpcError {
   const ErrorClass = byCode[code];
-  return ErrorClass ? new ErrorClass(message) : new IpcError(message, { code });
+  if (ErrorClass) return new ErrorClass(message);
+  if (knownCodes.has(code)) return new IpcError(message, { code: code as ErrorCode });
+  return new IpcError(`${message} (code ${code})`);
 }

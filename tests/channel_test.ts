@@ -16,7 +16,8 @@ import {
   type ChannelOptions,
   type ChannelPeer,
   HubExistsError,
-  IpcError,
+  IdTakenError,
+  NameTakenError,
   QueueFullError,
 } from "../mod.ts";
 import { Child, currentRuntime, type Runtime, tempDir, until, within } from "./_helpers.ts";
@@ -481,7 +482,7 @@ test("options.id gives a free id, and a clear id_taken error when a live member 
 
     const clash = local.join("t", { id: 7 });
     await assert.rejects(within(WAIT, "ready of the clashing member", clash.ready), (err) => {
-      assert.ok(err instanceof IpcError, String(err));
+      assert.ok(err instanceof IdTakenError, String(err));
       assert.equal(err.code, "id_taken");
       assert.match(err.message, /7/);
       return true;
@@ -494,6 +495,42 @@ test("options.id gives a free id, and a clear id_taken error when a live member 
     await local.stop();
   }
 });
+
+test("A second live member asking for a taken name is refused with NameTakenError", PROCESS_TEST, async () => {
+  const local = new Local();
+  try {
+    const first = local.join("t", { name: "worker" });
+    await within(WAIT, "ready of the first worker", first.ready);
+    const second = local.join("t", { name: "worker" });
+    await assert.rejects(within(WAIT, "ready of the second worker", second.ready), (err) => {
+      assert.ok(err instanceof NameTakenError, String(err));
+      assert.equal(err.code, "name_taken");
+      assert.match(err.message, /worker/);
+      return true;
+    });
+  } finally {
+    await local.stop();
+  }
+});
+
+test(
+  "A name in ids.json keeps its id out of use: fresh unnamed members get the ids after it",
+  PROCESS_TEST,
+  async () => {
+    const local = new Local();
+    try {
+      const named = local.join("t", { name: "worker" });
+      await within(WAIT, "ready of the named member", named.ready);
+      assert.equal(named.id, 1);
+      await named.close();
+      const fresh = [local.join(), local.join()];
+      await within(WAIT, "ready of the unnamed members", Promise.all(fresh.map((m) => m.ready)));
+      assert.deepEqual(fresh.map((m) => m.id).sort(), [2, 3]);
+    } finally {
+      await local.stop();
+    }
+  },
+);
 
 /** Resolves with the detail of the next `type` event on `target`, failing after `WAIT` ms. */
 function nextEvent(target: EventTarget, type: string): Promise<unknown> {

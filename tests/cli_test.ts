@@ -135,6 +135,32 @@ test("request against a missing socket exits 3 with one line on stderr", PROCESS
   }
 });
 
+test(
+  "peers --channel on a channel with no socket or lock file exits 3 at once with one line",
+  PROCESS_TEST,
+  async () => {
+    const dir = tempDir();
+    try {
+      const started = Date.now();
+      const run = await ipcbus(["peers", "--channel", "nosuchchan", "--dir", dir.path]);
+      assert.equal(run.code, 3);
+      assertOneErrorLine(run.stderr, /ConnectError: Cannot join channel nosuchchan: no socket or lock file/);
+      // Well under the 5 s join timeout it used to wait for: process start-up is all it takes.
+      assert.ok(Date.now() - started < 4000, `took ${Date.now() - started} ms`);
+    } finally {
+      dir.remove();
+    }
+  },
+);
+
+test("listen --help says a name is optional and hub --help describes --channel one way", PROCESS_TEST, async () => {
+  const [listen, hub] = await Promise.all([ipcbus(["listen", "--help"]), ipcbus(["hub", "--help"])]);
+  assert.match(listen.stdout, /every alert\s+when none is named/);
+  assert.doesNotMatch(listen.stdout, /At least one alert name is needed/);
+  assert.doesNotMatch(hub.stdout, /joined as a client/);
+  assert.match(hub.stdout, /--channel NAME {3}host channel NAME/);
+});
+
 test("request prints the response as JSON and exits 4, 5, 6 or 8 for the typed errors", PROCESS_TEST, async () => {
   const dir = tempDir();
   const children: Child[] = [];

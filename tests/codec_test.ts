@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { FrameDecoderStream, FrameEncoderStream, FrameTooLargeError, ProtocolError } from "../mod.ts";
+import { DataError, FrameDecoderStream, FrameEncoderStream, FrameTooLargeError, ProtocolError } from "../mod.ts";
 import type { FrameDecoderStreamOptions } from "../mod.ts";
 import { Encoder } from "cbor-x/encode";
 import { decodeCbor, encodeCbor } from "../src/codec/cbor.ts";
@@ -474,4 +474,55 @@ test("FrameParser hands out a frame filling most of a chunk its reader does not 
   parser.push(concat([big, small]), onFrame, true);
   parser.push(concat([big, small]), onFrame, false);
   assert.deepEqual(seen, [[1000, true], [10, false], [1000, false], [10, false]]);
+});
+
+async function roundTripOne(value: unknown): Promise<unknown> {
+  return (await roundTrip([value]))[0];
+}
+
+/** The error encoding `value` fails with. */
+async function encodeError(value: unknown): Promise<unknown> {
+  return await roundTripOne(value).then(() => undefined, (err) => err);
+}
+
+test("encoding a function fails with DataError naming the path to it", async () => {
+  const err = await encodeError({ items: [1, 2, { fn: () => 1 }] });
+  assert.ok(err instanceof DataError, String(err));
+  assert.equal(err.code, "invalid_data");
+  assert.equal(err.path, "data.items[2].fn");
+  assert.match(err.message, /data\.items\[2\]\.fn: a function/);
+});
+
+test("encoding a symbol fails with DataError naming the path to it", async () => {
+  const err = await encodeError({ "odd key": Symbol("s") });
+  assert.ok(err instanceof DataError, String(err));
+  assert.equal(err.path, 'data["odd key"]');
+});
+
+test("encoding an object that contains itself fails with DataError, not a stack overflow", async () => {
+  const cyclic: Record<string, unknown> = { list: [] };
+  (cyclic.list as unknown[]).push({ back: cyclic });
+  const err = await encodeError(cyclic);
+  assert.ok(err instanceof DataError, String(err));
+  assert.equal(err.path, "data.list[0].back");
+  assert.match(err.message, /cycle/);
+});
+
+test("a class instance travels as a plain object of its own enumerable properties", async () => {
+  class Point {
+    x = 1;
+    y = 2;
+    norm(): number {
+      return Math.hypot(this.x, this.y);
+    }
+  }
+  const back = await roundTripOne(new Point());
+  assert.deepEqual(back, { x: 1, y: 2 });
+  assert.equal(Object.getPrototypeOf(back), Object.prototype);
+});
+
+test("an Error travels as a plain { name, message, code } record without a stack", async () => {
+  const err = Object.assign(new RangeError("bad page"), { code: "E_PAGE" });
+  assert.deepEqual(await roundTripOne({ err }), { err: { name: "RangeError", message: "bad page", code: "E_PAGE" } });
+  assert.deepEqual(await roundTripOne(new Error("boom")), { name: "Error", message: "boom" });
 });

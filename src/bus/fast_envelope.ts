@@ -1,10 +1,14 @@
 /**
  * Alerts, requests and responses are the hot path of the bus, so their
  * envelopes are written and read by hand here rather than through cbor-x.
- * The bytes are ordinary CBOR: a map of one-letter text keys to unsigned
- * integers, text and byte strings, `k` first. The reader takes any key order
- * and cbor-x's form of the map head (a 2-byte count); anything else (a map
- * for `s`, negative numbers, other kinds) is left to the generic decoder.
+ * The bytes are ordinary CBOR, byte for byte what cbor-x writes for the same
+ * values but for the map head (shortest form here): a map of one-letter text
+ * keys to numbers, text and byte strings, `k` first. Numbers follow cbor-x
+ * (PROTOCOL.md §3): integers from -2³² to 2³²−1 as CBOR integers with at
+ * most a 4-byte argument, every other number as a float64. The reader takes
+ * any key order, cbor-x's form of the map head (a 2-byte count) and integers
+ * of at most a 4-byte argument; anything else (a map for `s`, a float, other
+ * kinds) is left to the generic decoder.
  *
  * @module
  */
@@ -63,10 +67,22 @@ const KEY = {
   d: 0x64,
 } as const;
 
+/** Size of the head of a length or of an integer argument below 2³². */
 function headBytes(value: number): number {
-  return value < 24 ? 1 : value < 0x100 ? 2 : value < 0x10000 ? 3 : value < 0x100000000 ? 5 : 9;
+  return value < 24 ? 1 : value < 0x100 ? 2 : value < 0x10000 ? 3 : 5;
 }
 
+/** Integers cbor-x writes as CBOR integers; it writes every other number as a float64. */
+function isSmallInt(value: number): boolean {
+  return Number.isInteger(value) && value >= -0x100000000 && value < 0x100000000;
+}
+
+/** Size of `value` written by {@linkcode writeNumber}. */
+function numberBytes(value: number): number {
+  return !isSmallInt(value) ? 9 : headBytes(value < 0 ? -1 - value : value);
+}
+
+/** Writes a head of major type `major` whose argument is below 2³². */
 function writeHead(buf: Uint8Array, at: number, major: number, value: number): number {
   if (value < 24) {
     buf[at] = major | value;
@@ -83,19 +99,26 @@ function writeHead(buf: Uint8Array, at: number, major: number, value: number): n
     buf[at + 2] = value & 0xff;
     return at + 3;
   }
-  if (value < 0x100000000) {
-    buf[at] = major | 26;
-    buf[at + 1] = value >>> 24;
-    buf[at + 2] = (value >>> 16) & 0xff;
-    buf[at + 3] = (value >>> 8) & 0xff;
-    buf[at + 4] = value & 0xff;
-    return at + 5;
-  }
-  buf[at] = major | 27;
-  const high = Math.floor(value / 0x100000000);
-  const low = value >>> 0;
-  for (let i = 0; i < 4; i++) buf[at + 1 + i] = (high >>> (24 - 8 * i)) & 0xff;
-  for (let i = 0; i < 4; i++) buf[at + 5 + i] = (low >>> (24 - 8 * i)) & 0xff;
+  buf[at] = major | 26;
+  buf[at + 1] = value >>> 24;
+  buf[at + 2] = (value >>> 16) & 0xff;
+  buf[at + 3] = (value >>> 8) & 0xff;
+  buf[at + 4] = value & 0xff;
+  return at + 5;
+}
+
+const float64 = new DataView(new ArrayBuffer(8));
+
+/**
+ * Writes a number as cbor-x does. Found by a Python client: every number went
+ * out as an unsigned head, so a request id of -1 or 2³² got an answer the hub
+ * could not read, and the hub disconnected the responder.
+ */
+function writeNumber(buf: Uint8Array, at: number, value: number): number {
+  if (isSmallInt(value)) return value < 0 ? writeHead(buf, at, 0x20, -1 - value) : writeHead(buf, at, 0x00, value);
+  buf[at] = 0xfb;
+  float64.setFloat64(0, value);
+  for (let i = 0; i < 8; i++) buf[at + 1 + i] = float64.getUint8(i);
   return at + 9;
 }
 
@@ -117,7 +140,8 @@ const KIND_BYTES: Record<string, number> = { a: 0x61, q: 0x71, p: 0x70 };
 /**
  * Queues one envelope of kind `k` ("a", "q" or "p") on `writer` as one
  * frame, written in place. Text values are passed as strings and written as
- * CBOR text; numbers as unsigned integers; `Uint8Array`s as byte strings.
+ * CBOR text; numbers as cbor-x writes them (integers from -2³² to 2³²−1 as
+ * CBOR integers, other numbers as float64); `Uint8Array`s as byte strings.
  * Returns the frame body's size, or -1 if the writer has failed.
  */
 export function writeEnvelope(writer: FrameWriter, k: "a" | "q" | "p", fields: EnvelopeFields): number {
@@ -127,7 +151,7 @@ export function writeEnvelope(writer: FrameWriter, k: "a" | "q" | "p", fields: E
     if (value === undefined) continue;
     if (typeof value === "number") {
       encoded.push([KEY[key], value, 0x00]);
-      size += 2 + headBytes(value);
+      size += 2 + numberBytes(value);
     } else if (value instanceof BytesPayload) {
       encoded.push([KEY[key], value, 0x40]);
       size += 2 + headBytes(value.encodedBytes) + value.encodedBytes;
@@ -148,7 +172,7 @@ export function writeEnvelope(writer: FrameWriter, k: "a" | "q" | "p", fields: E
   for (const [key, value, major] of encoded) {
     buf[at++] = TEXT_1;
     buf[at++] = key;
-    if (typeof value === "number") at = writeHead(buf, at, 0x00, value);
+    if (typeof value === "number") at = writeNumber(buf, at, value);
     else if (value instanceof BytesPayload) {
       at = writeHead(buf, at, major, value.encodedBytes);
       at = writeByteStringHead(buf, at, value.bytes.byteLength);
@@ -168,7 +192,7 @@ export function envelopeBytes(fields: EnvelopeFields): number {
   let size = 1 + 4;
   for (const [, value] of fields) {
     if (value === undefined) continue;
-    if (typeof value === "number") size += 2 + headBytes(value);
+    if (typeof value === "number") size += 2 + numberBytes(value);
     else if (value instanceof BytesPayload) size += 2 + headBytes(value.encodedBytes) + value.encodedBytes;
     else {
       const length = typeof value === "string" ? textBytes(value).byteLength : value.byteLength;
@@ -213,8 +237,9 @@ function readText(body: Uint8Array, at: number, length: number): string | undefi
 }
 
 /**
- * Reads an envelope of kind "a", "q" or "p" whose values are all unsigned
- * integers, text or byte strings. Returns undefined for anything else, which
+ * Reads an envelope of kind "a", "q" or "p" whose values are all integers
+ * with at most a 4-byte argument (negative only for `r`), text or byte
+ * strings. Returns undefined for anything else, which
  * the caller then decodes the general way; `d` is a view into `body`.
  */
 export function readEnvelope(body: Uint8Array): FastEnvelope | undefined {
@@ -260,7 +285,11 @@ export function readEnvelope(body: Uint8Array): FastEnvelope | undefined {
       value = body[at + 1] * 0x1000000 + (body[at + 2] << 16 | body[at + 3] << 8 | body[at + 4]);
       at += 5;
     } else return undefined;
-    if (major === 0x00) {
+    if (major === 0x20) {
+      // Only a request id may be negative; a negative anything else is refused by the generic path.
+      if (key !== KEY.r) return undefined;
+      m.r = -1 - value;
+    } else if (major === 0x00) {
       if (key === KEY.f) m.f = value;
       else if (key === KEY.t) m.t = value;
       else if (key === KEY.r) m.r = value;

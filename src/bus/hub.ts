@@ -24,6 +24,7 @@ import {
   asPatterns,
   asReply,
   asRequest,
+  clip,
   type ErrorRecord,
   type Hello,
   Kind,
@@ -382,7 +383,7 @@ export class Hub extends EventTarget {
         this.#stats.errors++;
         link.writer.push(encodeCbor({
           k: Kind.Error,
-          e: systemError(new ProtocolError(`Unknown message kind ${JSON.stringify(m.k).slice(0, 40)}; ignored`)),
+          e: systemError(new ProtocolError(`Unknown message kind ${clip(JSON.stringify(m.k), 40)}; ignored`)),
         }));
     }
   }

@@ -12,6 +12,7 @@ import {
   RemoteError,
   TimeoutError,
 } from "../errors.ts";
+import { answerPayload } from "./encoded_answer.ts";
 import { FrameWriter } from "./frame_writer.ts";
 import { envelopeBytes, type EnvelopeFields, type FastEnvelope, readEnvelope, writeEnvelope } from "./fast_envelope.ts";
 import { PendingRequests } from "./pending_requests.ts";
@@ -54,6 +55,8 @@ export interface RequestContext {
   route: string;
   /** The request's data. */
   data: unknown;
+  /** The request's data as it arrived: the CBOR bytes the requester wrote (a view; do not modify it). */
+  payload: Uint8Array;
   /** Id of the requesting peer. */
   sender: number;
   /** OS process id of the requesting peer. */
@@ -834,6 +837,7 @@ export class Peer extends EventTarget {
         const result = await handler({
           route: m.u,
           data: decodeCbor(m.d),
+          payload: m.d,
           sender: m.f,
           senderPid: this.#view.get(m.f)?.pid ?? -1,
         });
@@ -1134,7 +1138,7 @@ export function writeAnswer(
 ): void {
   if (!error) {
     try {
-      const fields: EnvelopeFields = [["f", from], ["t", m.f], ["r", m.r], ["d", encodeCbor(result)]];
+      const fields: EnvelopeFields = [["f", from], ["t", m.f], ["r", m.r], ["d", answerPayload(result)]];
       if (envelopeBytes(fields) <= maxFrameBytes) {
         writeEnvelope(writer, "p", fields);
         return;

@@ -125,26 +125,49 @@ export interface ErrorResponse {
 type Envelope = Record<string, unknown> & { k: string };
 
 const isInt = (v: unknown): v is number => Number.isSafeInteger(v);
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const MIN_SAFE = -MAX_SAFE;
 const isId = (v: unknown): v is number => isInt(v) && (v as number) >= 0;
+
+/**
+ * `text` cut to at most `max` UTF-16 units, never inside a surrogate pair
+ * (which would show as U+FFFD once encoded).
+ */
+export function clip(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const code = text.charCodeAt(max - 1);
+  return text.slice(0, code >= 0xd800 && code <= 0xdbff ? max - 1 : max);
+}
 
 function bad(kind: string, field: string, value: unknown): never {
   // A bigint field (a CBOR bignum or 64-bit integer) made JSON.stringify throw a TypeError here, so the
   // hub hung up without the error frame (found by tests/fuzz/).
   const json = (v: unknown) => JSON.stringify(v, (_, x) => typeof x === "bigint" ? `${x}n` : x) ?? String(v);
   const shown = value instanceof Uint8Array ? `${value.byteLength} bytes` : json(value);
-  throw new ProtocolError(`Invalid ${kind} message: field ${field} is ${shown?.slice(0, 80)}`);
+  throw new ProtocolError(`Invalid ${kind} message: field ${field} is ${clip(shown, 80)}`);
 }
 
-/** Checks the outer shape every envelope has. */
+/**
+ * Checks the outer shape every envelope has, and reads its fields as other
+ * languages' CBOR libraries write them: a field whose value is `null` counts
+ * as absent (no field may be null), e.g. a broadcast's `t`; an integer with
+ * the 8-byte head (a bigint here, as Python's cbor2 writes 2³² and above) is
+ * a number when it is a safe integer.
+ */
 export function asEnvelope(value: unknown): Envelope {
   if (value === null || typeof value !== "object" || Array.isArray(value) || value instanceof Uint8Array) {
     throw new ProtocolError(
       `Invalid message: expected a CBOR map, got ${Array.isArray(value) ? "array" : typeof value}`,
     );
   }
-  const k = (value as Envelope).k;
-  if (typeof k !== "string") bad("message", "k", k);
-  return value as Envelope;
+  const m = value as Envelope;
+  for (const key in m) {
+    const value = m[key];
+    if (value === null) delete m[key];
+    else if (typeof value === "bigint" && value >= MIN_SAFE && value <= MAX_SAFE) m[key] = Number(value);
+  }
+  if (typeof m.k !== "string") bad("message", "k", m.k);
+  return m;
 }
 
 /** Validates a hello. */
@@ -207,6 +230,8 @@ export function asErrorRecord(e: unknown): ErrorRecord {
   return r;
 }
 
+const PATTERN_KINDS = ["exact", "prefix", "regexp"] as const;
+
 /** Validates the pattern list of a handle message. */
 export function asPatterns(m: Envelope): PatternRecord[] {
   const list = m.patterns;
@@ -219,6 +244,12 @@ export function asPatterns(m: Envelope): PatternRecord[] {
         typeof (p as { regexp?: { flags?: unknown } }).regexp?.flags === "string")
     );
     if (!ok) bad("handle", "patterns[]", p);
+    const kinds = PATTERN_KINDS.filter((key) => (p as Record<string, unknown>)[key] !== undefined);
+    if (kinds.length !== 1) {
+      throw new ProtocolError(
+        `Invalid handle message: a pattern has exactly one of exact, prefix, regexp; got ${kinds.join(" and ")}`,
+      );
+    }
     const regexp = (p as { regexp?: { source: string; flags: string } }).regexp;
     if (regexp) {
       try {

@@ -1,6 +1,7 @@
 import { listen } from "../transport/listen.ts";
 import { positiveInteger } from "../codec/frame_encoder_stream.ts";
 import { checkMaxFrameBytes } from "../codec/frame_parser.ts";
+import { EncodedAnswer } from "./encoded_answer.ts";
 import { BUS_DEFAULTS, Hub, type SocketWatch } from "./hub.ts";
 import { socketInode } from "../transport/socket_path.ts";
 import type { Peer } from "./peer.ts";
@@ -133,7 +134,8 @@ export const BUILTIN_ROUTES = ["/ipcbus/echo", "/ipcbus/delay", "/ipcbus/stats"]
 
 /** Serves `/ipcbus/echo`, `/ipcbus/delay` and `/ipcbus/stats` (of `hub`) from `peer`. */
 export function addBuiltinRoutes(peer: Peer, hub: Hub): void {
-  peer.handle("/ipcbus/echo", ({ data }) => data);
+  // The payload's own bytes go back, so the echo is byte-identical whatever CBOR the requester wrote.
+  peer.handle("/ipcbus/echo", ({ payload }) => new EncodedAnswer(payload));
   peer.handle("/ipcbus/delay", async ({ data }) => {
     const delay = (data as { delay?: unknown })?.delay;
     if (typeof delay !== "number" || !(delay >= 0) || delay > 600_000) {

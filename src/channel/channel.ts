@@ -1,4 +1,4 @@
-import { AuthError, ConnectError, ErrorCode, HubExistsError, IpcError } from "../errors.ts";
+import { AuthError, ConnectError, ErrorCode, HubExistsError, IpcError, PermissionError } from "../errors.ts";
 import { BUS_DEFAULTS, Hub } from "../bus/hub.ts";
 import { Peer, type PeerSettings } from "../bus/peer.ts";
 import type { Hello } from "../bus/protocol.ts";
@@ -216,7 +216,7 @@ export class ChannelPeer extends Peer {
         if (await this.#joinOnce()) return;
       } catch (err) {
         if (
-          err instanceof HubExistsError || err instanceof AuthError ||
+          err instanceof HubExistsError || err instanceof AuthError || err instanceof PermissionError ||
           (err instanceof IpcError && (err.code === ErrorCode.IdTaken || err.code === ErrorCode.NameTaken))
         ) {
           throw err;

@@ -2,6 +2,7 @@ import { chmodSync, lstatSync, mkdirSync, readFileSync, renameSync, statSync, wr
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
+import { asPermissionError } from "../transport/permission_error.ts";
 
 /** Where a channel's files live. */
 export interface ChannelFiles {
@@ -21,18 +22,25 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
  * creating the directory `0700` if missing.
  *
  * @throws {TypeError} for a name outside `[A-Za-z0-9._-]{1,64}`.
+ * @throws {PermissionError} when Deno lacks the flag to find or create the directory.
  * @throws {Error} when the directory cannot be created, naming it.
  */
 export function channelFiles(name: string, dir?: string): ChannelFiles {
   if (typeof name !== "string" || !NAME.test(name)) {
     throw new TypeError(`Invalid channel name ${JSON.stringify(name)}: use 1-64 of A-Z a-z 0-9 . _ -`);
   }
-  const base = dir ?? defaultDir();
+  let base;
+  try {
+    base = dir ?? defaultDir();
+  } catch (cause) {
+    throw asPermissionError(cause, `Cannot find the directory of channel ${name}`) ?? cause;
+  }
   try {
     mkdirSync(base, { recursive: true, mode: 0o700 });
     if (dir === undefined && (lstatSync(base).mode & 0o077) !== 0) chmodSync(base, 0o700);
   } catch (cause) {
-    throw new Error(`Cannot create channel directory ${base}: ${(cause as Error).message}`, { cause });
+    throw asPermissionError(cause, `Cannot create channel directory ${base}`) ??
+      new Error(`Cannot create channel directory ${base}: ${(cause as Error).message}`, { cause });
   }
   return {
     dir: base,

@@ -1,14 +1,20 @@
 import type { Command } from "./cli_args.ts";
 
-const BUS_OPTIONS = `Bus options (one of --path or --channel):
+/** The bus options; `channel` describes --channel, which the hub command uses differently. */
+const busOptions = (channel: string) =>
+  `Bus options (one of --path or --channel):
   --path P         the hub's socket file
-  --channel NAME   a self-hosting channel, joined as a client (never hosts)
+  --channel NAME   ${channel}
   --dir DIR        the channel's directory (default $XDG_RUNTIME_DIR/ipcbus or <tmp>/ipcbus-<uid>)
   --name NAME      join under this peer name (unique among live peers)
   --token T        the hub's auth token (--path only; or set IPCBUS_TOKEN); a channel's
                    token is read from its token file, when it has one
   --debug          print stack traces with errors
   -h, --help       show this help`;
+
+const BUS_OPTIONS = busOptions(
+  "a self-hosting channel, joined as a client (never hosts); fails at once\n                   when the channel has neither a socket nor a lock file in its directory",
+);
 
 const DATA = `Data is JSON: the [json] argument, or stdin when it is absent and stdin is not
 a terminal (empty stdin means no data). Values received are printed as JSON:
@@ -64,7 +70,7 @@ with --json every line is a JSON object {time, event, ...}.
                    mode 600, and only processes that can read it may join
   --json           print JSON lines
 
-${BUS_OPTIONS}`,
+${busOptions("see above: the channel this process hosts")}`,
   send: `Usage: ipcbus send <to> <alert> [json] (--path P | --channel NAME)
 
 Sends alert <alert> to peer <to> (an id, or a peer name) and exits once the hub
@@ -97,13 +103,11 @@ ${DATA}
 ${BUS_OPTIONS}`,
   listen: `Usage: ipcbus listen [alert...] (--path P | --channel NAME)
 
-Joins the bus and prints each alert named on the command line as one JSON line
+Joins the bus and prints each alert named on the command line, or every alert
+when none is named, as one JSON line
 {"time": ISO 8601, "sender": peer id, "name": alert, "data": value}, for piping
 into jq. Ctrl-C stops it (exit 0); losing the hub exits 3. A status line goes to
 stderr once listening.
-
-At least one alert name is needed: peers receive alerts by name, and the bus
-has no catch-all subscription.
 
 ${BUS_OPTIONS}`,
   peers: `Usage: ipcbus peers (--path P | --channel NAME) [--json]

@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import { dirname } from "node:path";
 import { channel, ChannelRole } from "../channel/channel.ts";
 import { channelFiles } from "../channel/channel_files.ts";
 import { connect } from "../bus/connect.ts";
@@ -83,10 +84,20 @@ export async function joinBus(address: BusAddress, name: string | undefined): Pr
       throw joinError(err, where);
     }
   }
+  const files = channelFiles(address.channel, address.dir);
+  // No member has ever run there (or the last one cleaned up): waiting for a
+  // hub that nobody will start would only delay the same answer.
+  if (!existsSync(files.socket) && !existsSync(files.lock)) {
+    throw new ConnectError(
+      `Cannot join channel ${address.channel}: no socket or lock file in ${
+        dirname(files.socket)
+      } (is a member running? start one with: ipcbus hub --channel ${address.channel})`,
+    );
+  }
   let member;
   try {
     // A channel that requires auth has a token file beside its socket: present it when it is there.
-    const auth = existsSync(channelFiles(address.channel, address.dir).token);
+    const auth = existsSync(files.token);
     member = channel(address.channel, {
       role: ChannelRole.Client,
       connectTimeout: JOIN_TIMEOUT_MS,

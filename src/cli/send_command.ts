@@ -1,4 +1,4 @@
-import { IpcError, NoSuchPeerError, QueueFullError } from "../errors.ts";
+import { errorFromCode, type IpcError, NoSuchPeerError, QueueFullError } from "../errors.ts";
 import type { Peer, UndeliverableDetail } from "../bus/peer.ts";
 import { type CliArgs, peerRef } from "./cli_args.ts";
 import { commandData, expectArguments } from "./command_data.ts";
@@ -57,5 +57,5 @@ function undeliverableError(detail: UndeliverableDetail): IpcError {
   const what = `Alert ${detail.name ?? ""} was not delivered${detail.to === undefined ? "" : ` to peer ${detail.to}`}`;
   if (detail.reason === "no_such_peer") return new NoSuchPeerError(`${what}: the peer is not connected`);
   if (detail.reason === "queue_full") return new QueueFullError(`${what}: its queue at the hub is full`);
-  return new IpcError(`${what}: ${detail.reason}`, { code: detail.reason });
+  return errorFromCode(detail.reason, `${what}: ${detail.reason}`);
 }

@@ -6,9 +6,9 @@
  *
  * @module
  */
-import { Encoder } from "cbor-x/encode";
+import { addExtension, Encoder } from "cbor-x/encode";
 import { Decoder, setSizeLimits } from "cbor-x/decode";
-import { ProtocolError } from "../errors.ts";
+import { DataError, ProtocolError } from "../errors.ts";
 import { scanCbor } from "./cbor_scan.ts";
 import { plainBytes } from "../util/plain_bytes.ts";
 
@@ -29,6 +29,25 @@ const encoder = new Encoder({
   tagUint8Array: false,
   // deno-lint-ignore no-explicit-any
 } as any);
+// An Error travels as a plain `{ name, message, code? }` record: cbor-x's own
+// tag 27 comes back as an Error whose stack is the decoder's, which only
+// misleads. No tag is written, so any CBOR reader sees a map. (cbor-x keeps
+// extensions per module, so this applies to every encoder of this copy.)
+addExtension(
+  {
+    Class: Error,
+    encode(error: Error, encode: (value: unknown) => void) {
+      const code = (error as { code?: unknown }).code;
+      encode(
+        typeof code === "string" ? { name: error.name, message: error.message, code } : {
+          name: error.name,
+          message: error.message,
+        },
+      );
+    },
+  } as unknown as Parameters<typeof addExtension>[0],
+);
+
 // copyBuffers: byte strings in user data must not keep whole read chunks alive.
 const valueDecoder = new Decoder({ useRecords: false, copyBuffers: true } as Record<string, unknown>);
 // Envelopes are decoded in place: their payload is a view the hub forwards.
@@ -68,11 +87,61 @@ export function writeByteStringHead(target: Uint8Array, at: number, length: numb
   return at + 5;
 }
 
-/** Encodes one value as a CBOR item. */
+/**
+ * Encodes one value as a CBOR item.
+ *
+ * @throws {DataError} when the value holds a function, a symbol or a cycle;
+ * its `path` names the bad value.
+ */
 export function encodeCbor(value: unknown): Uint8Array {
-  // Where a Buffer global exists this is a Buffer: callers copy it into a
-  // frame and never hand it to users, so it is not rewrapped per call.
-  return encoder.encode(value);
+  try {
+    // Where a Buffer global exists this is a Buffer: callers copy it into a
+    // frame and never hand it to users, so it is not rewrapped per call.
+    return encoder.encode(value);
+  } catch (cause) {
+    // Looked for only after cbor-x failed, so plain data pays nothing.
+    const bad = findUnencodable(value);
+    if (bad === undefined) throw cause;
+    throw new DataError(`Cannot encode ${bad.path}: ${bad.what}`, { path: bad.path, cause });
+  }
+}
+
+/** How a property key reads in a path: `.name`, or `["odd key"]`. */
+function pathStep(key: string): string {
+  return /^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`;
+}
+
+/**
+ * The first function, symbol or cycle in `root`, depth first, with its path
+ * from `data`. Iterative with an explicit stack, so a deep or cyclic value
+ * cannot overflow the call stack here.
+ */
+function findUnencodable(root: unknown): { path: string; what: string } | undefined {
+  type Frame = { value: unknown; path: string; ancestors: ReadonlySet<object> };
+  const stack: Frame[] = [{ value: root, path: "data", ancestors: new Set() }];
+  while (stack.length > 0) {
+    const { value, path, ancestors } = stack.pop()!;
+    if (typeof value === "function") return { path, what: "a function cannot be sent" };
+    if (typeof value === "symbol") return { path, what: "a symbol cannot be sent" };
+    if (typeof value !== "object" || value === null || ArrayBuffer.isView(value) || value instanceof Error) continue;
+    if (ancestors.has(value)) return { path, what: "the object contains itself (a cycle)" };
+    const inside = new Set(ancestors).add(value);
+    const children: Frame[] = [];
+    if (value instanceof Map) {
+      for (const [k, v] of value) {
+        children.push({ value: v, path: `${path}.get(${JSON.stringify(String(k))})`, ancestors: inside });
+      }
+    } else if (value instanceof Set || Array.isArray(value)) {
+      let i = 0;
+      for (const v of value) children.push({ value: v, path: `${path}[${i++}]`, ancestors: inside });
+    } else {
+      for (const [k, v] of Object.entries(value)) {
+        children.push({ value: v, path: path + pathStep(k), ancestors: inside });
+      }
+    }
+    stack.push(...children.reverse());
+  }
+  return undefined;
 }
 
 /**

@@ -24,7 +24,9 @@ export interface FrameEncoderStreamOptions {
 /**
  * Encodes each value as one frame: a 4-byte big-endian length, then one CBOR
  * item. Frames written in the same turn of the event loop leave as one chunk,
- * so many small messages cost few socket writes.
+ * so many small messages cost few socket writes. A value holding a function,
+ * a symbol or a cycle errors the stream with `DataError`, whose `path` names
+ * the bad value.
  *
  * @example Encoding values to frames
  * ```ts
@@ -57,7 +59,9 @@ export class FrameEncoderStream extends TransformStream<unknown, Uint8Array> {
       frames = [];
       waitingBytes = 0;
     };
-    super({
+    // `cancel` is newer than the Transformer type of some DOM libs (the one
+    // tsc builds the declaration files with), hence the widened type.
+    const transformer: Transformer<unknown, Uint8Array> & { cancel?(reason: unknown): void } = {
       transform(value, controller) {
         const body = encodeCbor(value);
         if (body.byteLength > maxFrameBytes) {
@@ -76,7 +80,8 @@ export class FrameEncoderStream extends TransformStream<unknown, Uint8Array> {
       cancel() {
         if (timer !== undefined) clearTimeout(timer);
       },
-    });
+    };
+    super(transformer);
   }
 }
 

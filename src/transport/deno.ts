@@ -4,12 +4,38 @@
  * Deno users grant `--allow-read --allow-write --allow-net=unix:<path>`
  * (recent Deno asks for net permission on Unix sockets too, denoland/deno#34395).
  *
+ * The package's declaration files are built by `tsc`, which has no `Deno`
+ * namespace, so the slice of Deno's API used here is declared below and
+ * reached through `globalThis`, as the Bun adapter does.
+ *
  * @module
  */
 import type { Connection, DialOptions, Listener, ListenOptions } from "./connection.ts";
 import { bindSocket, dialSocket, isDeadSocketError, removeSocketFile, socketInode } from "./socket_path.ts";
 
 import { BYTE_CHANNEL, type ByteChannel, type ByteChannelConnection, type ByteSink } from "./byte_channel.ts";
+
+interface DenoUnixConn {
+  read(p: Uint8Array): Promise<number | null>;
+  write(p: Uint8Array): Promise<number>;
+  closeWrite(): Promise<void>;
+  close(): void;
+}
+
+interface DenoUnixListener {
+  accept(): Promise<DenoUnixConn>;
+  close(): void;
+}
+
+type ErrorClass = abstract new (...args: never[]) => Error;
+
+interface DenoApi {
+  listen(options: { transport: "unix"; path: string }): DenoUnixListener;
+  connect(options: { transport: "unix"; path: string }): Promise<DenoUnixConn>;
+  errors: Record<"BadResource" | "Interrupted" | "ConnectionReset" | "AddrInUse", ErrorClass>;
+}
+
+const deno = () => (globalThis as unknown as { Deno: DenoApi }).Deno;
 
 /** Bytes a `readable` read asks the socket for when the reader brings no buffer of its own. */
 const READ_CHUNK_BYTES = 64 * 1024;
@@ -34,10 +60,10 @@ class DenoConnection implements ByteChannelConnection {
   readonly readable: ReadableStream<Uint8Array>;
   readonly writable: WritableStream<Uint8Array>;
   readonly [BYTE_CHANNEL]: ByteChannel;
-  readonly #conn: Deno.UnixConn;
+  readonly #conn: DenoUnixConn;
   #closed = false;
 
-  constructor(conn: Deno.UnixConn) {
+  constructor(conn: DenoUnixConn) {
     this.#conn = conn;
     this[BYTE_CHANNEL] = new DenoByteChannel(conn, this);
     // Built on read/write rather than conn.readable/conn.writable, whose p99
@@ -102,12 +128,12 @@ class DenoConnection implements ByteChannelConnection {
 
 /** Reads with `conn.read` in a loop and pushes each chunk to the sink: what raw Deno code does. */
 class DenoByteChannel implements ByteChannel {
-  readonly #conn: Deno.UnixConn;
+  readonly #conn: DenoUnixConn;
   readonly #owner: DenoConnection;
   #paused = false;
   #resume: (() => void) | undefined;
 
-  constructor(conn: Deno.UnixConn, owner: DenoConnection) {
+  constructor(conn: DenoUnixConn, owner: DenoConnection) {
     this.#conn = conn;
     this.#owner = owner;
   }
@@ -174,18 +200,18 @@ class DenoByteChannel implements ByteChannel {
 }
 
 function isClosedError(err: unknown): boolean {
-  return err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted ||
-    err instanceof Deno.errors.ConnectionReset;
+  return err instanceof deno().errors.BadResource || err instanceof deno().errors.Interrupted ||
+    err instanceof deno().errors.ConnectionReset;
 }
 
 class DenoListener implements Listener {
   readonly path: string;
-  readonly #listener: Deno.Listener<Deno.UnixConn, Deno.UnixAddr>;
+  readonly #listener: DenoUnixListener;
   readonly #inode: number | undefined;
   #closed = false;
   #accepting: Promise<unknown> | undefined;
 
-  constructor(listener: Deno.Listener<Deno.UnixConn, Deno.UnixAddr>, path: string) {
+  constructor(listener: DenoUnixListener, path: string) {
     this.#listener = listener;
     this.path = path;
     this.#inode = socketInode(path);
@@ -193,7 +219,7 @@ class DenoListener implements Listener {
 
   async *[Symbol.asyncIterator](): AsyncIterator<Connection> {
     while (!this.#closed) {
-      let conn: Deno.UnixConn;
+      let conn: DenoUnixConn;
       try {
         const accepting = this.#listener.accept();
         this.#accepting = accepting.catch(() => {});
@@ -224,7 +250,7 @@ class DenoListener implements Listener {
 
 async function isLive(path: string): Promise<boolean> {
   try {
-    (await Deno.connect({ transport: "unix", path })).close();
+    (await deno().connect({ transport: "unix", path })).close();
     return true;
   } catch (err) {
     if (isDeadSocketError(err)) return false;
@@ -236,12 +262,12 @@ async function isLive(path: string): Promise<boolean> {
 export function listenDeno(path: string, options: ListenOptions = {}): Promise<Listener> {
   return bindSocket(path, options, {
     isLive,
-    bind: () => new DenoListener(Deno.listen({ transport: "unix", path }), path),
-    isAddressInUse: (err) => err instanceof Deno.errors.AddrInUse,
+    bind: () => new DenoListener(deno().listen({ transport: "unix", path }), path),
+    isAddressInUse: (err) => err instanceof deno().errors.AddrInUse,
   });
 }
 
 /** Connects to a Unix socket with Deno. See the neutral `dial`. */
 export async function dialDeno(path: string, options: DialOptions = {}): Promise<Connection> {
-  return new DenoConnection(await dialSocket(path, options, () => Deno.connect({ transport: "unix", path })));
+  return new DenoConnection(await dialSocket(path, options, () => deno().connect({ transport: "unix", path })));
 }

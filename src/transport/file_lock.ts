@@ -18,6 +18,7 @@
 import { UnsupportedRuntimeError } from "../errors.ts";
 import { tryLockFileBun } from "./file_lock_bun.ts";
 import { tryLockFileDeno } from "./file_lock_deno.ts";
+import { asPermissionError } from "./permission_error.ts";
 
 /**
  * An exclusive `flock(2)` held on a file until {@linkcode FileLock.release}
@@ -90,5 +91,7 @@ function unsupported(): Promise<never> {
  * ```
  */
 export function tryLockFile(path: string): Promise<FileLock | null> {
-  return tryLockFileHere(path);
+  return tryLockFileHere(path).catch((err) => {
+    throw asPermissionError(err, `Cannot lock ${path}`) ?? err;
+  });
 }

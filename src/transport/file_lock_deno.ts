@@ -1,11 +1,25 @@
 /**
- * Deno adapter for `tryLockFile`: `Deno.FsFile.tryLock` is stable
+ * Deno adapter for `tryLockFile`: `DenoFsFile.tryLock` is stable
  * and calls `flock(fd, LOCK_EX | LOCK_NB)` on Unix.
  *
  * @module
  */
 
 import type { FileLock } from "./file_lock.ts";
+
+// Declared here rather than taken from Deno's global types so that `tsc`
+// (which builds the package's declaration files) checks this file too.
+interface DenoFsFile {
+  tryLock(exclusive: boolean): Promise<boolean>;
+  unlock(): Promise<void>;
+  close(): void;
+}
+
+interface DenoFileApi {
+  open(path: string, options: { read: true; write: true; create: true; mode: number }): Promise<DenoFsFile>;
+}
+
+const deno = () => (globalThis as unknown as { Deno: DenoFileApi }).Deno;
 
 /**
  * Deno's implementation of `tryLockFile`. Needs read and write
@@ -28,7 +42,7 @@ import type { FileLock } from "./file_lock.ts";
 export async function tryLockFileDeno(path: string): Promise<FileLock | null> {
   // A fresh open file description per call: flock belongs to the description,
   // so this is what makes a second call in the same process see the lock.
-  const file = await Deno.open(path, {
+  const file = await deno().open(path, {
     read: true,
     write: true,
     create: true,
@@ -50,9 +64,9 @@ export async function tryLockFileDeno(path: string): Promise<FileLock | null> {
 
 class DenoFileLock implements FileLock {
   readonly path: string;
-  #file: Deno.FsFile | null;
+  #file: DenoFsFile | null;
 
-  constructor(path: string, file: Deno.FsFile) {
+  constructor(path: string, file: DenoFsFile) {
     this.path = path;
     this.#file = file;
   }

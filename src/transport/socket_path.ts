@@ -2,6 +2,7 @@ import { chmodSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
 import { AddressInUseError, ConnectError } from "../errors.ts";
 import type { Listener } from "./connection.ts";
+import { asPermissionError } from "./permission_error.ts";
 
 /** Longest socket path Linux accepts: `sun_path` is 108 bytes with its NUL. */
 const MAX_SOCKET_PATH_BYTES = 107;
@@ -73,6 +74,8 @@ async function prepareSocketPath(path: string, isLive: (path: string) => Promise
   try {
     live = await isLive(path);
   } catch (cause) {
+    const denied = asPermissionError(cause, `Cannot listen on ${path}`);
+    if (denied) throw denied;
     // Removing a socket we could not prove dead might steal a live server's path.
     const reason = (cause as { code?: string })?.code ?? (cause as Error)?.message ?? String(cause);
     throw new AddressInUseError(`Cannot listen on ${path}: cannot tell whether a process accepts on it (${reason})`, {
@@ -141,6 +144,7 @@ function addressInUse(path: string, cause?: unknown): AddressInUseError {
  * then set the file's mode, closing the listener again if that fails.
  *
  * @throws {AddressInUseError} when a live process serves `path`, or wins the bind race.
+ * @throws {PermissionError} when Deno lacks a permission flag for `path`.
  */
 export async function bindSocket(
   path: string,
@@ -152,14 +156,14 @@ export async function bindSocket(
   },
 ): Promise<Listener> {
   const mode = checkSocketMode(options.mode ?? 0o600);
-  await prepareSocketPath(path, runtime.isLive);
   let listener: Listener;
   try {
+    await prepareSocketPath(path, runtime.isLive);
     listener = runtime.bind();
   } catch (cause) {
     // Another process bound it between our stale check and now.
     if (runtime.isAddressInUse(cause)) throw addressInUse(path, cause);
-    throw cause;
+    throw asPermissionError(cause, `Cannot listen on ${path}`) ?? cause;
   }
   try {
     chmodSync(path, mode);
@@ -180,6 +184,6 @@ export async function dialSocket<T>(
   try {
     return await withConnectTimeout(path, options.timeout ?? 5000, connect());
   } catch (cause) {
-    throw connectError(path, cause);
+    throw asPermissionError(cause, `Cannot connect to ${path}`) ?? connectError(path, cause);
   }
 }
