@@ -207,7 +207,7 @@ export class FrameWriter {
     if (this.#failed) return -1;
     if (!this.#scheduled && !this.#writing) {
       this.#scheduled = true;
-      queueMicrotask(() => void this.#drain());
+      queueMicrotask(() => this.#drain());
     }
     const frameBytes = FRAME_HEADER_BYTES + bodyBytes;
     if (frameBytes >= OWN_BUFFER_FRAME_BYTES) {
@@ -301,10 +301,19 @@ export class FrameWriter {
     this.#wakeIdle();
   }
 
-  async #drain(): Promise<void> {
+  #drain(): void {
     this.#scheduled = false;
     if (this.#writing) return;
     this.#writing = true;
+    this.#writeNext();
+  }
+
+  /**
+   * Writes the sealed runs, then the batch, for as long as the sink takes
+   * them at once (Bun's socket usually does), without a promise; the first
+   * write that has to wait continues this when it settles.
+   */
+  #writeNext(): void {
     try {
       while (!this.#failed) {
         this.#seal();
@@ -319,23 +328,38 @@ export class FrameWriter {
         this.framesOut += next.frames;
         this.bytesOut += next.bytes.byteLength;
         const writing = this.#sink.write(next.bytes);
-        if (writing) await writing;
-        // The transport is done with it.
-        if (next.batch) giveBack(next.batch);
-        else giveBackFrameBuffer(next.bytes);
-        this.#inFlightMessages = 0;
-        this.#inFlightBytes = 0;
-        this.onWritten?.();
+        if (writing) {
+          writing.then(() => {
+            this.#written(next);
+            this.#writeNext();
+          }, (err) => this.#fail(err));
+          return;
+        }
+        this.#written(next);
       }
     } catch (err) {
-      this.#failed = true;
-      this.#inFlightMessages = 0;
-      this.#inFlightBytes = 0;
-      this.onError?.(err);
-    } finally {
-      this.#writing = false;
-      if (this.messages === 0 || this.#failed) this.#wakeIdle();
+      return this.#fail(err);
     }
+    this.#writing = false;
+    if (this.messages === 0 || this.#failed) this.#wakeIdle();
+  }
+
+  /** The transport is done with `run`: its buffer can be reused. */
+  #written(run: Sealed): void {
+    if (run.batch) giveBack(run.batch);
+    else giveBackFrameBuffer(run.bytes);
+    this.#inFlightMessages = 0;
+    this.#inFlightBytes = 0;
+    this.onWritten?.();
+  }
+
+  #fail(err: unknown): void {
+    this.#failed = true;
+    this.#writing = false;
+    this.#inFlightMessages = 0;
+    this.#inFlightBytes = 0;
+    this.onError?.(err);
+    this.#wakeIdle();
   }
 
   #wakeIdle(): void {

@@ -189,8 +189,12 @@ class DenoByteChannel implements ByteChannel {
     resume?.();
   }
 
-  async write(bytes: Uint8Array): Promise<void> {
-    let offset = await this.#conn.write(bytes);
+  write(bytes: Uint8Array): Promise<void> {
+    // One promise besides the op's when the socket takes it all, as it mostly does.
+    return this.#conn.write(bytes).then((n) => (n < bytes.byteLength ? this.#writeRest(bytes, n) : undefined));
+  }
+
+  async #writeRest(bytes: Uint8Array, offset: number): Promise<void> {
     while (offset < bytes.byteLength) offset += await this.#conn.write(bytes.subarray(offset));
   }
 
