@@ -36,18 +36,19 @@ export {
 export type { DataErrorOptions, IpcErrorOptions, RemoteErrorOptions } from "./src/errors.ts";
 export type { Connection, DialOptions, Listener, ListenOptions } from "./src/transport/connection.ts";
 export { dial, listen } from "./src/transport/listen.ts";
-export type { RuntimeName } from "./src/transport/listen.ts";
+export type { RuntimeName } from "./src/transport/runtime.ts";
 export { memoryConnectionPair } from "./src/transport/memory.ts";
 export { FrameEncoderStream } from "./src/codec/frame_encoder_stream.ts";
 export type { FrameEncoderStreamOptions } from "./src/codec/frame_encoder_stream.ts";
 export { FrameDecoderStream } from "./src/codec/frame_decoder_stream.ts";
 export type { FrameDecoderStreamOptions } from "./src/codec/frame_decoder_stream.ts";
-export { serve } from "./src/bus/serve.ts";
-export type { QueueOptions, ServeOptions } from "./src/bus/serve.ts";
-export { connect } from "./src/bus/connect.ts";
-export type { ConnectOptions } from "./src/bus/connect.ts";
+export { serve } from "./src/socket/serve.ts";
+export type { ServeOptions } from "./src/socket/serve.ts";
+export type { QueueOptions } from "./src/bus/queue_options.ts";
+export { connect } from "./src/socket/connect.ts";
+export type { ConnectOptions } from "./src/socket/connect.ts";
 export { Hub } from "./src/bus/hub.ts";
-export type { HubStats } from "./src/bus/hub.ts";
+export type { HubStats } from "./src/bus/hub_settings.ts";
 export { Peer } from "./src/bus/peer.ts";
 export type {
   AlertContext,

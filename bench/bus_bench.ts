@@ -13,7 +13,8 @@
  * @module
  */
 import { type Connection, memoryConnectionPair, type Peer as PeerType } from "../mod.ts";
-import { BUS_DEFAULTS, Hub } from "../src/bus/hub.ts";
+import { Hub } from "../src/bus/hub.ts";
+import { BUS_DEFAULTS } from "../src/bus/hub_settings.ts";
 import { Peer } from "../src/bus/peer.ts";
 import { FRAME_HEADER_BYTES } from "../src/codec/frame_parser.ts";
 

@@ -85,7 +85,8 @@ export class IpcError extends Error {
    */
   constructor(message: string, options: IpcErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = new.target.name;
+    // Our own classes set their wire name as a literal (a minifier renames classes); subclasses users write keep theirs.
+    this.name = new.target === IpcError ? "IpcError" : new.target.name;
     this.code = options.code ?? ErrorCode.Unknown;
   }
 }
@@ -101,6 +102,9 @@ export class IpcError extends Error {
  * ```
  */
 export class UnsupportedRuntimeError extends IpcError {
+  /** The class name, as it travels in error records. */
+  override name = "UnsupportedRuntimeError";
+
   /**
    * Makes the error.
    *
@@ -127,6 +131,9 @@ export class UnsupportedRuntimeError extends IpcError {
  * ```
  */
 export class ConnectError extends IpcError {
+  /** The class name, as it travels in error records. */
+  override name = "ConnectError";
+
   /**
    * Makes the error.
    *
@@ -149,6 +156,9 @@ export class ConnectError extends IpcError {
  * ```
  */
 export class AddressInUseError extends IpcError {
+  /** The class name, as it travels in error records. */
+  override name = "AddressInUseError";
+
   /**
    * Makes the error.
    *
@@ -172,6 +182,9 @@ export class AddressInUseError extends IpcError {
  * ```
  */
 export class FrameTooLargeError extends IpcError {
+  /** The class name, as it travels in error records. */
+  override name = "FrameTooLargeError";
+
   /**
    * Makes the error.
    *
@@ -194,6 +207,9 @@ export class FrameTooLargeError extends IpcError {
  * ```
  */
 export class ProtocolError extends IpcError {
+  /** The class name, as it travels in error records. */
+  override name = "ProtocolError";
+
   /**
    * Makes the error.
    *
@@ -216,6 +232,9 @@ export class ProtocolError extends IpcError {
  * ```
  */
 export class TimeoutError extends IpcError {
+  /** The class name, as it travels in error records. */
+  override name = "TimeoutError";
+
   /**
    * Makes the error.
    *
@@ -238,6 +257,9 @@ export class TimeoutError extends IpcError {
  * ```
  */
 export class NoResponderError extends IpcError {
+  /** The class name, as it travels in error records. */
+  override name = "NoResponderError";
+
   /**
    * Makes the error.
    *
@@ -260,6 +282,9 @@ export class NoResponderError extends IpcError {
  * ```
  */
 export class NoSuchPeerError extends IpcError {
+  /** The class name, as it travels in error records. */
+  override name = "NoSuchPeerError";
+
   /**
    * Makes the error.
    *
@@ -291,6 +316,9 @@ export interface RemoteErrorOptions extends IpcErrorOptions {
  * ```
  */
 export class RemoteError extends IpcError {
+  /** The class name, as it travels in error records. */
+  override name = "RemoteError";
+
   /** The `name` of the error the handler threw. */
   readonly remoteName: string;
   /** The `code` of the error the handler threw, if any. */
@@ -320,6 +348,9 @@ export class RemoteError extends IpcError {
  * ```
  */
 export class ClosedError extends IpcError {
+  /** The class name, as it travels in error records. */
+  override name = "ClosedError";
+
   /**
    * Makes the error.
    *
@@ -342,6 +373,9 @@ export class ClosedError extends IpcError {
  * ```
  */
 export class QueueFullError extends IpcError {
+  /** The class name, as it travels in error records. */
+  override name = "QueueFullError";
+
   /**
    * Makes the error.
    *
@@ -364,6 +398,9 @@ export class QueueFullError extends IpcError {
  * ```
  */
 export class PeerLeftError extends IpcError {
+  /** The class name, as it travels in error records. */
+  override name = "PeerLeftError";
+
   /**
    * Makes the error.
    *
@@ -386,6 +423,9 @@ export class PeerLeftError extends IpcError {
  * ```
  */
 export class AuthError extends IpcError {
+  /** The class name, as it travels in error records. */
+  override name = "AuthError";
+
   /**
    * Makes the error.
    *
@@ -409,6 +449,9 @@ export class AuthError extends IpcError {
  * ```
  */
 export class HubExistsError extends IpcError {
+  /** The class name, as it travels in error records. */
+  override name = "HubExistsError";
+
   /**
    * Makes the error.
    *

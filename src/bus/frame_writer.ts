@@ -1,6 +1,7 @@
 import { FRAME_HEADER_BYTES, writeFrameHeader } from "../codec/frame_parser.ts";
 import { byteChannel } from "../transport/byte_channel.ts";
 import type { Connection } from "../transport/connection.ts";
+import { waitAtMost } from "../util/with_timeout.ts";
 
 /** Limits of one outgoing queue. */
 export interface QueueLimits {
@@ -279,9 +280,7 @@ export class FrameWriter {
 
   /** Closes the writing side after the queued frames, waiting at most `timeout` ms for them. */
   async close(timeout: number): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([this.idle(), new Promise((resolve) => (timer = setTimeout(resolve, timeout)))]);
-    clearTimeout(timer);
+    await waitAtMost(this.idle(), timeout);
     if (this.messages === 0 && !this.#failed) await this.#sink.closeWrite();
     else this.abort();
   }

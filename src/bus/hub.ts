@@ -1,9 +1,7 @@
-import { decodeEnvelope, encodeCbor } from "../codec/cbor.ts";
-import { DEFAULT_MAX_FRAME_BYTES, FrameParser } from "../codec/frame_parser.ts";
+import { decodeEnvelope } from "../codec/cbor.ts";
 import type { Connection, Listener } from "../transport/connection.ts";
 import { memoryConnectionPair } from "../transport/memory.ts";
 import {
-  AuthError,
   ClosedError,
   ErrorCode,
   IpcError,
@@ -13,11 +11,16 @@ import {
   ProtocolError,
   QueueFullError,
 } from "../errors.ts";
-import { FrameWriter } from "./frame_writer.ts";
-import { DeadlineTimer } from "./deadline_timer.ts";
 import { type FastEnvelope, readEnvelope } from "./fast_envelope.ts";
-import { Peer, type PeerSettings, writeAnswer } from "./peer.ts";
+import { admitHello } from "./hub_handshake.ts";
+import type { HubSettings, HubStats, SocketWatch } from "./hub_settings.ts";
+import { InFlightRequests } from "./in_flight_requests.ts";
+import { PeerLink } from "./peer_link.ts";
+import { waitAtMost } from "../util/with_timeout.ts";
+import { Peer, type PeerSettings } from "./peer.ts";
+import { writeAnswer } from "./write_answer.ts";
 import {
+  asAck,
   asAlert,
   asEnvelope,
   asHello,
@@ -25,6 +28,7 @@ import {
   asReply,
   asRequest,
   clip,
+  encodeMessage,
   type ErrorRecord,
   type Hello,
   Kind,
@@ -33,114 +37,10 @@ import {
   type Request,
   systemError,
 } from "./protocol.ts";
-import { compilePattern, type RouteMatcher } from "./route_pattern.ts";
-import { timingSafeEqual } from "./timing_safe_equal.ts";
+import { compilePattern } from "./route_pattern.ts";
 
 /** What the hub reads of an alert to route it. */
 type AlertFields = Pick<FastEnvelope, "f" | "t" | "s"> & { n: string };
-
-/** The hub's counters, from {@linkcode Hub.stats}. */
-export interface HubStats {
-  /** Connected peers, the hub's own not counted. */
-  peers: number;
-  /** Route patterns registered by all peers, the hub's own included. */
-  handlers: number;
-  /** Peers that completed a handshake since start. */
-  peersJoined: number;
-  /** Peers that left since start. */
-  peersLeft: number;
-  /** Frames read from peers. */
-  framesIn: number;
-  /** Frames written to peers. */
-  framesOut: number;
-  /** Bytes read from peers, headers included. */
-  bytesIn: number;
-  /** Bytes written to peers, headers included. */
-  bytesOut: number;
-  /** Alerts routed (a broadcast counts once). */
-  alerts: number;
-  /** Requests routed or refused. */
-  requests: number;
-  /** Responses forwarded to their requester. */
-  responses: number;
-  /** Connections dropped for a protocol error. */
-  errors: number;
-  /** Messages not delivered, by reason. */
-  dropped: Record<string, number>;
-  /** Times the socket file was found deleted and bound anew. */
-  socketRebinds: number;
-  /** Requests forwarded and not yet answered. */
-  inFlightRequests: number;
-  /** Milliseconds since the hub started. */
-  uptimeMs: number;
-}
-
-/** Settings of a {@linkcode Hub}. */
-export interface HubSettings {
-  maxFrameBytes: number;
-  maxQueueMessages: number;
-  maxQueueBytes: number;
-  handshakeTimeout: number;
-  closeTimeout: number;
-  token?: string;
-  /** Checks that the socket file is still the hub's, and binds a new one if not. */
-  socketWatch?: SocketWatch;
-  /** Channels host no id-0 peer: the hosting member is an ordinary member. */
-  ownPeer?: boolean;
-  /** Picks the id of a joining peer; the channel layer keeps names' ids across restarts. */
-  assignId?: (hello: Hello, isFree: (id: number) => boolean) => number | undefined;
-}
-
-/** How the hub notices its socket file was deleted, and replaces it. */
-export interface SocketWatch {
-  intervalMs: number;
-  isBound(): boolean;
-  relisten(): Promise<Listener>;
-}
-
-interface InFlight {
-  requester: number;
-  rid: number;
-  responder: number;
-  route: string;
-  /** Id of its expiry in #expiry. */
-  expiry: number;
-}
-
-/** How long the hub remembers a request whose envelope gives no timeout (`w`). */
-const DEFAULT_REQUEST_MEMORY_MS = 10 * 60_000;
-/** Slack past the requester's own timeout before the hub forgets the request. */
-const REQUEST_MEMORY_SLACK_MS = 1000;
-
-class PeerLink {
-  readonly conn: Connection;
-  readonly writer: FrameWriter;
-  info: PeerInfo | undefined;
-  patterns: RouteMatcher[] = [];
-  dropOldest = false;
-  isHost = false;
-  /** Set when the handshake was refused: the connection is closing and nothing more from it is read. */
-  refused = false;
-  /** Senders told this peer's queue is full, to be told when room returns. */
-  readonly toldBusy = new Set<number>();
-
-  constructor(conn: Connection, settings: HubSettings) {
-    this.conn = conn;
-    this.writer = new FrameWriter(conn.writable, {
-      maxMessages: settings.maxQueueMessages,
-      maxBytes: settings.maxQueueBytes,
-    });
-  }
-
-  get id(): number {
-    return this.info!.id;
-  }
-
-  handles(route: string): boolean {
-    for (const p of this.patterns) if (p.matches(route)) return true;
-    return false;
-  }
-}
 
 /**
  * Routes frames between peers. Made by `serve()`; its own peer is
@@ -166,20 +66,10 @@ export class Hub extends EventTarget {
   /** Every connection being served, those still in their handshake included: close() ends them all. */
   readonly #open = new Set<PeerLink>();
   readonly #byName = new Map<string, number>();
-  readonly #inFlight = new Map<string, InFlight>();
-  /**
-   * A responder that never answers must not keep its entry forever: each
-   * entry expires a little after the requester's own timeout (counted as
-   * `request_expired`), so the table is bounded by the request rate.
-   */
-  readonly #expiry = new DeadlineTimer((n) => {
-    const key = this.#expiryKeys.get(n);
-    this.#expiryKeys.delete(n);
-    if (key !== undefined && this.#inFlight.delete(key)) this.#drop("request_expired");
+  readonly #inFlight = new InFlightRequests((expired) => {
+    if (expired) this.#drop("request_expired");
     if (this.#closing && this.#inFlight.size === 0) this.#wakeDrained?.();
   });
-  readonly #expiryKeys = new Map<number, string>();
-  #nextExpiry = 1;
   readonly #started = Date.now();
   #rr = 0;
   #closing = false;
@@ -282,67 +172,17 @@ export class Hub extends EventTarget {
   #hostId: number | undefined;
 
   async #serveLink(link: PeerLink, isHubPeer: boolean): Promise<void> {
-    const reader = link.conn.readable.getReader();
-    const parser = new FrameParser(this.#settings.maxFrameBytes);
-    let reason = "closed";
-    const handshake = setTimeout(() => {
-      if (!link.info) {
-        reason = "no handshake";
-        void link.conn.close();
-      }
-    }, this.#settings.handshakeTimeout);
-    const onFrame = (body: Uint8Array) => {
+    const reason = await link.read(this.#settings, (body) => {
       this.#stats.framesIn++;
       this.#stats.bytesIn += body.byteLength + 4;
       this.#onFrame(link, body, isHubPeer);
-    };
-    try {
-      while (true) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        parser.push(value, onFrame);
-        // Found by tests/fuzz/: frames the hub answers (unknown kinds, alerts to nobody, refusals) grew the
-        // sender's own queue without bound, as replies bypass the limits. Dropping the peer once its queue
-        // passed twice them also dropped busy peers that do read (tests/load/: a full-speed broadcaster
-        // gets a refusal per full destination): so stop reading a peer while its own queue is past its
-        // limits, which bounds it to the limits plus one chunk's replies, and drop it only if it reads nothing.
-        if (!link.writer.hasRoom()) await this.#untilRead(link);
-      }
-    } catch (err) {
-      reason = err instanceof Error ? err.message : String(err);
-      if (err instanceof IpcError) {
-        this.#stats.errors++;
-        this.dispatchEvent(new CustomEvent("error", { detail: err }));
-        // Tell the offender why before hanging up; everyone else carries on.
-        link.writer.push(encodeCbor({ k: Kind.Error, e: { name: err.name, message: err.message, code: err.code } }));
-        await link.writer.close(200);
-      }
-    } finally {
-      clearTimeout(handshake);
-      reader.releaseLock();
-      this.#open.delete(link);
-    }
+    }, (err) => {
+      this.#stats.errors++;
+      this.dispatchEvent(new CustomEvent("error", { detail: err }));
+    });
+    this.#open.delete(link);
     await link.conn.close();
     this.#onGone(link, reason);
-  }
-
-  /**
-   * Waits until `link`'s own queue is back under its limits. Throws
-   * QueueFullError if no write to it completes for STALL_MS: it does not read.
-   */
-  async #untilRead(link: PeerLink): Promise<void> {
-    const writer = link.writer;
-    while (!writer.hasRoom() && !writer.failed) {
-      const before = writer.framesOut;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([writer.idle(), new Promise((resolve) => (timer = setTimeout(resolve, STALL_MS)))]);
-      clearTimeout(timer);
-      if (writer.framesOut === before && !writer.hasRoom() && !writer.failed) {
-        throw new QueueFullError(
-          `Peer ${link.info?.id} does not read what it is sent: ${writer.messages} frames queued, none written for ${STALL_MS} ms`,
-        );
-      }
-    }
   }
 
   #onFrame(link: PeerLink, body: Uint8Array, isHubPeer: boolean): void {
@@ -373,7 +213,8 @@ export class Hub extends EventTarget {
         link.patterns = asPatterns(m).map((p) => compilePattern(p));
         return;
       case Kind.Ack:
-        return this.#onAck(link, body, m);
+        // Channels: acknowledgements of reliably delivered alerts go to the peer they are for.
+        return void this.#links.get(this.#from(link, asAck(m)).t)?.writer.push(body);
       case Kind.Bye:
         // A graceful leave: the read loop ends when the peer closes its side.
         return;
@@ -381,7 +222,7 @@ export class Hub extends EventTarget {
         throw new ProtocolError("Handshake sent twice");
       default:
         this.#stats.errors++;
-        link.writer.push(encodeCbor({
+        link.writer.push(encodeMessage({
           k: Kind.Error,
           e: systemError(new ProtocolError(`Unknown message kind ${clip(JSON.stringify(m.k), 40)}; ignored`)),
         }));
@@ -396,38 +237,19 @@ export class Hub extends EventTarget {
   #onHello(link: PeerLink, hello: Hello, isHubPeer: boolean): void {
     const refuse = (err: IpcError) => {
       link.refused = true;
-      link.writer.push(encodeCbor({ k: Kind.Refuse, e: systemError(err) }));
+      link.writer.push(encodeMessage({ k: Kind.Refuse, e: systemError(err) }));
       void link.writer.close(200).then(() => link.conn.close());
     };
-    if (hello.v !== PROTOCOL_VERSION) {
-      return refuse(
-        new ProtocolError(`Unsupported protocol version ${hello.v}; this hub speaks version ${PROTOCOL_VERSION}`),
-      );
-    }
-    if (this.#settings.token !== undefined && !isHubPeer) {
-      if (hello.token === undefined) return refuse(new AuthError("Hub refused the handshake: no auth token given"));
-      if (!timingSafeEqual(hello.token, this.#settings.token)) {
-        return refuse(new AuthError("Hub refused the handshake: wrong auth token"));
-      }
-    }
-    if (this.#closing) return refuse(new ClosedError("The hub is closing"));
-    if (hello.name !== undefined && this.#byName.has(hello.name)) {
-      return refuse(
-        new IpcError(`Name ${hello.name} is taken by live peer ${this.#byName.get(hello.name)}`, {
-          code: ErrorCode.NameTaken,
-        }),
-      );
-    }
-    const isFree = (id: number) => !this.#links.has(id);
-    let id: number | undefined;
-    if (isHubPeer) id = 0;
-    else if (hello.id !== undefined) {
-      if (!isFree(hello.id)) {
-        return refuse(new IpcError(`Id ${hello.id} is held by a live peer`, { code: ErrorCode.IdTaken }));
-      }
-      id = hello.id;
-    } else id = this.#settings.assignId?.(hello, isFree) ?? lowestFree(isFree);
-    if (id === undefined) return refuse(new IpcError("No id left to assign", { code: ErrorCode.IdTaken }));
+    const verdict = admitHello(hello, {
+      isHubPeer,
+      token: this.#settings.token,
+      closing: this.#closing,
+      nameHolder: (name) => this.#byName.get(name),
+      isFree: (id) => !this.#links.has(id),
+      assignId: this.#settings.assignId,
+    });
+    if (verdict instanceof IpcError) return refuse(verdict);
+    const id = verdict;
     const info: PeerInfo = {
       id,
       pid: hello.pid,
@@ -439,12 +261,12 @@ export class Hub extends EventTarget {
     if (isHubPeer || link.isHost) this.#hostId = id;
     link.info = info;
     link.dropOldest = hello.dropOldest === true;
-    const join = encodeCbor({ k: Kind.Join, peer: info });
+    const join = encodeMessage({ k: Kind.Join, peer: info });
     for (const other of this.#links.values()) other.writer.push(join);
     this.#links.set(id, link);
     if (info.name !== undefined) this.#byName.set(info.name, id);
     if (!isHubPeer) this.#stats.peersJoined++;
-    link.writer.push(encodeCbor({
+    link.writer.push(encodeMessage({
       k: Kind.Welcome,
       v: PROTOCOL_VERSION,
       id,
@@ -483,19 +305,19 @@ export class Hub extends EventTarget {
     writer.push(body, isBroadcast);
     if (writer.aboveHighWater && !dest.dropOldest && !dest.toldBusy.has(from.id) && from !== dest) {
       dest.toldBusy.add(from.id);
-      from.writer.push(encodeCbor({ k: Kind.Busy, id: dest.id }));
+      from.writer.push(encodeMessage({ k: Kind.Busy, id: dest.id }));
     }
   }
 
   #onWritten(link: PeerLink): void {
     if (link.toldBusy.size === 0 || !link.writer.belowLowWater) return;
-    const room = encodeCbor({ k: Kind.Room, id: link.id });
+    const room = encodeMessage({ k: Kind.Room, id: link.id });
     for (const id of link.toldBusy) this.#links.get(id)?.writer.push(room);
     link.toldBusy.clear();
   }
 
   #undeliverable(from: PeerLink, m: AlertFields, reason: string, to = m.t): void {
-    from.writer.push(encodeCbor({
+    from.writer.push(encodeMessage({
       k: Kind.Undeliverable,
       n: m.n,
       reason,
@@ -519,35 +341,20 @@ export class Hub extends EventTarget {
       this.#drop("queue_full");
       return this.#fail(from, m, new QueueFullError(`Cannot route ${m.u}: the queue of peer ${dest.id} is full`));
     }
-    const key = `${from.id}:${m.r}`;
-    this.#forget(key);
-    const expiry = this.#nextExpiry++;
-    this.#expiryKeys.set(expiry, key);
-    this.#expiry.add(expiry, (m.w ?? DEFAULT_REQUEST_MEMORY_MS - REQUEST_MEMORY_SLACK_MS) + REQUEST_MEMORY_SLACK_MS);
-    const entry: InFlight = { requester: from.id, rid: m.r, responder: dest.id, route: m.u, expiry };
-    this.#inFlight.set(key, entry);
+    const entry = this.#inFlight.add(from.id, m.r, dest.id, m.u, m.w);
     if (dest.id === 0 && this.#settings.ownPeer !== false) {
       // The hub's own handlers run here by a direct call: no round trip
       // through its in-memory connection, which cost two stream hops a way.
-      void this.peer.serve(m).then(({ result, error }) => {
-        if (this.#inFlight.get(key) !== entry) return; // answered with an error meanwhile (closing)
-        this.#forget(key);
+      void this.peer.serve(m).then((answer) => {
+        if (this.#inFlight.get(from.id, m.r) !== entry) return; // answered with an error meanwhile (closing)
+        this.#inFlight.forget(from.id, m.r);
         this.#stats.responses++;
-        writeAnswer(from.writer, 0, m, this.#settings.maxFrameBytes, result, error);
+        writeAnswer(from.writer, 0, m, this.#settings.maxFrameBytes, answer);
         if (this.#closing && this.#inFlight.size === 0) this.#wakeDrained?.();
       });
       return;
     }
     dest.writer.push(body);
-  }
-
-  /** Drops request `key` from the in-flight table with its expiry. */
-  #forget(key: string): void {
-    const entry = this.#inFlight.get(key);
-    if (!entry) return;
-    this.#inFlight.delete(key);
-    this.#expiry.cancel(entry.expiry);
-    this.#expiryKeys.delete(entry.expiry);
   }
 
   #responderFor(route: string): PeerLink | undefined {
@@ -561,29 +368,21 @@ export class Hub extends EventTarget {
 
   #fail(to: PeerLink, m: { r: number; f: number }, err: IpcError): void {
     const e: ErrorRecord = systemError(err);
-    to.writer.push(encodeCbor({ k: Kind.ErrorResponse, f: 0, t: m.f, r: m.r, e }));
+    to.writer.push(encodeMessage({ k: Kind.ErrorResponse, f: 0, t: m.f, r: m.r, e }));
   }
 
   #onReply(from: PeerLink, body: Uint8Array, m: { t: number; r: number }): void {
-    const key = `${m.t}:${m.r}`;
-    const entry = this.#inFlight.get(key);
+    const entry = this.#inFlight.get(m.t, m.r);
     if (!entry || entry.responder !== from.id) {
       this.#drop("unexpected_response");
       return;
     }
-    this.#forget(key);
+    this.#inFlight.forget(m.t, m.r);
     this.#stats.responses++;
     const requester = this.#links.get(m.t);
     if (requester) requester.writer.push(body);
     else this.#drop("requester_left");
     if (this.#closing && this.#inFlight.size === 0) this.#wakeDrained?.();
-  }
-
-  #onAck(from: PeerLink, body: Uint8Array, m: Record<string, unknown>): void {
-    if (m.f !== from.id || !Number.isSafeInteger(m.t) || !Number.isSafeInteger(m.s)) {
-      throw new ProtocolError(`Invalid ack message from peer ${from.id}`);
-    }
-    this.#links.get(m.t as number)?.writer.push(body);
   }
 
   #onGone(link: PeerLink, reason: string): void {
@@ -595,27 +394,23 @@ export class Hub extends EventTarget {
     this.#links.delete(info.id);
     if (info.name !== undefined && this.#byName.get(info.name) === info.id) this.#byName.delete(info.name);
     if (info.id !== 0) this.#stats.peersLeft++;
-    for (const [key, entry] of this.#inFlight) {
-      if (entry.responder === info.id) {
-        this.#forget(key);
-        const requester = this.#links.get(entry.requester);
-        if (requester) {
-          // While the hub closes, responders (its own peer first) go because of the close, not on
-          // their own: the requester is told ClosedError, as the spec promises for pending requests.
-          this.#fail(
-            requester,
-            { r: entry.rid, f: entry.requester },
-            this.#closing
-              ? new ClosedError(`Cannot answer ${entry.route}: the hub is closing`)
-              : new PeerLeftError(`Peer ${info.id} left before answering ${entry.route}`),
-          );
-        }
-      } else if (entry.requester === info.id) this.#forget(key);
-    }
+    this.#inFlight.peerGone(info.id, (entry) => {
+      const requester = this.#links.get(entry.requester);
+      if (!requester) return;
+      // While the hub closes, responders (its own peer first) go because of the close, not on
+      // their own: the requester is told ClosedError, as the spec promises for pending requests.
+      this.#fail(
+        requester,
+        { r: entry.rid, f: entry.requester },
+        this.#closing
+          ? new ClosedError(`Cannot answer ${entry.route}: the hub is closing`)
+          : new PeerLeftError(`Peer ${info.id} left before answering ${entry.route}`),
+      );
+    });
     for (const other of this.#links.values()) {
       if (other.toldBusy.delete(info.id)) this.#onWritten(other);
     }
-    const leave = encodeCbor({ k: Kind.Leave, id: info.id, reason });
+    const leave = encodeMessage({ k: Kind.Leave, id: info.id, reason });
     for (const other of this.#links.values()) other.writer.push(leave);
     if (this.#closing && this.#inFlight.size === 0) this.#wakeDrained?.();
   }
@@ -684,15 +479,10 @@ export class Hub extends EventTarget {
     this.#closing = true;
     clearInterval(this.#watchTimer);
     await this.#listener?.close();
-    const closing = encodeCbor({ k: Kind.Close, reason: "hub closing" });
+    const closing = encodeMessage({ k: Kind.Close, reason: "hub closing" });
     for (const link of this.#links.values()) if (link.id !== 0) link.writer.push(closing);
     if (this.#inFlight.size > 0) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await new Promise<void>((resolve) => {
-        this.#wakeDrained = resolve;
-        timer = setTimeout(resolve, timeout);
-      });
-      clearTimeout(timer);
+      await waitAtMost(new Promise<void>((resolve) => (this.#wakeDrained = resolve)), timeout);
     }
     await this.peer.close();
     // A connection still in its handshake is in #open only; without this it would outlive close().
@@ -703,27 +493,6 @@ export class Hub extends EventTarget {
       await link.conn.close();
     }));
     // Requests still remembered are moot once every connection is closed.
-    this.#expiry.clear();
-    this.#expiryKeys.clear();
     this.#inFlight.clear();
   }
 }
-
-/** A peer whose own queue is past its limits, and which reads none of it for this long, is dropped. */
-const STALL_MS = 2_000;
-
-function lowestFree(isFree: (id: number) => boolean): number {
-  let id = 1;
-  while (!isFree(id)) id++;
-  return id;
-}
-
-/** Defaults shared by `serve()`, `connect()` and channels. */
-export const BUS_DEFAULTS = {
-  maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
-  maxQueueMessages: 16_384,
-  maxQueueBytes: 4 * 1024 * 1024,
-  requestTimeout: 10_000,
-  connectTimeout: 5_000,
-  handshakeTimeout: 10_000,
-} as const;

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { ProtocolError } from "../errors.ts";
+import { encodeCbor } from "../codec/cbor.ts";
+import { errorFromCode, type IpcError, ProtocolError, RemoteError } from "../errors.ts";
 
 /** Version of the message protocol spoken by this build. */
 export const PROTOCOL_VERSION = 1;
@@ -79,7 +80,72 @@ export interface Welcome {
   k: typeof Kind.Welcome;
   v: number;
   id: number;
+  /** Id of the peer hosting the hub: 0, or the channel member that runs it. */
+  host?: number;
   peers: PeerInfo[];
+}
+
+/** Hub → peer, instead of a welcome: the handshake failed. */
+export interface Refuse {
+  k: typeof Kind.Refuse;
+  e: ErrorRecord;
+}
+
+/** Hub → peers: a peer joined. */
+export interface Join {
+  k: typeof Kind.Join;
+  peer: PeerInfo;
+}
+
+/** Hub → peers: peer `id` left. */
+export interface Leave {
+  k: typeof Kind.Leave;
+  id: number;
+  reason: string;
+}
+
+/** Peer → hub: the route patterns it serves (replaces the previous list). */
+export interface Handle {
+  k: typeof Kind.Handle;
+  patterns: PatternRecord[];
+}
+
+/** Hub → sender: alert `n` did not reach `t` (absent: a broadcast). */
+export interface Undeliverable {
+  k: typeof Kind.Undeliverable;
+  n: string;
+  reason: string;
+  t?: number;
+  s?: number | Record<string, number>;
+}
+
+/** Hub → sender: peer `id`'s queue is past its high-water mark. */
+export interface Busy {
+  k: typeof Kind.Busy;
+  id: number;
+}
+
+/** Hub → sender: peer `id`'s queue has room again. */
+export interface Room {
+  k: typeof Kind.Room;
+  id: number;
+}
+
+/** Hub → peer: a protocol error (the hub hangs up after it when the peer broke the protocol). */
+export interface ErrorMessage {
+  k: typeof Kind.Error;
+  e: ErrorRecord | { name: string; message: string; code: string };
+}
+
+/** Hub → peers: the hub is closing; no new messages. */
+export interface Close {
+  k: typeof Kind.Close;
+  reason?: string;
+}
+
+/** Peer → hub: a graceful leave. */
+export interface Bye {
+  k: typeof Kind.Bye;
 }
 
 /** An alert; `t` absent means broadcast. `s` is the sender's sequence number in reliable mode. */
@@ -120,6 +186,35 @@ export interface ErrorResponse {
   t: number;
   r: number;
   e: ErrorRecord;
+}
+
+/** Every message of the protocol, by its `k`. */
+export type Message =
+  | Hello
+  | Welcome
+  | Refuse
+  | Join
+  | Leave
+  | Alert
+  | Request
+  | Response
+  | ErrorResponse
+  | Handle
+  | Undeliverable
+  | Busy
+  | Room
+  | AckMessage
+  | ErrorMessage
+  | Close
+  | Bye;
+
+/**
+ * Encodes one message as a frame body. Alerts, requests and responses on
+ * the hot path are written in place by `fast_envelope.ts` instead; both give
+ * the same CBOR map.
+ */
+export function encodeMessage(m: Message): Uint8Array {
+  return encodeCbor(m);
 }
 
 type Envelope = Record<string, unknown> & { k: string };
@@ -197,6 +292,71 @@ export function asAlert(m: Envelope): Alert {
   return m as unknown as Alert;
 }
 
+/** An acknowledgement of reliably delivered alerts (channels), relayed by the hub to peer `t`. */
+export interface AckMessage {
+  k: typeof Kind.Ack;
+  f: number;
+  t: number;
+  s: number;
+  g?: boolean;
+  skip?: boolean;
+}
+
+/** Validates an ack. */
+export function asAck(m: Envelope): AckMessage {
+  if (!isId(m.f)) bad("ack", "f", m.f);
+  if (!isId(m.t)) bad("ack", "t", m.t);
+  if (!isInt(m.s)) bad("ack", "s", m.s);
+  return m as unknown as AckMessage;
+}
+
+/** Validates a peer as the hub announces it. */
+export function asPeerInfo(p: unknown, kind: string): PeerInfo {
+  const r = p as Record<string, unknown>;
+  if (r === null || typeof r !== "object" || !isId(r.id) || !isInt(r.pid) || typeof r.runtime !== "string") {
+    bad(kind, "peer", p);
+  }
+  if (r.name !== undefined && typeof r.name !== "string") bad(kind, "peer.name", r.name);
+  if (r.inc !== undefined && typeof r.inc !== "string") bad(kind, "peer.inc", r.inc);
+  return r as unknown as PeerInfo;
+}
+
+/** Validates a welcome. */
+export function asWelcome(m: Envelope): Welcome {
+  if (!isId(m.id)) bad("welcome", "id", m.id);
+  if (m.host !== undefined && !isId(m.host)) bad("welcome", "host", m.host);
+  if (!Array.isArray(m.peers)) bad("welcome", "peers", m.peers);
+  for (const p of m.peers as unknown[]) asPeerInfo(p, "welcome");
+  return m as unknown as Welcome;
+}
+
+/** Validates a join. */
+export function asJoin(m: Envelope): Join {
+  asPeerInfo(m.peer, "join");
+  return m as unknown as Join;
+}
+
+/** Validates a leave. */
+export function asLeave(m: Envelope): Leave {
+  if (!isId(m.id)) bad("leave", "id", m.id);
+  if (m.reason !== undefined && typeof m.reason !== "string") bad("leave", "reason", m.reason);
+  return m as unknown as Leave;
+}
+
+/** Validates a busy or room message. */
+export function asBusyOrRoom(m: Envelope): Busy | Room {
+  if (!isId(m.id)) bad(m.k, "id", m.id);
+  return m as unknown as Busy | Room;
+}
+
+/** Validates an undeliverable report. */
+export function asUndeliverable(m: Envelope): Undeliverable {
+  if (typeof m.reason !== "string") bad("undeliverable", "reason", m.reason);
+  if (m.t !== undefined && !isId(m.t)) bad("undeliverable", "t", m.t);
+  if (m.n !== undefined && typeof m.n !== "string") bad("undeliverable", "n", m.n);
+  return m as unknown as Undeliverable;
+}
+
 /** Validates a request. */
 export function asRequest(m: Envelope): Request {
   if (!isId(m.f)) bad("request", "f", m.f);
@@ -271,7 +431,18 @@ export function toErrorRecord(err: unknown): ErrorRecord {
   return { name: "Error", message: String(err) };
 }
 
+/** The record of the error told to a peer that broke the protocol, before the hub hangs up. */
+export function wireError(err: IpcError): { name: string; message: string; code: string } {
+  return { name: err.name, message: err.message, code: err.code };
+}
+
 /** The record of an error the bus itself raised, rebuilt with its class on the other side. */
 export function systemError(err: { name: string; message: string; code: string }): ErrorRecord {
   return { name: err.name, message: err.message, code: err.code, sys: true };
+}
+
+/** Rebuilds an error from its record: errors the bus raised (`sys`) keep their class, a handler's become `RemoteError`. */
+export function fromErrorRecord(e: ErrorRecord): IpcError {
+  if (e.sys) return errorFromCode(e.code ?? "ipc_error", e.message);
+  return new RemoteError(e.message, { remoteName: e.name, ...(e.code === undefined ? {} : { remoteCode: e.code }) });
 }

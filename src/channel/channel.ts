@@ -1,8 +1,12 @@
 import { AuthError, ConnectError, ErrorCode, HubExistsError, IpcError, PermissionError } from "../errors.ts";
-import { BUS_DEFAULTS, Hub } from "../bus/hub.ts";
+import { Hub } from "../bus/hub.ts";
+import { BUS_DEFAULTS } from "../bus/hub_settings.ts";
 import { Peer, type PeerSettings } from "../bus/peer.ts";
 import type { Hello } from "../bus/protocol.ts";
-import { addBuiltinRoutes, BUILTIN_ROUTES, queueLimits, type QueueOptions, watchSocket } from "../bus/serve.ts";
+import { addBuiltinRoutes, BUILTIN_ROUTES } from "../bus/builtin_routes.ts";
+import { queueLimits, type QueueOptions } from "../bus/queue_options.ts";
+import { watchSocket } from "../socket/serve.ts";
+import { ReliableDelivery } from "./reliable_delivery.ts";
 import { dial, listen } from "../transport/listen.ts";
 import { memoryConnectionPair } from "../transport/memory.ts";
 import { type FileLock, tryLockFile } from "../transport/file_lock.ts";
@@ -140,7 +144,11 @@ export class ChannelPeer extends Peer {
       dropOldestBroadcasts: false,
       ...(options.name === undefined ? {} : { name: options.name }),
       ...(options.id === undefined ? {} : { requestedId: options.id }),
-      reliable: { queueLimit, graceMs: options.graceMs ?? 2000 },
+      delivery: {
+        policy: (host) => new ReliableDelivery(host, queueLimit),
+        queueLimit,
+        graceMs: options.graceMs ?? 2000,
+      },
     };
     super(settings);
     this.#settings = settings;

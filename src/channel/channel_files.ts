@@ -3,6 +3,8 @@ import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { asPermissionError } from "../transport/permission_error.ts";
+import { randomHex } from "../util/random_hex.ts";
+import { processId } from "../transport/runtime.ts";
 
 /** Where a channel's files live. */
 export interface ChannelFiles {
@@ -70,7 +72,7 @@ export function readIds(path: string): Record<string, number> {
 
 /** Writes the registry atomically (write then rename), so a crash never leaves half a file. */
 export function writeIds(path: string, ids: Record<string, number>): void {
-  const temp = `${path}.${(globalThis as { process?: { pid?: number } }).process?.pid ?? 0}.tmp`;
+  const temp = `${path}.${processId}.tmp`;
   writeFileSync(temp, JSON.stringify(ids), { mode: 0o600 });
   renameSync(temp, path);
 }
@@ -118,7 +120,7 @@ export function ensureToken(path: string): string {
     }
     return existing;
   }
-  const token = Array.from(crypto.getRandomValues(new Uint8Array(32)), (b) => b.toString(16).padStart(2, "0")).join("");
+  const token = randomHex(32);
   try {
     writeFileSync(path, token, { mode: 0o600, flag: "wx" });
   } catch (cause) {

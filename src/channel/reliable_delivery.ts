@@ -1,17 +1,5 @@
 import { QueueFullError } from "../errors.ts";
-import { Kind } from "../bus/protocol.ts";
-
-/** What {@linkcode ReliableDelivery} needs from the peer it serves. */
-export interface ReliableHost {
-  /** This member's id. */
-  selfId(): number;
-  /** Queues one envelope on the current connection to the hub. */
-  transmit(frame: Record<string, unknown>): void;
-  /** Reports an alert that will never be delivered to `to`. */
-  undeliverable(to: number, name: string, reason: string): void;
-  /** Counts a message dropped on purpose (duplicates). */
-  count(reason: string): void;
-}
+import type { Ack, DeliveryHost, DeliveryPolicy, Sequence } from "../bus/link.ts";
 
 interface Entry {
   name: string;
@@ -47,8 +35,8 @@ const ACK_EVERY = 256;
  * `skip: true` up to the first number it still holds. See PROTOCOL.md, "Reliable
  * delivery".
  */
-export class ReliableDelivery {
-  readonly #host: ReliableHost;
+export class ReliableDelivery implements DeliveryPolicy {
+  readonly #host: DeliveryHost;
   readonly #limit: number;
   /** Per recipient, its unacknowledged alerts in number order. */
   readonly #outstanding = new Map<number, Outstanding[]>();
@@ -70,7 +58,7 @@ export class ReliableDelivery {
   #roomWaiters: Array<() => void> = [];
   #ackedWaiters: Array<() => void> = [];
 
-  constructor(host: ReliableHost, limit: number) {
+  constructor(host: DeliveryHost, limit: number) {
     this.#host = host;
     this.#limit = limit;
   }
@@ -104,7 +92,7 @@ export class ReliableDelivery {
     this.#entries++;
     const seq = this.#assign(to, entry, false);
     if (this.#connected && this.#present.has(to)) {
-      this.#host.transmit({ k: Kind.Alert, f: this.#host.selfId(), t: to, n: name, d, s: seq });
+      this.#host.link()?.alert(to, name, d, seq);
     }
   }
 
@@ -116,14 +104,14 @@ export class ReliableDelivery {
     const seqs: Record<number, number> = {};
     for (const to of members) seqs[to] = this.#assign(to, entry, true);
     // Members away (between hubs) are not at the hub: they get it on rejoin.
-    if (this.#connected) this.#host.transmit({ k: Kind.Alert, f: this.#host.selfId(), n: name, d, s: seqs });
+    if (this.#connected) this.#host.link()?.alert(undefined, name, d, seqs);
   }
 
   /**
    * Decides whether an incoming alert is delivered: true for the next number
    * from its sender (or an unnumbered one), false for a duplicate or a gap.
    */
-  accept(from: number, s: unknown): boolean {
+  accept(from: number, s: Sequence | undefined): boolean {
     const seq = typeof s === "number" ? s : (s as Record<string, unknown>)?.[this.#host.selfId()];
     if (typeof seq !== "number") return true;
     const next = this.#expected.get(from) ?? 1;
@@ -135,7 +123,7 @@ export class ReliableDelivery {
     if (seq > next) {
       if (this.#asked.get(from) !== next && this.#connected) {
         this.#asked.set(from, next);
-        this.#host.transmit({ k: Kind.Ack, f: this.#host.selfId(), t: from, s: next - 1, g: true });
+        this.#host.link()?.ack(from, { upTo: next - 1, gap: true });
       }
       return false;
     }
@@ -157,7 +145,7 @@ export class ReliableDelivery {
     this.#ackTimer = undefined;
     if (!this.#connected) return;
     for (const [to, upTo] of this.#ackDue) {
-      if (this.#present.has(to)) this.#host.transmit({ k: Kind.Ack, f: this.#host.selfId(), t: to, s: upTo });
+      if (this.#present.has(to)) this.#host.link()?.ack(to, { upTo });
     }
     this.#ackDue.clear();
   }
@@ -168,7 +156,7 @@ export class ReliableDelivery {
    * send us numbers up to `upTo` again (it gave up on us and reported them
    * undeliverable), so we expect `upTo + 1` next.
    */
-  onAck(from: number, upTo: number, gap: boolean, skip = false): void {
+  onAck(from: number, { upTo, gap = false, skip = false }: Ack): void {
     if (skip) {
       if ((this.#expected.get(from) ?? 1) <= upTo) {
         this.#expected.set(from, upTo + 1);
@@ -187,7 +175,7 @@ export class ReliableDelivery {
       // Numbers it asks for that we no longer hold were dropped when we gave up on it: skip them.
       const first = list[0]?.seq ?? this.#nextSeq.get(from) ?? 1;
       if (first > upTo + 1 && this.#connected && this.#present.has(from)) {
-        this.#host.transmit({ k: Kind.Ack, f: this.#host.selfId(), t: from, s: first - 1, skip: true });
+        this.#host.link()?.ack(from, { upTo: first - 1, skip: true });
       }
       if (this.#resentFrom.get(from) !== upTo + 1) {
         this.#resentFrom.set(from, upTo + 1);
@@ -200,7 +188,7 @@ export class ReliableDelivery {
   #resend(to: number): void {
     if (!this.#connected || !this.#present.has(to)) return;
     for (const { seq, entry } of this.#outstanding.get(to) ?? []) {
-      this.#host.transmit({ k: Kind.Alert, f: this.#host.selfId(), t: to, n: entry.name, d: entry.d, s: seq });
+      this.#host.link()?.alert(to, entry.name, entry.d, seq);
     }
   }
 

@@ -1,11 +1,12 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { QueueFullError, TimeoutError } from "../errors.ts";
-import { serve } from "../bus/serve.ts";
+import { QueueFullError } from "../errors.ts";
+import { withTimeout } from "../util/with_timeout.ts";
+import { serve } from "../socket/serve.ts";
 import type { Hub } from "../bus/hub.ts";
 import type { Peer } from "../bus/peer.ts";
-import { runtime } from "../transport/listen.ts";
+import { runtime } from "../transport/runtime.ts";
 import type { CliArgs } from "./cli_args.ts";
 import { expectArguments } from "./command_data.ts";
 import { ExitCode } from "./exit_code.ts";
@@ -170,19 +171,13 @@ async function timeAlerts(
       else await new Promise((resolve) => setTimeout(resolve, 0));
     }
   }
-  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    await Promise.race([
+    await withTimeout(
       finished,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new TimeoutError(`Bench: ${received} of ${count} alerts arrived within ${ALERT_WAIT_MS} ms`)),
-          ALERT_WAIT_MS,
-        );
-      }),
-    ]);
+      ALERT_WAIT_MS,
+      () => `Bench: ${received} of ${count} alerts arrived within ${ALERT_WAIT_MS} ms`,
+    );
   } finally {
-    clearTimeout(timer);
     peer.off(BENCH_ALERT);
     peer.removeEventListener("undeliverable", onUndeliverable);
   }

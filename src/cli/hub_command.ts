@@ -1,9 +1,9 @@
 import { channel, ChannelRole } from "../channel/channel.ts";
 import type { ChannelPeer } from "../channel/channel.ts";
-import { serve } from "../bus/serve.ts";
+import { serve } from "../socket/serve.ts";
 import type { Peer } from "../bus/peer.ts";
 import type { PeerInfo } from "../bus/protocol.ts";
-import { runtime } from "../transport/listen.ts";
+import { runtime } from "../transport/runtime.ts";
 import type { CliArgs } from "./cli_args.ts";
 import { expectArguments } from "./command_data.ts";
 import { errorLine, ExitCode, UsageError } from "./exit_code.ts";

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { dirname } from "node:path";
 import { channel, ChannelRole } from "../channel/channel.ts";
 import { channelFiles } from "../channel/channel_files.ts";
-import { connect } from "../bus/connect.ts";
+import { connect } from "../socket/connect.ts";
 import { ConnectError } from "../errors.ts";
 import type { Peer } from "../bus/peer.ts";
 import type { CliOptions, Command } from "./cli_args.ts";

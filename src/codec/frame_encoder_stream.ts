@@ -2,6 +2,7 @@ import { encodeCbor } from "./cbor.ts";
 import { checkMaxFrameBytes, DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES } from "./frame_parser.ts";
 import { joinFrames } from "./join_frames.ts";
 import { FrameTooLargeError } from "../errors.ts";
+import { positiveInteger } from "../util/positive_integer.ts";
 
 /** Options of {@linkcode FrameEncoderStream}. */
 export interface FrameEncoderStreamOptions {
@@ -83,12 +84,4 @@ export class FrameEncoderStream extends TransformStream<unknown, Uint8Array> {
     };
     super(transformer);
   }
-}
-
-/** Checks an option that must be a positive safe integer. */
-export function positiveInteger(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value <= 0) {
-    throw new RangeError(`Invalid option ${name}: expected a positive integer, got ${value}`);
-  }
-  return value;
 }

@@ -15,7 +15,7 @@
  * @module
  */
 
-import { UnsupportedRuntimeError } from "../errors.ts";
+import { runtime, unsupportedRuntime } from "./runtime.ts";
 import { tryLockFileBun } from "./file_lock_bun.ts";
 import { tryLockFileDeno } from "./file_lock_deno.ts";
 import { asPermissionError } from "./permission_error.ts";
@@ -48,21 +48,11 @@ export interface FileLock {
 type TryLockFile = (path: string) => Promise<FileLock | null>;
 
 /** Adapter for the runtime this module was loaded in, chosen once. */
-const tryLockFileHere: TryLockFile = "Deno" in globalThis
+const tryLockFileHere: TryLockFile = runtime === "deno"
   ? tryLockFileDeno
-  : "Bun" in globalThis
+  : runtime === "bun"
   ? tryLockFileBun
-  : unsupported;
-
-function unsupported(): Promise<never> {
-  const agent = (globalThis as { navigator?: { userAgent?: string } }).navigator
-    ?.userAgent ?? "an unknown runtime";
-  return Promise.reject(
-    new UnsupportedRuntimeError(
-      `Cannot lock file: ipcbus runs on Deno or Bun, not ${agent}`,
-    ),
-  );
-}
+  : () => Promise.reject(unsupportedRuntime("Cannot lock file: "));
 
 /**
  * Tries to take an exclusive `flock(2)` on `path`, creating the file with

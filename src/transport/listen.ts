@@ -1,24 +1,7 @@
 import type { Connection, DialOptions, Listener, ListenOptions } from "./connection.ts";
 import { dialDeno, listenDeno } from "./deno.ts";
 import { dialBun, listenBun } from "./bun.ts";
-import { UnsupportedRuntimeError } from "../errors.ts";
-
-/** The JavaScript runtimes ipcbus runs on. */
-export type RuntimeName = "deno" | "bun";
-
-function detectRuntime(): RuntimeName | undefined {
-  if ("Bun" in globalThis) return "bun";
-  if ("Deno" in globalThis) return "deno";
-  return undefined;
-}
-
-/** The runtime this process runs on, detected once at load. */
-export const runtime: RuntimeName | undefined = detectRuntime();
-
-function unsupportedRuntime(): UnsupportedRuntimeError {
-  const name = (globalThis as { process?: { release?: { name?: string } } }).process?.release?.name ?? "this runtime";
-  return new UnsupportedRuntimeError(`ipcbus runs on Deno or Bun, not on ${name}`);
-}
+import { runtime, unsupportedRuntime } from "./runtime.ts";
 
 /**
  * Binds a Unix socket at `path` and accepts connections as Web Streams, on
@@ -44,7 +27,7 @@ function unsupportedRuntime(): UnsupportedRuntimeError {
 export function listen(path: string, options?: ListenOptions): Promise<Listener> {
   if (runtime === "deno") return listenDeno(path, options);
   if (runtime === "bun") return listenBun(path, options);
-  return Promise.reject(unsupportedRuntime());
+  return Promise.reject(unsupportedRuntime(""));
 }
 
 /**
@@ -66,5 +49,5 @@ export function listen(path: string, options?: ListenOptions): Promise<Listener>
 export function dial(path: string, options?: DialOptions): Promise<Connection> {
   if (runtime === "deno") return dialDeno(path, options);
   if (runtime === "bun") return dialBun(path, options);
-  return Promise.reject(unsupportedRuntime());
+  return Promise.reject(unsupportedRuntime(""));
 }

@@ -3,6 +3,7 @@ import { dirname } from "node:path";
 import { AddressInUseError, ConnectError } from "../errors.ts";
 import type { Listener } from "./connection.ts";
 import { asPermissionError } from "./permission_error.ts";
+import { withTimeout } from "../util/with_timeout.ts";
 
 /** Longest socket path Linux accepts: `sun_path` is 108 bytes with its NUL. */
 const MAX_SOCKET_PATH_BYTES = 107;
@@ -123,14 +124,11 @@ export function connectError(path: string, cause: unknown): ConnectError {
 
 /** Rejects with `ConnectError` for `path` after `timeout` ms unless `attempt` settles first. */
 function withConnectTimeout<T>(path: string, timeout: number, attempt: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new ConnectError(`Cannot connect to ${path}: no answer within ${timeout} ms`)),
-      timeout,
-    );
-  });
-  return Promise.race([attempt, expired]).finally(() => clearTimeout(timer));
+  return withTimeout(
+    attempt,
+    timeout,
+    () => new ConnectError(`Cannot connect to ${path}: no answer within ${timeout} ms`),
+  );
 }
 
 /** The `AddressInUseError` for a live server on `path`. */

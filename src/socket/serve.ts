@@ -1,32 +1,9 @@
 import { listen } from "../transport/listen.ts";
-import { positiveInteger } from "../codec/frame_encoder_stream.ts";
-import { checkMaxFrameBytes } from "../codec/frame_parser.ts";
-import { EncodedAnswer } from "./encoded_answer.ts";
-import { BUS_DEFAULTS, Hub, type SocketWatch } from "./hub.ts";
 import { socketInode } from "../transport/socket_path.ts";
-import type { Peer } from "./peer.ts";
-
-/** Limits on a queue of frames waiting for one slow peer. */
-export interface QueueOptions {
-  /**
-   * Frames queued for one connection, at most.
-   *
-   * @default {16384}
-   */
-  maxQueueMessages?: number;
-  /**
-   * Bytes queued for one connection, at most.
-   *
-   * @default {4194304}
-   */
-  maxQueueBytes?: number;
-  /**
-   * Largest frame body accepted or sent.
-   *
-   * @default {67108864}
-   */
-  maxFrameBytes?: number;
-}
+import { addBuiltinRoutes } from "../bus/builtin_routes.ts";
+import { Hub } from "../bus/hub.ts";
+import { BUS_DEFAULTS, type SocketWatch } from "../bus/hub_settings.ts";
+import { authToken, queueLimits, type QueueOptions } from "../bus/queue_options.ts";
 
 /** Options of {@linkcode serve}. */
 export interface ServeOptions extends QueueOptions {
@@ -108,41 +85,4 @@ export function watchSocket(path: string, mode: number): SocketWatch {
       return listener;
     },
   };
-}
-
-/** Checks and fills in queue and frame limits. */
-export function queueLimits(
-  options: QueueOptions,
-): { maxQueueMessages: number; maxQueueBytes: number; maxFrameBytes: number } {
-  return {
-    maxQueueMessages: positiveInteger("maxQueueMessages", options.maxQueueMessages ?? BUS_DEFAULTS.maxQueueMessages),
-    maxQueueBytes: positiveInteger("maxQueueBytes", options.maxQueueBytes ?? BUS_DEFAULTS.maxQueueBytes),
-    maxFrameBytes: checkMaxFrameBytes(options.maxFrameBytes ?? BUS_DEFAULTS.maxFrameBytes),
-  };
-}
-
-/** Checks an `auth` option. */
-export function authToken(auth: { token: string }): string {
-  if (typeof auth?.token !== "string" || auth.token.length === 0) {
-    throw new TypeError("Invalid auth option: expected { token: non-empty string }");
-  }
-  return auth.token;
-}
-
-/** The built-in routes every hub serves, and the patterns to remove them. */
-export const BUILTIN_ROUTES = ["/ipcbus/echo", "/ipcbus/delay", "/ipcbus/stats"] as const;
-
-/** Serves `/ipcbus/echo`, `/ipcbus/delay` and `/ipcbus/stats` (of `hub`) from `peer`. */
-export function addBuiltinRoutes(peer: Peer, hub: Hub): void {
-  // The payload's own bytes go back, so the echo is byte-identical whatever CBOR the requester wrote.
-  peer.handle("/ipcbus/echo", ({ payload }) => new EncodedAnswer(payload));
-  peer.handle("/ipcbus/delay", async ({ data }) => {
-    const delay = (data as { delay?: unknown })?.delay;
-    if (typeof delay !== "number" || !(delay >= 0) || delay > 600_000) {
-      throw new RangeError(`Invalid delay: expected { delay: ms } with 0 <= ms <= 600000, got ${JSON.stringify(data)}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, delay));
-    return { delay };
-  });
-  peer.handle("/ipcbus/stats", () => hub.stats());
 }

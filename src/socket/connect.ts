@@ -1,7 +1,7 @@
 import { dial } from "../transport/listen.ts";
-import { BUS_DEFAULTS } from "./hub.ts";
-import { Peer } from "./peer.ts";
-import { authToken, queueLimits, type QueueOptions } from "./serve.ts";
+import { BUS_DEFAULTS } from "../bus/hub_settings.ts";
+import { Peer } from "../bus/peer.ts";
+import { authToken, queueLimits, type QueueOptions } from "../bus/queue_options.ts";
 
 /** Options of {@linkcode connect}. */
 export interface ConnectOptions extends QueueOptions {

@@ -1,0 +1,51 @@
+import { AuthError, ClosedError, ErrorCode, IpcError, ProtocolError } from "../errors.ts";
+import { type Hello, PROTOCOL_VERSION } from "./protocol.ts";
+import { timingSafeEqual } from "./timing_safe_equal.ts";
+
+/** What the hub knows when it decides on a hello. */
+export interface AdmitContext {
+  /** The hello came over the hub's own in-memory connection. */
+  isHubPeer: boolean;
+  /** The hub's shared secret, if it requires one. */
+  token: string | undefined;
+  closing: boolean;
+  /** Id of the live peer holding `name`, if any. */
+  nameHolder(name: string): number | undefined;
+  isFree(id: number): boolean;
+  /** Channels pick ids themselves (names keep their ids across restarts). */
+  assignId: ((hello: Hello, isFree: (id: number) => boolean) => number | undefined) | undefined;
+}
+
+/**
+ * Decides on a hello: the id the peer gets, or the error it is refused with
+ * (version, auth, a closing hub, a name or id taken, no id left).
+ */
+export function admitHello(hello: Hello, ctx: AdmitContext): number | IpcError {
+  if (hello.v !== PROTOCOL_VERSION) {
+    return new ProtocolError(`Unsupported protocol version ${hello.v}; this hub speaks version ${PROTOCOL_VERSION}`);
+  }
+  if (ctx.token !== undefined && !ctx.isHubPeer) {
+    if (hello.token === undefined) return new AuthError("Hub refused the handshake: no auth token given");
+    if (!timingSafeEqual(hello.token, ctx.token)) return new AuthError("Hub refused the handshake: wrong auth token");
+  }
+  if (ctx.closing) return new ClosedError("The hub is closing");
+  const holder = hello.name === undefined ? undefined : ctx.nameHolder(hello.name);
+  if (holder !== undefined) {
+    return new IpcError(`Name ${hello.name} is taken by live peer ${holder}`, { code: ErrorCode.NameTaken });
+  }
+  if (ctx.isHubPeer) return 0;
+  if (hello.id !== undefined) {
+    if (!ctx.isFree(hello.id)) {
+      return new IpcError(`Id ${hello.id} is held by a live peer`, { code: ErrorCode.IdTaken });
+    }
+    return hello.id;
+  }
+  const id = ctx.assignId?.(hello, ctx.isFree) ?? lowestFree(ctx.isFree);
+  return id ?? new IpcError("No id left to assign", { code: ErrorCode.IdTaken });
+}
+
+function lowestFree(isFree: (id: number) => boolean): number {
+  let id = 1;
+  while (!isFree(id)) id++;
+  return id;
+}

@@ -1,0 +1,76 @@
+import { decodeCbor } from "../codec/cbor.ts";
+import { NoResponderError } from "../errors.ts";
+import { answerPayload } from "./encoded_answer.ts";
+import type { Answer } from "./link.ts";
+import type { PeerCounters } from "./peer_counters.ts";
+import type { RequestHandler } from "./peer_types.ts";
+import { type PatternRecord, systemError, toErrorRecord } from "./protocol.ts";
+import { compilePattern, patternKey, type RouteMatcher, type RoutePattern } from "./route_pattern.ts";
+
+/** The routes a peer serves (`handle()`), and serving one request. */
+export class Responders {
+  readonly #routes = new Map<string, { matcher: RouteMatcher; handler: RequestHandler }>();
+  readonly #counters: PeerCounters;
+
+  constructor(counters: PeerCounters) {
+    this.#counters = counters;
+  }
+
+  /** Routes served. */
+  get size(): number {
+    return this.#routes.size;
+  }
+
+  /** Serves `pattern` with `handler`, or stops serving it with `null`. */
+  set(pattern: RoutePattern, handler: RequestHandler | null): void {
+    const matcher = compilePattern(pattern);
+    const key = patternKey(matcher.record);
+    if (handler === null) this.#routes.delete(key);
+    else {
+      if (typeof handler !== "function") {
+        throw new TypeError(`Invalid handler for route ${String(pattern)}: expected a function`);
+      }
+      this.#routes.set(key, { matcher, handler });
+    }
+  }
+
+  /** The patterns served, as they travel. */
+  patterns(): PatternRecord[] {
+    return [...this.#routes.values()].map((r) => r.matcher.record);
+  }
+
+  /**
+   * Runs the handler of route `m.u` for a request of peer `m.f` (OS process
+   * id `senderPid`) carrying CBOR `m.d`. Resolves to the answer; never
+   * rejects. `self` is this peer's id, for the error when no route matches.
+   */
+  serve(self: number | undefined, m: { f: number; u: string; d: Uint8Array }, senderPid: number): Promise<Answer> {
+    let entry: { handler: RequestHandler } | undefined;
+    for (const candidate of this.#routes.values()) {
+      if (candidate.matcher.matches(m.u)) {
+        entry = candidate;
+        break;
+      }
+    }
+    if (!entry) {
+      return Promise.resolve({
+        error: systemError(new NoResponderError(`Peer ${self} has no handler for route ${m.u}`)),
+      });
+    }
+    this.#counters.requestsServed++;
+    const handler = entry.handler;
+    return (async (): Promise<Answer> => {
+      let result: unknown;
+      try {
+        result = await handler({ route: m.u, data: decodeCbor(m.d), payload: m.d, sender: m.f, senderPid });
+      } catch (err) {
+        return { error: toErrorRecord(err) };
+      }
+      try {
+        return { data: answerPayload(result) };
+      } catch (err) {
+        return { error: toErrorRecord(err) };
+      }
+    })();
+  }
+}
