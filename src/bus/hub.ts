@@ -14,8 +14,9 @@ import {
 import { type FastEnvelope, readEnvelope } from "./fast_envelope.ts";
 import { admitHello } from "./hub_handshake.ts";
 import type { HubSettings, HubStats, SocketWatch } from "./hub_settings.ts";
-import { InFlightRequests } from "./in_flight_requests.ts";
+import { type InFlight, InFlightRequests } from "./in_flight_requests.ts";
 import { PeerLink } from "./peer_link.ts";
+import { plainBytes } from "../util/plain_bytes.ts";
 import { waitAtMost } from "../util/with_timeout.ts";
 import { Peer, type PeerSettings } from "./peer.ts";
 import { writeAnswer } from "./write_answer.ts";
@@ -172,10 +173,10 @@ export class Hub extends EventTarget {
   #hostId: number | undefined;
 
   async #serveLink(link: PeerLink, isHubPeer: boolean): Promise<void> {
-    const reason = await link.read(this.#settings, (body) => {
+    const reason = await link.read(this.#settings, (body, own) => {
       this.#stats.framesIn++;
       this.#stats.bytesIn += body.byteLength + 4;
-      this.#onFrame(link, body, isHubPeer);
+      this.#onFrame(link, body, isHubPeer, own);
     }, (err) => {
       this.#stats.errors++;
       this.dispatchEvent(new CustomEvent("error", { detail: err }));
@@ -185,14 +186,15 @@ export class Hub extends EventTarget {
     this.#onGone(link, reason);
   }
 
-  #onFrame(link: PeerLink, body: Uint8Array, isHubPeer: boolean): void {
+  /** Routes one frame of `link`: a view into its read buffer, valid only during this call, unless `own`. */
+  #onFrame(link: PeerLink, body: Uint8Array, isHubPeer: boolean, own: boolean): void {
     // Found by tests/fuzz/: a hello pipelined behind a refused one was welcomed, and what followed it routed.
     if (link.refused) return;
     // Alerts are most of the traffic: route them on a hand-read envelope.
     const fast = link.info ? readEnvelope(body) : undefined;
     if (fast) {
       if (fast.k === "a") return this.#onAlert(link, body, this.#from(link, fast as AlertFields));
-      if (fast.k === "q") return this.#onRequest(link, body, this.#from(link, fast as Request));
+      if (fast.k === "q") return this.#onRequest(link, body, this.#from(link, fast as Request), own);
       return this.#onReply(link, body, this.#from(link, fast as { f: number; t: number; r: number }));
     }
     const m = asEnvelope(decodeEnvelope(body));
@@ -205,7 +207,7 @@ export class Hub extends EventTarget {
       case Kind.Alert:
         return this.#onAlert(link, body, this.#from(link, asAlert(m) as AlertFields));
       case Kind.Request:
-        return this.#onRequest(link, body, this.#from(link, asRequest(m)));
+        return this.#onRequest(link, body, this.#from(link, asRequest(m)), own);
       case Kind.Response:
       case Kind.ErrorResponse:
         return this.#onReply(link, body, this.#from(link, asReply(m)));
@@ -326,7 +328,7 @@ export class Hub extends EventTarget {
     }));
   }
 
-  #onRequest(from: PeerLink, body: Uint8Array, m: Request): void {
+  #onRequest(from: PeerLink, body: Uint8Array, m: Request, own: boolean): void {
     this.#stats.requests++;
     if (this.#closing) return this.#fail(from, m, new ClosedError(`Cannot route ${m.u}: the hub is closing`));
     let dest: PeerLink | undefined;
@@ -341,20 +343,33 @@ export class Hub extends EventTarget {
       this.#drop("queue_full");
       return this.#fail(from, m, new QueueFullError(`Cannot route ${m.u}: the queue of peer ${dest.id} is full`));
     }
-    const entry = this.#inFlight.add(from.id, m.r, dest.id, m.u, m.w);
-    if (dest.id === 0 && this.#settings.ownPeer !== false) {
-      // The hub's own handlers run here by a direct call: no round trip
-      // through its in-memory connection, which cost two stream hops a way.
-      void this.peer.serve(m).then((answer) => {
+    if (dest.id === 0 && this.#settings.ownPeer !== false) return this.#serveOwn(from, m, own);
+    this.#inFlight.add(from.id, m.r, dest.id, m.u, m.w);
+    dest.writer.push(body);
+  }
+
+  /**
+   * The hub's own handlers run here by a direct call: no round trip through
+   * its in-memory connection, which cost two stream hops a way. A handler
+   * that returns a value is answered within this call, with nothing to
+   * remember; one that returns a promise is remembered until it settles.
+   */
+  #serveOwn(from: PeerLink, m: Request, own: boolean): void {
+    // The handler may keep its data: a view into the read buffer would be overwritten.
+    const request = { ...m, d: own ? plainBytes(m.d) : new Uint8Array(m.d) };
+    let entry: InFlight | undefined;
+    let answered = false;
+    this.peer.serve(request, (answer) => {
+      if (entry) {
         if (this.#inFlight.get(from.id, m.r) !== entry) return; // answered with an error meanwhile (closing)
         this.#inFlight.forget(from.id, m.r);
-        this.#stats.responses++;
-        writeAnswer(from.writer, 0, m, this.#settings.maxFrameBytes, answer);
-        if (this.#closing && this.#inFlight.size === 0) this.#wakeDrained?.();
-      });
-      return;
-    }
-    dest.writer.push(body);
+      }
+      answered = true;
+      this.#stats.responses++;
+      writeAnswer(from.writer, 0, m, this.#settings.maxFrameBytes, answer);
+      if (this.#closing && this.#inFlight.size === 0) this.#wakeDrained?.();
+    });
+    if (!answered) entry = this.#inFlight.add(from.id, m.r, 0, m.u, m.w);
   }
 
   #responderFor(route: string): PeerLink | undefined {

@@ -404,13 +404,14 @@ export class Peer extends EventTarget {
   }
 
   /**
-   * Runs the handler of route `m.u` for request `m`. Resolves to its answer;
-   * never rejects. The hub calls this directly for its own peer, without a
-   * round trip through a connection.
+   * Runs the handler of route `m.u` for request `m` (whose `d` it may keep)
+   * and calls `done` with its answer, once: at once if the handler returns
+   * a value. The hub calls this directly for its own peer, without a round
+   * trip through a connection.
    * @internal
    */
-  serve(m: { f: number; u: string; d: Uint8Array }): Promise<Answer> {
-    return this.#s.serve(m);
+  serve(m: { f: number; u: string; d: Uint8Array }, done: (answer: Answer) => void): void {
+    this.#s.serve(m, done);
   }
 
   /** @internal The peers in view, those away during a failover included. */

@@ -1,7 +1,7 @@
-import { FrameParser } from "../codec/frame_parser.ts";
 import { IpcError, QueueFullError } from "../errors.ts";
 import type { Connection } from "../transport/connection.ts";
 import { waitAtMost } from "../util/with_timeout.ts";
+import { FrameReceiver } from "./frame_receiver.ts";
 import { FrameWriter } from "./frame_writer.ts";
 import { encodeMessage, Kind, type PeerInfo, wireError } from "./protocol.ts";
 import type { RouteMatcher } from "./route_pattern.ts";
@@ -24,7 +24,7 @@ export class PeerLink {
 
   constructor(conn: Connection, limits: { maxQueueMessages: number; maxQueueBytes: number }) {
     this.conn = conn;
-    this.writer = new FrameWriter(conn.writable, {
+    this.writer = new FrameWriter(conn, {
       maxMessages: limits.maxQueueMessages,
       maxBytes: limits.maxQueueBytes,
     });
@@ -42,18 +42,17 @@ export class PeerLink {
   }
 
   /**
-   * Reads the peer's frames into `onFrame` until the connection ends, and
-   * resolves with the reason. A connection without a hello after
-   * `handshakeTimeout` ms is closed. An `IpcError` (a protocol violation) goes
-   * to `onError` and is told to the peer before hanging up.
+   * Reads the peer's frames into `onFrame` (see {@linkcode FrameHandlers}:
+   * a body that is not `own` is valid only during the call) until the
+   * connection ends, and resolves with the reason. A connection without a
+   * hello after `handshakeTimeout` ms is closed. An `IpcError` (a protocol
+   * violation) goes to `onError` and is told to the peer before hanging up.
    */
-  async read(
+  read(
     settings: { maxFrameBytes: number; handshakeTimeout: number },
-    onFrame: (body: Uint8Array) => void,
+    onFrame: (body: Uint8Array, own: boolean) => void,
     onError: (err: IpcError) => void,
   ): Promise<string> {
-    const reader = this.conn.readable.getReader();
-    const parser = new FrameParser(settings.maxFrameBytes);
     let reason = "closed";
     const handshake = setTimeout(() => {
       if (!this.info) {
@@ -61,31 +60,40 @@ export class PeerLink {
         void this.conn.close();
       }
     }, settings.handshakeTimeout);
-    try {
-      while (true) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        parser.push(value, onFrame);
-        // Found by tests/fuzz/: frames the hub answers (unknown kinds, alerts to nobody, refusals) grew the
-        // sender's own queue without bound, as replies bypass the limits. Dropping the peer once its queue
-        // passed twice them also dropped busy peers that do read (tests/load/: a full-speed broadcaster
-        // gets a refusal per full destination): so stop reading a peer while its own queue is past its
-        // limits, which bounds it to the limits plus one chunk's replies, and drop it only if it reads nothing.
-        if (!this.writer.hasRoom()) await this.untilRead();
-      }
-    } catch (err) {
-      reason = err instanceof Error ? err.message : String(err);
-      if (err instanceof IpcError) {
-        onError(err);
-        // Tell the offender why before hanging up; everyone else carries on.
-        this.writer.push(encodeMessage({ k: Kind.Error, e: wireError(err) }));
-        await this.writer.close(200);
-      }
-    } finally {
-      clearTimeout(handshake);
-      reader.releaseLock();
-    }
-    return reason;
+    let waiting = false;
+    return new Promise((resolve) => {
+      const receiver: FrameReceiver = new FrameReceiver(this.conn, settings.maxFrameBytes, {
+        frame: (body, own) => {
+          onFrame(body, own);
+          // Found by tests/fuzz/: frames the hub answers (unknown kinds, alerts to nobody, refusals) grew the
+          // sender's own queue without bound, as replies bypass the limits. Dropping the peer once its queue
+          // passed twice them also dropped busy peers that do read (tests/load/: a full-speed broadcaster
+          // gets a refusal per full destination): so stop reading a peer while its own queue is past its
+          // limits, which bounds it to the limits plus one chunk's replies, and drop it only if it reads nothing.
+          if (!waiting && !this.writer.hasRoom()) {
+            waiting = true;
+            receiver.pause();
+            this.untilRead().then(() => {
+              waiting = false;
+              receiver.resume();
+            }, (err) => receiver.stop(err));
+          }
+        },
+        end: async (error) => {
+          clearTimeout(handshake);
+          if (error !== undefined) {
+            reason = error instanceof Error ? error.message : String(error);
+            if (error instanceof IpcError) {
+              onError(error);
+              // Tell the offender why before hanging up; everyone else carries on.
+              this.writer.push(encodeMessage({ k: Kind.Error, e: wireError(error) }));
+              await this.writer.close(200);
+            }
+          }
+          resolve(reason);
+        },
+      });
+    });
   }
 
   /**

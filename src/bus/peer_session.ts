@@ -66,9 +66,9 @@ export class PeerSession {
     await link.open(this.handlerFor(link));
   }
 
-  /** Runs the handler of route `m.u` for request `m`; resolves to its answer, never rejects. */
-  serve(m: { f: number; u: string; d: Uint8Array }): Promise<Answer> {
-    return this.responders.serve(this.id, m, this.view.get(m.f)?.pid ?? -1);
+  /** Runs the handler of route `m.u` for request `m` (whose `d` it may keep); calls `done` with its answer, once. */
+  serve(m: { f: number; u: string; d: Uint8Array }, done: (answer: Answer) => void): void {
+    this.responders.serve(this.id, m, this.view.get(m.f)?.pid ?? -1, done);
   }
 
   /** `link` opened: it carries this peer's messages from now on. */
@@ -97,7 +97,7 @@ export class PeerSession {
         this.alerts.deliver(from, name, data);
       },
       request: (from, id, route, data) => {
-        void this.serve({ f: from, u: route, d: data }).then((answer) => {
+        this.serve({ f: from, u: route, d: data }, (answer) => {
           if (this.link === link) link.answer(from, id, answer);
         });
       },
@@ -149,7 +149,7 @@ export class PeerSession {
     if ("data" in answer) {
       let value: unknown;
       try {
-        value = decodeCbor(answer.data);
+        value = decodeCbor(answer.data, true);
       } catch (err) {
         settled = this.pending.settle(id, err);
         if (!settled) this.counters.drop("late_response");
