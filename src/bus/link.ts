@@ -58,7 +58,11 @@ export interface LinkWelcome {
  * What a link reports to the peer above it; the facade implements it.
  *
  * `alert` and `request` take positional arguments so that the per-message
- * path allocates nothing beyond what the wire decoder already made.
+ * path allocates nothing beyond what the wire decoder already made. The
+ * `data` a link hands on (alerts, requests, answers) is the handler's to
+ * keep: not a view into a buffer the link reads into again (the hub link
+ * copies it out of its read buffer unless the frame had a buffer of its
+ * own), so the facade decodes byte strings as views of it.
  */
 export interface LinkHandler {
   /**
@@ -96,7 +100,10 @@ export interface LinkHandler {
 /**
  * What carries a peer's messages: a hub connection, or a NATS connection.
  * Methods that queue throw synchronously: `QueueFullError`,
- * `FrameTooLargeError`, `ClosedError`.
+ * `FrameTooLargeError`, `ClosedError`. The `data` given to `alert`,
+ * `request` and `answer` is valid only during the call (the facade encodes
+ * bytes into one reused buffer): a link copies what it queues before
+ * returning, as writing it into a frame does.
  */
 export interface Link {
   /**

@@ -139,7 +139,7 @@ export class Peer extends EventTarget {
     textAlertName(name);
     const dest = this.#s.view.resolve(to);
     link.checkRoom(dest, name);
-    link.alert(dest, name, this.#s.encodeData(data, name));
+    link.alert(dest, name, this.#s.encodeData(data, name, true));
     this.#s.counters.alertsSent++;
   }
 
@@ -164,7 +164,7 @@ export class Peer extends EventTarget {
     const link = this.#s.usable();
     textAlertName(name);
     link.checkRoom(undefined, name);
-    link.alert(undefined, name, this.#s.encodeData(data, name));
+    link.alert(undefined, name, this.#s.encodeData(data, name, true));
     this.#s.counters.alertsSent++;
   }
 
@@ -251,7 +251,8 @@ export class Peer extends EventTarget {
       const timeout = options.timeout ?? this.#s.settings.requestTimeout;
       if (!(timeout > 0)) throw new RangeError(`Invalid timeout: expected a positive number, got ${timeout}`);
       options.signal?.throwIfAborted();
-      const d = this.#s.encodeData(data, route);
+      // Queued for later (no link yet) it must stay as it is; sent now it may be transient.
+      const d = this.#s.encodeData(data, route, link !== undefined);
       if (!link && this.#s.id === undefined) {
         // Not yet joined: no view to check `to` against; resolve it on replay.
         this.#s.enqueue(route);

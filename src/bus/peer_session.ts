@@ -1,4 +1,4 @@
-import { decodeCbor, encodeCbor } from "../codec/cbor.ts";
+import { decodeCbor, encodeCbor, encodeCborTransient } from "../codec/cbor.ts";
 import { ClosedError, FrameTooLargeError, IpcError, QueueFullError } from "../errors.ts";
 import { randomHex } from "../util/random_hex.ts";
 import { AlertHandlers, textAlertName } from "./alert_handlers.ts";
@@ -228,9 +228,14 @@ export class PeerSession {
     return link;
   }
 
-  encodeData(data: unknown, what: string): Uint8Array {
+  /**
+   * The CBOR of `data`. With `now`, the caller hands it to the link before
+   * anything else encodes (a link copies what it is given): bytes then go
+   * through one reused buffer (see `encodeCborTransient`).
+   */
+  encodeData(data: unknown, what: string, now = false): Uint8Array {
     try {
-      return encodeCbor(data);
+      return now ? encodeCborTransient(data) : encodeCbor(data);
     } catch (cause) {
       throw new TypeError(`Cannot encode data of ${what}: ${(cause as Error)?.message ?? cause}`, { cause });
     }

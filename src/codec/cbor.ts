@@ -106,6 +106,32 @@ export function encodeCbor(value: unknown): Uint8Array {
   }
 }
 
+/** The largest scratch {@linkcode encodeCborTransient} keeps between calls; larger values get a buffer of their own. */
+const MAX_SCRATCH_BYTES = 2 * 1024 * 1024;
+let scratch = new Uint8Array(0);
+
+/**
+ * Encodes `value` for a caller that copies the result before anything else
+ * encodes: a `Uint8Array`, the common payload, is written by hand (head,
+ * then bytes) into one buffer that every call reuses, so a large payload
+ * costs one copy and no fresh memory (fresh pages cost more than the copy
+ * on the project's VM, and cbor-x moves on to a fresh buffer every few large
+ * values). Anything else is {@linkcode encodeCbor}'s.
+ *
+ * @throws {DataError} as {@linkcode encodeCbor}.
+ */
+export function encodeCborTransient(value: unknown): Uint8Array {
+  if (!(value instanceof Uint8Array) || value.byteLength >= 0x100000000) return encodeCbor(value);
+  const bytes = byteStringHeadBytes(value.byteLength) + value.byteLength;
+  let target = scratch;
+  if (target.byteLength < bytes) {
+    target = new Uint8Array(Math.max(bytes, Math.min(2 * target.byteLength, MAX_SCRATCH_BYTES)));
+    if (target.byteLength <= MAX_SCRATCH_BYTES) scratch = target;
+  }
+  target.set(value, writeByteStringHead(target, 0, value.byteLength));
+  return target.subarray(0, bytes);
+}
+
 /** How a property key reads in a path: `.name`, or `["odd key"]`. */
 function pathStep(key: string): string {
   return /^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`;
