@@ -16,6 +16,7 @@ import { admitHello } from "./hub_handshake.ts";
 import type { HubSettings, HubStats, SocketWatch } from "./hub_settings.ts";
 import { type InFlight, InFlightRequests } from "./in_flight_requests.ts";
 import { PeerLink } from "./peer_link.ts";
+import { copyBytes } from "../util/copy_bytes.ts";
 import { plainBytes } from "../util/plain_bytes.ts";
 import { waitAtMost } from "../util/with_timeout.ts";
 import { Peer, type PeerSettings } from "./peer.ts";
@@ -356,7 +357,7 @@ export class Hub extends EventTarget {
    */
   #serveOwn(from: PeerLink, m: Request, own: boolean): void {
     // The handler may keep its data: a view into the read buffer would be overwritten.
-    const request = { ...m, d: own ? plainBytes(m.d) : new Uint8Array(m.d) };
+    const request = { ...m, d: own ? plainBytes(m.d) : copyBytes(m.d) };
     let entry: InFlight | undefined;
     let answered = false;
     this.peer.serve(request, (answer) => {

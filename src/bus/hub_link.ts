@@ -3,6 +3,7 @@ import type { Connection } from "../transport/connection.ts";
 import { ConnectError, errorFromCode, FrameTooLargeError, IpcError, QueueFullError } from "../errors.ts";
 import { withTimeout } from "../util/with_timeout.ts";
 import { envelopeBytes, type EnvelopeFields, readEnvelope, writeEnvelope } from "./fast_envelope.ts";
+import { copyBytes } from "../util/copy_bytes.ts";
 import { plainBytes } from "../util/plain_bytes.ts";
 import { FrameReceiver } from "./frame_receiver.ts";
 import { FrameWriter } from "./frame_writer.ts";
@@ -85,7 +86,7 @@ export class HubLink implements Link {
     new FrameReceiver(this.#conn, this.#settings.maxFrameBytes, {
       frame: (body, own) => {
         if (!early) return this.#onFrame(body, own);
-        early.push(own ? body : new Uint8Array(body));
+        early.push(own ? body : copyBytes(body));
         wake?.();
       },
       end: (error) => {
@@ -169,7 +170,7 @@ export class HubLink implements Link {
     const h = this.#handler!;
     const fast = readEnvelope(body);
     if (fast) {
-      const d = own ? plainBytes(fast.d!) : new Uint8Array(fast.d!);
+      const d = own ? plainBytes(fast.d!) : copyBytes(fast.d!);
       if (fast.k === "a") return h.alert(fast.f, fast.t, fast.n!, d, fast.s);
       if (fast.k === "q") return h.request(fast.f, fast.r!, fast.u!, d);
       return h.answer(fast.r!, { data: d });
@@ -178,18 +179,18 @@ export class HubLink implements Link {
     switch (m.k) {
       case Kind.Alert: {
         const a = asAlert(m);
-        return h.alert(a.f, a.t, a.n, own ? plainBytes(a.d) : new Uint8Array(a.d), a.s);
+        return h.alert(a.f, a.t, a.n, own ? plainBytes(a.d) : copyBytes(a.d), a.s);
       }
       case Kind.Request: {
         const q = asRequest(m);
-        return h.request(q.f, q.r, q.u, own ? plainBytes(q.d) : new Uint8Array(q.d));
+        return h.request(q.f, q.r, q.u, own ? plainBytes(q.d) : copyBytes(q.d));
       }
       case Kind.Response:
       case Kind.ErrorResponse: {
         const r = asReply(m);
         return h.answer(
           r.r,
-          r.k === Kind.Response ? { data: own ? plainBytes(r.d) : new Uint8Array(r.d) } : { error: r.e },
+          r.k === Kind.Response ? { data: own ? plainBytes(r.d) : copyBytes(r.d) } : { error: r.e },
         );
       }
       case Kind.Join:
