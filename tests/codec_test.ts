@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { DataError, FrameDecoderStream, FrameEncoderStream, FrameTooLargeError, ProtocolError } from "../mod.ts";
 import type { FrameDecoderStreamOptions } from "../mod.ts";
 import { Encoder } from "cbor-x/encode";
-import { decodeCbor, encodeCbor } from "../src/codec/cbor.ts";
+import { decodeCbor, encodeCbor, encodeCborTransient } from "../src/codec/cbor.ts";
 import { FrameParser } from "../src/codec/frame_parser.ts";
 
 async function encode(values: unknown[]): Promise<Uint8Array> {
@@ -525,4 +525,14 @@ test("an Error travels as a plain { name, message, code } record without a stack
   const err = Object.assign(new RangeError("bad page"), { code: "E_PAGE" });
   assert.deepEqual(await roundTripOne({ err }), { err: { name: "RangeError", message: "bad page", code: "E_PAGE" } });
   assert.deepEqual(await roundTripOne(new Error("boom")), { name: "Error", message: "boom" });
+});
+
+test("encodeCborTransient writes a Uint8Array of every head size as cbor-x does, and anything else through cbor-x", () => {
+  const cborX = new Encoder({ useRecords: false, tagUint8Array: false } as ConstructorParameters<typeof Encoder>[0]);
+  for (const n of [0, 1, 23, 24, 255, 256, 65_535, 65_536, 3 * 1024 * 1024, 100]) {
+    const bytes = new Uint8Array(n).map((_, i) => (i * 11) & 0xff);
+    assert.deepEqual(encodeCborTransient(bytes), new Uint8Array(cborX.encode(bytes)), `${n} bytes`);
+  }
+  const value = { a: [1, "two"], b: new Uint8Array([3]) };
+  assert.deepEqual(encodeCborTransient(value), new Uint8Array(encodeCbor(value)));
 });

@@ -12,7 +12,6 @@
  *
  * @module
  */
-import { byteStringHeadBytes, writeByteStringHead } from "../codec/cbor.ts";
 import type { FrameWriter } from "./frame_writer.ts";
 
 /** The fields of an envelope the fast path handles; which are set depends on `k`. */
@@ -28,31 +27,8 @@ export interface FastEnvelope {
   d: Uint8Array | undefined;
 }
 
-/**
- * User data that is a `Uint8Array`, for the `d` field: its CBOR encoding (a
- * byte string) is written by hand straight into the frame, so the bytes are
- * copied once and no general encoder runs.
- */
-export class BytesPayload {
-  readonly bytes: Uint8Array;
-  /** Bytes of its CBOR encoding: head and bytes. */
-  readonly encodedBytes: number;
-
-  constructor(bytes: Uint8Array) {
-    this.bytes = bytes;
-    this.encodedBytes = byteStringHeadBytes(bytes.byteLength) + bytes.byteLength;
-  }
-}
-
-/**
- * Fields to write: one-letter keys and their values; undefined values are
- * left out. A `Uint8Array` is written as a byte string holding it (for `d`:
- * the data's CBOR encoding); a {@linkcode BytesPayload} as a byte string
- * holding the payload's own CBOR encoding.
- */
-export type EnvelopeFields = Array<
-  [key: keyof typeof KEY, value: number | string | Uint8Array | BytesPayload | undefined]
->;
+/** Fields to write: one-letter keys and their values; undefined values are left out. */
+export type EnvelopeFields = Array<[key: keyof typeof KEY, value: number | string | Uint8Array | undefined]>;
 
 const TEXT_1 = 0x61; // text string of length 1
 const KEY = {
@@ -142,46 +118,37 @@ const KIND_BYTES: Record<string, number> = { a: 0x61, q: 0x71, p: 0x70 };
  * frame, written in place. Text values are passed as strings and written as
  * CBOR text; numbers as cbor-x writes them (integers from -2³² to 2³²−1 as
  * CBOR integers, other numbers as float64); `Uint8Array`s as byte strings.
+ * `size` is {@linkcode envelopeBytes} of `fields`, if the caller has it.
  * Returns the frame body's size, or -1 if the writer has failed.
  */
-export function writeEnvelope(writer: FrameWriter, k: "a" | "q" | "p", fields: EnvelopeFields): number {
-  const encoded: Array<[number, number | Uint8Array | BytesPayload, number]> = [];
-  let size = 1 + 4;
-  for (const [key, value] of fields) {
-    if (value === undefined) continue;
-    if (typeof value === "number") {
-      encoded.push([KEY[key], value, 0x00]);
-      size += 2 + numberBytes(value);
-    } else if (value instanceof BytesPayload) {
-      encoded.push([KEY[key], value, 0x40]);
-      size += 2 + headBytes(value.encodedBytes) + value.encodedBytes;
-    } else {
-      const bytes = typeof value === "string" ? textBytes(value) : value;
-      encoded.push([KEY[key], bytes, typeof value === "string" ? 0x60 : 0x40]);
-      size += 2 + headBytes(bytes.byteLength) + bytes.byteLength;
-    }
-  }
+export function writeEnvelope(
+  writer: FrameWriter,
+  k: "a" | "q" | "p",
+  fields: EnvelopeFields,
+  size: number = envelopeBytes(fields),
+): number {
   let at = writer.reserve(size);
   if (at < 0) return -1;
   const buf = writer.buffer;
-  buf[at++] = 0xa0 | (encoded.length + 1);
+  // Written field by field, with no list built on the way: this runs per message.
+  let entries = 1;
+  for (let i = 0; i < fields.length; i++) if (fields[i][1] !== undefined) entries++;
+  buf[at++] = 0xa0 | entries;
   buf[at++] = TEXT_1;
   buf[at++] = KEY.k;
   buf[at++] = TEXT_1;
   buf[at++] = KIND_BYTES[k];
-  for (const [key, value, major] of encoded) {
+  for (let i = 0; i < fields.length; i++) {
+    const value = fields[i][1];
+    if (value === undefined) continue;
     buf[at++] = TEXT_1;
-    buf[at++] = key;
+    buf[at++] = KEY[fields[i][0]];
     if (typeof value === "number") at = writeNumber(buf, at, value);
-    else if (value instanceof BytesPayload) {
-      at = writeHead(buf, at, major, value.encodedBytes);
-      at = writeByteStringHead(buf, at, value.bytes.byteLength);
-      buf.set(value.bytes, at);
-      at += value.bytes.byteLength;
-    } else {
-      at = writeHead(buf, at, major, value.byteLength);
-      buf.set(value, at);
-      at += value.byteLength;
+    else {
+      const bytes = typeof value === "string" ? textBytes(value) : value;
+      at = writeHead(buf, at, typeof value === "string" ? 0x60 : 0x40, bytes.byteLength);
+      buf.set(bytes, at);
+      at += bytes.byteLength;
     }
   }
   return size;
@@ -193,7 +160,6 @@ export function envelopeBytes(fields: EnvelopeFields): number {
   for (const [, value] of fields) {
     if (value === undefined) continue;
     if (typeof value === "number") size += 2 + numberBytes(value);
-    else if (value instanceof BytesPayload) size += 2 + headBytes(value.encodedBytes) + value.encodedBytes;
     else {
       const length = typeof value === "string" ? textBytes(value).byteLength : value.byteLength;
       size += 2 + headBytes(length) + length;

@@ -351,6 +351,6 @@ export class HubLink implements Link {
         } ${what}: outgoing queue is full (${writer.messages} messages, ${writer.bytes} bytes); await flush() and retry`,
       );
     }
-    writeEnvelope(writer, kind, fields);
+    writeEnvelope(writer, kind, fields, size);
   }
 }

@@ -21,12 +21,13 @@ export function writeAnswer(
   let error: ErrorRecord;
   if ("data" in answer) {
     const fields: EnvelopeFields = [["f", from], ["t", m.f], ["r", m.r], ["d", answer.data]];
-    if (envelopeBytes(fields) <= maxFrameBytes) {
-      writeEnvelope(writer, "p", fields);
+    const size = envelopeBytes(fields);
+    if (size <= maxFrameBytes) {
+      writeEnvelope(writer, "p", fields, size);
       return;
     }
     error = toErrorRecord(
-      new FrameTooLargeError(`Response of ${envelopeBytes(fields)} bytes exceeds maxFrameBytes ${maxFrameBytes}`),
+      new FrameTooLargeError(`Response of ${size} bytes exceeds maxFrameBytes ${maxFrameBytes}`),
     );
   } else error = answer.error;
   const frame = { k: Kind.ErrorResponse, f: from, t: m.f, r: m.r, e: error };
