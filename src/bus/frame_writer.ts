@@ -142,6 +142,9 @@ export class FrameWriter {
   #sealedBytes = 0;
   #inFlightMessages = 0;
   #inFlightBytes = 0;
+  /** What the transport is writing, and the pooled batch it is in (if it is one). */
+  #inFlight: Uint8Array | undefined;
+  #inFlightBatch: Uint8Array | undefined;
   #writing = false;
   #scheduled = false;
   #failed = false;
@@ -208,7 +211,7 @@ export class FrameWriter {
     if (this.#failed) return -1;
     if (!this.#scheduled && !this.#writing) {
       this.#scheduled = true;
-      queueMicrotask(() => this.#drain());
+      queueMicrotask(this.#drainSoon);
     }
     const frameBytes = FRAME_HEADER_BYTES + bodyBytes;
     if (frameBytes >= OWN_BUFFER_FRAME_BYTES) {
@@ -315,26 +318,35 @@ export class FrameWriter {
   #writeNext(): void {
     try {
       while (!this.#failed) {
-        this.#seal();
-        const next = this.#sealed.shift();
-        if (!next) break;
-        this.#sealedMessages -= next.frames;
-        this.#sealedBytes -= next.bytes.byteLength;
-        this.#inFlightMessages = next.frames;
-        this.#inFlightBytes = next.bytes.byteLength;
+        // Runs sealed before a large frame go first; the batch filling now is the newest.
+        const sealed = this.#sealed.length > 0 ? this.#sealed.shift() : undefined;
+        let bytes: Uint8Array;
+        let frames: number;
+        let batch: Uint8Array | undefined;
+        if (sealed) {
+          ({ bytes, frames, batch } = sealed);
+          this.#sealedMessages -= frames;
+          this.#sealedBytes -= bytes.byteLength;
+        } else if (this.#batchFrames > 0) {
+          batch = this.#batch!;
+          bytes = batch.subarray(0, this.#batchBytes);
+          frames = this.#batchFrames;
+          this.#batch = undefined;
+          this.#batchBytes = 0;
+          this.#batchFrames = 0;
+          this.#droppable.length = 0;
+        } else break;
+        this.#inFlightMessages = frames;
+        this.#inFlightBytes = bytes.byteLength;
+        this.#inFlight = bytes;
+        this.#inFlightBatch = batch;
         // Counted when handed to the transport: the other side may have them
         // before this write's promise settles.
-        this.framesOut += next.frames;
-        this.bytesOut += next.bytes.byteLength;
-        const writing = this.#sink.write(next.bytes);
-        if (writing) {
-          writing.then(() => {
-            this.#written(next);
-            this.#writeNext();
-          }, (err) => this.#fail(err));
-          return;
-        }
-        this.#written(next);
+        this.framesOut += frames;
+        this.bytesOut += bytes.byteLength;
+        const writing = this.#sink.write(bytes);
+        if (writing) return void writing.then(this.#writtenLater, this.#failLater);
+        this.#written();
       }
     } catch (err) {
       return this.#fail(err);
@@ -343,14 +355,23 @@ export class FrameWriter {
     if (this.messages === 0 || this.#failed) this.#wakeIdle();
   }
 
-  /** The transport is done with `run`: its buffer can be reused. */
-  #written(run: Sealed): void {
-    if (run.batch) giveBack(run.batch);
-    else giveBackFrameBuffer(run.bytes);
+  /** The transport is done with what is in flight: its buffer can be reused. */
+  #written(): void {
+    if (this.#inFlightBatch) giveBack(this.#inFlightBatch);
+    else if (this.#inFlight) giveBackFrameBuffer(this.#inFlight);
+    this.#inFlight = this.#inFlightBatch = undefined;
     this.#inFlightMessages = 0;
     this.#inFlightBytes = 0;
     this.onWritten?.();
   }
+
+  // Bound once: the write path allocates no closure per batch.
+  readonly #drainSoon = (): void => this.#drain();
+  readonly #writtenLater = (): void => {
+    this.#written();
+    this.#writeNext();
+  };
+  readonly #failLater = (err: unknown): void => this.#fail(err);
 
   #fail(err: unknown): void {
     this.#failed = true;

@@ -357,7 +357,7 @@ export class Hub extends EventTarget {
    */
   #serveOwn(from: PeerLink, m: Request, own: boolean): void {
     // The handler may keep its data: a view into the read buffer would be overwritten.
-    const request = { ...m, d: own ? plainBytes(m.d) : copyBytes(m.d) };
+    const request = { f: m.f, u: m.u, d: own ? plainBytes(m.d) : copyBytes(m.d) };
     let entry: InFlight | undefined;
     let answered = false;
     this.peer.serve(request, (answer) => {
