@@ -83,7 +83,7 @@ export class AlertHandlers {
     }
     let data: unknown;
     try {
-      data = decodeCbor(d, true);
+      data = decodeCbor(d);
     } catch (err) {
       this.#counters.drop("bad_payload");
       this.#host.error(err);

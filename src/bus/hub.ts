@@ -340,11 +340,12 @@ export class Hub extends EventTarget {
       dest = this.#responderFor(m.u);
       if (!dest) return this.#fail(from, m, new NoResponderError(`No handler for route ${m.u}`));
     }
+    // Served by a direct call: the own peer's queue (alerts to it) does not hold the request back.
+    if (dest.id === 0 && this.#settings.ownPeer !== false) return this.#serveOwn(from, m, own);
     if (!dest.writer.hasRoom()) {
       this.#drop("queue_full");
       return this.#fail(from, m, new QueueFullError(`Cannot route ${m.u}: the queue of peer ${dest.id} is full`));
     }
-    if (dest.id === 0 && this.#settings.ownPeer !== false) return this.#serveOwn(from, m, own);
     this.#inFlight.add(from.id, m.r, dest.id, m.u, m.w);
     dest.writer.push(body);
   }

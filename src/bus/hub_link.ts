@@ -170,8 +170,9 @@ export class HubLink implements Link {
     const h = this.#handler!;
     const fast = readEnvelope(body);
     if (fast) {
+      // An alert's data is decoded within the call: no copy first (most alerts are small, many go unhandled).
+      if (fast.k === "a") return h.alert(fast.f, fast.t, fast.n!, fast.d!, fast.s);
       const d = own ? plainBytes(fast.d!) : copyBytes(fast.d!);
-      if (fast.k === "a") return h.alert(fast.f, fast.t, fast.n!, d, fast.s);
       if (fast.k === "q") return h.request(fast.f, fast.r!, fast.u!, d);
       return h.answer(fast.r!, { data: d });
     }
@@ -179,7 +180,7 @@ export class HubLink implements Link {
     switch (m.k) {
       case Kind.Alert: {
         const a = asAlert(m);
-        return h.alert(a.f, a.t, a.n, own ? plainBytes(a.d) : copyBytes(a.d), a.s);
+        return h.alert(a.f, a.t, a.n, a.d, a.s);
       }
       case Kind.Request: {
         const q = asRequest(m);

@@ -59,10 +59,11 @@ export interface LinkWelcome {
  *
  * `alert` and `request` take positional arguments so that the per-message
  * path allocates nothing beyond what the wire decoder already made. The
- * `data` a link hands on (alerts, requests, answers) is the handler's to
- * keep: not a view into a buffer the link reads into again (the hub link
- * copies it out of its read buffer unless the frame had a buffer of its
- * own), so the facade decodes byte strings as views of it.
+ * `data` of a request or an answer is the handler's to keep: not a view into
+ * a buffer the link reads into again (the hub link copies it out of its read
+ * buffer unless the frame had a buffer of its own), so the facade decodes
+ * byte strings as views of it. An alert's `data` is valid only during the
+ * call: the facade decodes it there, copying what it keeps.
  */
 export interface LinkHandler {
   /**
