@@ -15,14 +15,16 @@ export interface QueueLimits {
  * A batch starts this small and doubles while a burst fills it. Batches are
  * taken from a pool shared by every connection of the process and given
  * back once written, so an idle connection holds none (issue 13: a hub's
- * idle peer should cost at most 16 KiB); at 64 KiB each, two per connection,
- * a hub with 500 idle peers once held 64 MiB in them (tests/load/soak_test.ts).
+ * idle peer should cost at most 16 KiB; at 64 KiB each, two per connection,
+ * a hub with 500 idle peers once held 64 MiB in them, tests/load/soak_test.ts),
+ * while a burst reuses the batch the last one grew (a fresh one costs its
+ * page faults, and an alert flood regrew one per read).
  */
 const INITIAL_BATCH_BYTES = 4 * 1024;
-/** Batches up to this size go back to the pool once written; larger ones (after a burst) are let go. */
-const MAX_POOLED_BATCH_BYTES = 64 * 1024;
-/** Batches the pool keeps, at most: a few per connection that writes at the same time. */
-const MAX_POOLED_BATCHES = 32;
+/** Batches up to this size go back to the pool once written; larger ones are let go. */
+const MAX_POOLED_BATCH_BYTES = 1024 * 1024;
+/** Bytes the pool keeps, at most, whatever the number of connections. */
+const MAX_POOLED_BYTES = 4 * 1024 * 1024;
 /**
  * A frame this large gets a buffer of its own instead of a place in the
  * batch: written as it is, between the batches before and after it, it is
@@ -61,15 +63,26 @@ function giveBackFrameBuffer(bytes: Uint8Array): void {
   framePool.push(whole);
 }
 
+let pooledBytes = 0;
+
+/** The largest pooled batch if it holds `minBytes`, else a new one of at least `minBytes`. */
 function takeBatch(minBytes: number): Uint8Array {
-  const pooled = pool.pop();
-  if (pooled && pooled.byteLength >= minBytes) return pooled;
-  if (pooled) pool.push(pooled);
+  let largest = -1;
+  for (let i = 0; i < pool.length; i++) if (largest < 0 || pool[i].byteLength > pool[largest].byteLength) largest = i;
+  if (largest >= 0 && pool[largest].byteLength >= minBytes) {
+    const batch = pool[largest];
+    pool[largest] = pool[pool.length - 1];
+    pool.pop();
+    pooledBytes -= batch.byteLength;
+    return batch;
+  }
   return new Uint8Array(Math.max(INITIAL_BATCH_BYTES, minBytes));
 }
 
 function giveBack(batch: Uint8Array): void {
-  if (batch.byteLength <= MAX_POOLED_BATCH_BYTES && pool.length < MAX_POOLED_BATCHES) pool.push(batch);
+  if (batch.byteLength > MAX_POOLED_BATCH_BYTES || pooledBytes + batch.byteLength > MAX_POOLED_BYTES) return;
+  pool.push(batch);
+  pooledBytes += batch.byteLength;
 }
 
 /** Where batches are written: a connection's byte channel, or any byte stream. */
@@ -242,7 +255,7 @@ export class FrameWriter {
   }
 
   #grow(batch: Uint8Array, need: number): Uint8Array {
-    const next = new Uint8Array(Math.max(need, batch.byteLength * 2));
+    const next = takeBatch(Math.max(need, batch.byteLength * 2));
     next.set(batch.subarray(0, this.#batchBytes));
     giveBack(batch);
     return this.#batch = next;

@@ -51,7 +51,7 @@ const IDLE_READ_BYTES = 8 * 1024;
  * into one of these, shared by all connections and taken only for the read
  * and the synchronous handling of its bytes.
  */
-const BURST_READ_BYTES = 256 * 1024;
+const BURST_READ_BYTES = 64 * 1024;
 /** Burst buffers kept for reuse: as many as connections read a burst at the same time. */
 const MAX_POOLED_BURST_BUFFERS = 4;
 const burstBuffers: Uint8Array[] = [];
