@@ -6,33 +6,23 @@
  * Run by the demo: deno run -A examples/demo_worker.ts <dir> <name>
  */
 import { channel, QueueFullError } from "../mod.ts";
+import { type DeliveryCount, DeliveryLedger } from "./delivery_ledger.ts";
 
 const [dir, name] = (globalThis as unknown as { process: { argv: string[] } }).process.argv.slice(2);
 const out = (line: Record<string, unknown>) => console.log(JSON.stringify({ ...line, t: Date.now() }));
 
 const ch = channel("demo", { dir, name, graceMs: 3000 });
 const sentTo = new Map<number, number>();
-const received = new Map<number, { count: number; last: number; dup: number; gaps: number }>();
+const received = new DeliveryLedger();
 let broadcastsSent = 0;
 let sending = true;
 
-function record(from: number, seq: number): void {
-  let r = received.get(from);
-  if (!r) received.set(from, r = { count: 0, last: 0, dup: 0, gaps: 0 });
-  if (seq <= r.last) r.dup++;
-  else {
-    if (seq !== r.last + 1) r.gaps++;
-    r.last = seq;
-    r.count++;
-  }
-}
-
 // Both point-to-point and broadcast alerts carry a per-(sender → receiver) number.
-ch.on("job", (data, ctx) => record(ctx.sender, (data as { seq: number }).seq));
+ch.on("job", (data, ctx) => received.record(ctx.sender, (data as { seq: number }).seq));
 ch.on("news", (data, ctx) => {
   const seqs = (data as { seqs: Record<string, number> }).seqs;
   const seq = seqs[String(ch.id)];
-  if (seq !== undefined) record(ctx.sender, seq);
+  if (seq !== undefined) received.record(ctx.sender, seq);
 });
 ch.addEventListener(
   "hubchange",
@@ -83,8 +73,7 @@ async function sendLoop(): Promise<void> {
 const loop = sendLoop();
 
 const progress = setInterval(() => {
-  let got = 0;
-  for (const r of received.values()) got += r.count;
+  const got = received.arrivals();
   let sent = 0;
   for (const n of sentTo.values()) sent += n;
   out({ ev: "progress", id: ch.id, isHub: ch.isHub, sent, received: got });
@@ -115,14 +104,20 @@ for await (const line of lines) {
   } else if (cmd.cmd === "report") {
     // Wait (bounded) until what the senders say they sent has arrived.
     const deadline = Date.now() + (cmd.waitMs ?? 10_000);
-    const complete = () =>
-      Object.entries(cmd.expect ?? {}).every(([from, n]) => (received.get(Number(from))?.last ?? 0) >= n);
+    const expect = Object.entries(cmd.expect ?? {}).map(([from, n]) => [Number(from), n] as const);
+    const complete = () => expect.every(([from, n]) => received.count(from, n).lost === 0);
     while (!complete() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-    out({ ev: "report", id: ch.id, received: Object.fromEntries(received) });
+    const counts: Record<string, DeliveryCount> = {};
+    for (const [from, n] of expect) counts[from] = received.count(from, n);
+    out({ ev: "report", id: ch.id, counts, complete: complete() });
   } else if (cmd.cmd === "exit") {
-    clearInterval(progress);
-    await ch.close();
-    out({ ev: "closed", id: ch.id });
     break;
   }
 }
+// An exit command, or stdin closed because the demo is gone (killed, or given up on by a test): leave either way,
+// rather than run on as an orphan that keeps the channel alive.
+sending = false;
+clearInterval(progress);
+await loop;
+await ch.close();
+out({ ev: "closed", id: ch.id });

@@ -105,12 +105,7 @@ export class UnsupportedRuntimeError extends IpcError {
   /** The class name, as it travels in error records. */
   override name = "UnsupportedRuntimeError";
 
-  /**
-   * Makes the error.
-   *
-   * @param message What failed, and the value that made it fail.
-   * @param options The cause.
-   */
+  /** Makes the error from what failed (and the value that made it fail) and its cause. */
   constructor(message: string, options: IpcErrorOptions = {}) {
     super(message, { ...options, code: ErrorCode.UnsupportedRuntime });
   }
@@ -134,12 +129,7 @@ export class ConnectError extends IpcError {
   /** The class name, as it travels in error records. */
   override name = "ConnectError";
 
-  /**
-   * Makes the error.
-   *
-   * @param message What failed, and the value that made it fail.
-   * @param options The cause.
-   */
+  /** Makes the error from what failed (and the value that made it fail) and its cause. */
   constructor(message: string, options: IpcErrorOptions = {}) {
     super(message, { ...options, code: ErrorCode.Connect });
   }
@@ -159,12 +149,7 @@ export class AddressInUseError extends IpcError {
   /** The class name, as it travels in error records. */
   override name = "AddressInUseError";
 
-  /**
-   * Makes the error.
-   *
-   * @param message What failed, and the value that made it fail.
-   * @param options The cause.
-   */
+  /** Makes the error from what failed (and the value that made it fail) and its cause. */
   constructor(message: string, options: IpcErrorOptions = {}) {
     super(message, { ...options, code: ErrorCode.AddressInUse });
   }
@@ -185,12 +170,7 @@ export class FrameTooLargeError extends IpcError {
   /** The class name, as it travels in error records. */
   override name = "FrameTooLargeError";
 
-  /**
-   * Makes the error.
-   *
-   * @param message What failed, and the value that made it fail.
-   * @param options The cause.
-   */
+  /** Makes the error from what failed (and the value that made it fail) and its cause. */
   constructor(message: string, options: IpcErrorOptions = {}) {
     super(message, { ...options, code: ErrorCode.FrameTooLarge });
   }
@@ -210,12 +190,7 @@ export class ProtocolError extends IpcError {
   /** The class name, as it travels in error records. */
   override name = "ProtocolError";
 
-  /**
-   * Makes the error.
-   *
-   * @param message What failed, and the value that made it fail.
-   * @param options The cause.
-   */
+  /** Makes the error from what failed (and the value that made it fail) and its cause. */
   constructor(message: string, options: IpcErrorOptions = {}) {
     super(message, { ...options, code: ErrorCode.Protocol });
   }
@@ -235,12 +210,7 @@ export class TimeoutError extends IpcError {
   /** The class name, as it travels in error records. */
   override name = "TimeoutError";
 
-  /**
-   * Makes the error.
-   *
-   * @param message What failed, and the value that made it fail.
-   * @param options The cause.
-   */
+  /** Makes the error from what failed (and the value that made it fail) and its cause. */
   constructor(message: string, options: IpcErrorOptions = {}) {
     super(message, { ...options, code: ErrorCode.Timeout });
   }
@@ -260,12 +230,7 @@ export class NoResponderError extends IpcError {
   /** The class name, as it travels in error records. */
   override name = "NoResponderError";
 
-  /**
-   * Makes the error.
-   *
-   * @param message What failed, and the value that made it fail.
-   * @param options The cause.
-   */
+  /** Makes the error from what failed (and the value that made it fail) and its cause. */
   constructor(message: string, options: IpcErrorOptions = {}) {
     super(message, { ...options, code: ErrorCode.NoResponder });
   }
@@ -285,12 +250,7 @@ export class NoSuchPeerError extends IpcError {
   /** The class name, as it travels in error records. */
   override name = "NoSuchPeerError";
 
-  /**
-   * Makes the error.
-   *
-   * @param message What failed, and the value that made it fail.
-   * @param options The cause.
-   */
+  /** Makes the error from what failed (and the value that made it fail) and its cause. */
   constructor(message: string, options: IpcErrorOptions = {}) {
     super(message, { ...options, code: ErrorCode.NoSuchPeer });
   }
@@ -351,12 +311,7 @@ export class ClosedError extends IpcError {
   /** The class name, as it travels in error records. */
   override name = "ClosedError";
 
-  /**
-   * Makes the error.
-   *
-   * @param message What failed, and the value that made it fail.
-   * @param options The cause.
-   */
+  /** Makes the error from what failed (and the value that made it fail) and its cause. */
   constructor(message: string, options: IpcErrorOptions = {}) {
     super(message, { ...options, code: ErrorCode.Closed });
   }
@@ -376,12 +331,7 @@ export class QueueFullError extends IpcError {
   /** The class name, as it travels in error records. */
   override name = "QueueFullError";
 
-  /**
-   * Makes the error.
-   *
-   * @param message What failed, and the value that made it fail.
-   * @param options The cause.
-   */
+  /** Makes the error from what failed (and the value that made it fail) and its cause. */
   constructor(message: string, options: IpcErrorOptions = {}) {
     super(message, { ...options, code: ErrorCode.QueueFull });
   }
@@ -401,12 +351,7 @@ export class PeerLeftError extends IpcError {
   /** The class name, as it travels in error records. */
   override name = "PeerLeftError";
 
-  /**
-   * Makes the error.
-   *
-   * @param message What failed, and the value that made it fail.
-   * @param options The cause.
-   */
+  /** Makes the error from what failed (and the value that made it fail) and its cause. */
   constructor(message: string, options: IpcErrorOptions = {}) {
     super(message, { ...options, code: ErrorCode.PeerLeft });
   }
@@ -426,12 +371,7 @@ export class AuthError extends IpcError {
   /** The class name, as it travels in error records. */
   override name = "AuthError";
 
-  /**
-   * Makes the error.
-   *
-   * @param message What failed, and the value that made it fail.
-   * @param options The cause.
-   */
+  /** Makes the error from what failed (and the value that made it fail) and its cause. */
   constructor(message: string, options: IpcErrorOptions = {}) {
     super(message, { ...options, code: ErrorCode.Auth });
   }
@@ -452,12 +392,7 @@ export class HubExistsError extends IpcError {
   /** The class name, as it travels in error records. */
   override name = "HubExistsError";
 
-  /**
-   * Makes the error.
-   *
-   * @param message What failed, and the value that made it fail.
-   * @param options The cause.
-   */
+  /** Makes the error from what failed (and the value that made it fail) and its cause. */
   constructor(message: string, options: IpcErrorOptions = {}) {
     super(message, { ...options, code: ErrorCode.HubExists });
   }
@@ -476,12 +411,7 @@ export class HubExistsError extends IpcError {
  * ```
  */
 export class NameTakenError extends IpcError {
-  /**
-   * Makes the error.
-   *
-   * @param message What failed, and the value that made it fail.
-   * @param options The cause.
-   */
+  /** Makes the error from what failed (and the value that made it fail) and its cause. */
   constructor(message: string, options: IpcErrorOptions = {}) {
     super(message, { ...options, code: ErrorCode.NameTaken });
   }
@@ -499,12 +429,7 @@ export class NameTakenError extends IpcError {
  * ```
  */
 export class IdTakenError extends IpcError {
-  /**
-   * Makes the error.
-   *
-   * @param message What failed, and the value that made it fail.
-   * @param options The cause.
-   */
+  /** Makes the error from what failed (and the value that made it fail) and its cause. */
   constructor(message: string, options: IpcErrorOptions = {}) {
     super(message, { ...options, code: ErrorCode.IdTaken });
   }
@@ -566,39 +491,4 @@ export class DataError extends IpcError {
     super(message, { cause: options.cause, code: ErrorCode.InvalidData });
     this.path = options.path ?? "data";
   }
-}
-
-const byCode: Record<string, new (message: string) => IpcError> = {
-  [ErrorCode.Timeout]: TimeoutError,
-  [ErrorCode.NoResponder]: NoResponderError,
-  [ErrorCode.NoSuchPeer]: NoSuchPeerError,
-  [ErrorCode.Closed]: ClosedError,
-  [ErrorCode.QueueFull]: QueueFullError,
-  [ErrorCode.PeerLeft]: PeerLeftError,
-  [ErrorCode.Auth]: AuthError,
-  [ErrorCode.Protocol]: ProtocolError,
-  [ErrorCode.FrameTooLarge]: FrameTooLargeError,
-  [ErrorCode.NameTaken]: NameTakenError,
-  [ErrorCode.IdTaken]: IdTakenError,
-  [ErrorCode.HubExists]: HubExistsError,
-  [ErrorCode.Connect]: ConnectError,
-  [ErrorCode.AddressInUse]: AddressInUseError,
-  [ErrorCode.PermissionDenied]: PermissionError,
-  [ErrorCode.InvalidData]: DataError,
-  [ErrorCode.UnsupportedRuntime]: UnsupportedRuntimeError,
-};
-
-const knownCodes: ReadonlySet<string> = new Set(Object.values(ErrorCode));
-
-/**
- * Rebuilds an ipcbus error received as a `{ code, message }` record, keeping
- * its class when the code is one of ours. A code this version does not know
- * (from a newer hub, or a client in another language) becomes `ipc_error`,
- * with the code kept in the message.
- */
-export function errorFromCode(code: string, message: string): IpcError {
-  const ErrorClass = byCode[code];
-  if (ErrorClass) return new ErrorClass(message);
-  if (knownCodes.has(code)) return new IpcError(message, { code: code as ErrorCode });
-  return new IpcError(`${message} (code ${code})`);
 }

@@ -551,15 +551,16 @@ test("A client speaking the protocol by hand is welcomed, served, and told about
     const a = await bus.connect({ name: "a" });
     const raw = await RawClient.dial(bus.path);
     try {
+      const joined = nextEvent<PeerInfo>(WAIT, a, "peerjoin");
       await raw.write({ k: "hello", v: 1, pid: 4242, runtime: "python", name: "foreign" });
       const welcome = await raw.read();
       assert.equal(welcome?.k, "welcome");
       assert.equal(welcome?.id, 2);
       assert.deepEqual((welcome?.peers as PeerInfo[]).map((p) => p.id), [0, 1, 2]);
-      const joined = (await a.peers()).length === 3 ? undefined : await nextEvent<PeerInfo>(WAIT, a, "peerjoin");
-      if (joined) {
-        assert.deepEqual([joined.id, joined.name, joined.pid, joined.runtime], [2, "foreign", 4242, "python"]);
-      }
+      const foreign = await joined;
+      assert.deepEqual([foreign.id, foreign.name, foreign.pid, foreign.runtime], [2, "foreign", 4242, "python"]);
+      const listed = (await a.peers()).find((p) => p.id === 2);
+      assert.deepEqual([listed?.name, listed?.pid, listed?.runtime], ["foreign", 4242, "python"]);
 
       await raw.write({ k: "q", f: 2, r: 7, u: "/ipcbus/echo", d: encodeCbor({ hi: [1, 2] }) });
       const response = await raw.read();

@@ -14,7 +14,7 @@ import {
   RemoteError,
   TimeoutError,
 } from "../mod.ts";
-import { errorFromCode } from "../src/errors.ts";
+import { errorFromCode } from "../src/error_from_code.ts";
 
 test("IpcError.code is the ErrorCode union, so comparing it with a misspelt code does not compile", () => {
   const err: IpcError = new TimeoutError("Request /slow timed out after 100 ms");

@@ -183,7 +183,11 @@ for (const runtime of runtimes) {
       const conn = await dial(path);
       const values = Array.from({ length: 1000 }, (_, i) => ({ i, pad: "p".repeat(1000) }));
       const replies = Array.fromAsync(conn.readable.pipeThrough(new FrameDecoderStream()));
-      await ReadableStream.from(values).pipeThrough(new FrameEncoderStream()).pipeTo(conn.writable);
+      await within(
+        10_000,
+        "every frame to be written",
+        ReadableStream.from(values).pipeThrough(new FrameEncoderStream()).pipeTo(conn.writable),
+      );
       assert.deepEqual(await within(10_000, "every reply and the end of the stream", replies), [
         { server: runtime },
         ...values,
@@ -374,14 +378,13 @@ test("dial to a missing path fails fast with ConnectError naming the path", asyn
   const dir = tempDir();
   try {
     const path = `${dir.path}/nobody.sock`;
-    const started = Date.now();
-    await assert.rejects(dial(path), (err: unknown) => {
+    // A connect timeout far beyond the wait: failing fast means not waiting for it.
+    await assert.rejects(within(10_000, "dial to fail", dial(path, { timeout: 600_000 })), (err: unknown) => {
       assert.ok(err instanceof ConnectError);
       assert.equal(err.code, "connect_failed");
       assert.ok(err.message.includes(path), err.message);
       return true;
     });
-    assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
   } finally {
     dir.remove();
   }
@@ -392,13 +395,12 @@ test("dial to a socket file nobody accepts on fails fast with ConnectError namin
   try {
     const path = `${dir.path}/dead.sock`;
     await deadSocket(OTHER, path);
-    const started = Date.now();
-    await assert.rejects(dial(path), (err: unknown) => {
+    // A connect timeout far beyond the wait: failing fast means not waiting for it.
+    await assert.rejects(within(10_000, "dial to fail", dial(path, { timeout: 600_000 })), (err: unknown) => {
       assert.ok(err instanceof ConnectError);
       assert.ok(err.message.includes(path), err.message);
       return true;
     });
-    assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
   } finally {
     dir.remove();
   }
@@ -416,7 +418,11 @@ test("A write waiting on a full socket rejects when the peer closes, instead of 
     // Far more than the kernel buffers hold, so this write waits for a reader that never comes.
     const writing = client.writable.getWriter().write(new Uint8Array(16 * 1024 * 1024));
     await served.close();
-    await assert.rejects(within(5000, "the waiting write to settle", writing));
+    // The runtime's own socket error, not within's timeout: a hanging write fails this test.
+    await assert.rejects(within(5000, "the waiting write to settle", writing), (err: unknown) => {
+      assert.ok(["EPIPE", "ECONNRESET"].includes((err as { code?: string }).code!), String(err));
+      return true;
+    });
     await client.close();
   } finally {
     await listener.close();

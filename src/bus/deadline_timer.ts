@@ -38,6 +38,11 @@ export class DeadlineTimer {
     if (this.#ids.length > 64 && this.#ids.length > 2 * this.#live.size) this.#rebuild();
   }
 
+  /** Entries in the heap, live and not yet dropped cancelled ones: at most twice the live count past 64. */
+  get heapSize(): number {
+    return this.#ids.length;
+  }
+
   /** Forgets every deadline, so no timer is left running. */
   clear(): void {
     this.#live.clear();

@@ -12,7 +12,6 @@
  *
  * @module
  */
-import type { FrameWriter } from "./frame_writer.ts";
 
 /** The fields of an envelope the fast path handles; which are set depends on `k`. */
 export interface FastEnvelope {
@@ -25,6 +24,16 @@ export interface FastEnvelope {
   s: number | undefined;
   w: number | undefined;
   d: Uint8Array | undefined;
+}
+
+/**
+ * Where {@linkcode writeEnvelope} writes: a `FrameWriter`'s batch,
+ * or one exact-size buffer (the NATS link, whose messages need no frame header).
+ */
+export interface EnvelopeSink {
+  /** Makes room for `bodyBytes` and returns the offset in `buffer` to write them at, or -1. */
+  reserve(bodyBytes: number): number;
+  readonly buffer: Uint8Array;
 }
 
 /** Fields to write: one-letter keys and their values; undefined values are left out. */
@@ -122,7 +131,7 @@ const KIND_BYTES: Record<string, number> = { a: 0x61, q: 0x71, p: 0x70 };
  * Returns the frame body's size, or -1 if the writer has failed.
  */
 export function writeEnvelope(
-  writer: FrameWriter,
+  writer: EnvelopeSink,
   k: "a" | "q" | "p",
   fields: EnvelopeFields,
   size: number = envelopeBytes(fields),

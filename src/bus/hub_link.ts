@@ -1,23 +1,21 @@
 import { decodeEnvelope } from "../codec/cbor.ts";
 import type { Connection } from "../transport/connection.ts";
-import { ConnectError, errorFromCode, FrameTooLargeError, IpcError, QueueFullError } from "../errors.ts";
+import { ConnectError, FrameTooLargeError, IpcError, QueueFullError } from "../errors.ts";
+import { errorFromCode } from "../error_from_code.ts";
 import { withTimeout } from "../util/with_timeout.ts";
-import { envelopeBytes, type EnvelopeFields, readEnvelope, writeEnvelope } from "./fast_envelope.ts";
+import { deliverEnvelope } from "./deliver_envelope.ts";
+import { envelopeBytes, type EnvelopeFields, writeEnvelope } from "./fast_envelope.ts";
 import { copyBytes } from "../util/copy_bytes.ts";
-import { plainBytes } from "../util/plain_bytes.ts";
 import { FrameReceiver } from "./frame_receiver.ts";
 import { FrameWriter } from "./frame_writer.ts";
 import type { Ack, Answer, Link, LinkHandler, LinkWelcome, Sequence } from "./link.ts";
 import {
   asAck,
-  asAlert,
   asBusyOrRoom,
   asEnvelope,
   asErrorRecord,
   asJoin,
   asLeave,
-  asReply,
-  asRequest,
   asUndeliverable,
   asWelcome,
   encodeMessage,
@@ -168,32 +166,9 @@ export class HubLink implements Link {
    */
   #onFrame(body: Uint8Array, own: boolean): void {
     const h = this.#handler!;
-    const fast = readEnvelope(body);
-    if (fast) {
-      // An alert's data is decoded within the call: no copy first (most alerts are small, many go unhandled).
-      if (fast.k === "a") return h.alert(fast.f, fast.t, fast.n!, fast.d!, fast.s);
-      const d = own ? plainBytes(fast.d!) : copyBytes(fast.d!);
-      if (fast.k === "q") return h.request(fast.f, fast.r!, fast.u!, d);
-      return h.answer(fast.r!, { data: d });
-    }
-    const m = asEnvelope(decodeEnvelope(body));
+    const m = deliverEnvelope(body, h, own);
+    if (!m) return;
     switch (m.k) {
-      case Kind.Alert: {
-        const a = asAlert(m);
-        return h.alert(a.f, a.t, a.n, a.d, a.s);
-      }
-      case Kind.Request: {
-        const q = asRequest(m);
-        return h.request(q.f, q.r, q.u, own ? plainBytes(q.d) : copyBytes(q.d));
-      }
-      case Kind.Response:
-      case Kind.ErrorResponse: {
-        const r = asReply(m);
-        return h.answer(
-          r.r,
-          r.k === Kind.Response ? { data: own ? plainBytes(r.d) : copyBytes(r.d) } : { error: r.e },
-        );
-      }
       case Kind.Join:
         return h.join(asJoin(m).peer);
       case Kind.Ack: {

@@ -5,7 +5,8 @@
  * @module
  */
 import { encodeCbor } from "../codec/cbor.ts";
-import { errorFromCode, type IpcError, ProtocolError, RemoteError } from "../errors.ts";
+import { type IpcError, ProtocolError, RemoteError } from "../errors.ts";
+import { errorFromCode } from "../error_from_code.ts";
 
 /** Version of the message protocol spoken by this build. */
 export const PROTOCOL_VERSION = 1;

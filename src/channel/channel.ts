@@ -1,4 +1,12 @@
-import { AuthError, ConnectError, ErrorCode, HubExistsError, IpcError, PermissionError } from "../errors.ts";
+import {
+  AuthError,
+  ConnectError,
+  ErrorCode,
+  HubExistsError,
+  IpcError,
+  PermissionError,
+  UnsupportedRuntimeError,
+} from "../errors.ts";
 import { Hub } from "../bus/hub.ts";
 import { BUS_DEFAULTS } from "../bus/hub_settings.ts";
 import { Peer, type PeerSettings } from "../bus/peer.ts";
@@ -224,7 +232,9 @@ export class ChannelPeer extends Peer {
         if (await this.#joinOnce()) return;
       } catch (err) {
         if (
+          // Retrying cannot help these: ready rejects with them at once.
           err instanceof HubExistsError || err instanceof AuthError || err instanceof PermissionError ||
+          err instanceof UnsupportedRuntimeError ||
           (err instanceof IpcError && (err.code === ErrorCode.IdTaken || err.code === ErrorCode.NameTaken))
         ) {
           throw err;

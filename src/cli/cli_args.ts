@@ -12,6 +12,9 @@ export interface CliOptions {
   path?: string;
   channel?: string;
   dir?: string;
+  /** NATS server URLs (comma-separated on the command line). */
+  nats?: string[];
+  bus?: string;
   name?: string;
   token?: string;
   json: boolean;
@@ -39,6 +42,8 @@ const OPTIONS = {
   path: { type: "string" },
   channel: { type: "string" },
   dir: { type: "string" },
+  nats: { type: "string" },
+  bus: { type: "string" },
   name: { type: "string" },
   token: { type: "string" },
   json: { type: "boolean" },
@@ -56,15 +61,17 @@ const OPTIONS = {
 type OptionName = keyof typeof OPTIONS;
 
 const BUS = ["path", "channel", "dir", "name", "token", "debug", "help"] as const;
+/** The subcommands that also reach a bus over NATS. */
+const ANY_BUS = [...BUS, "nats", "bus"] as const;
 
 /** Which options each subcommand takes. */
 const ALLOWED: Record<Command, readonly OptionName[]> = {
   hub: [...BUS, "json", "mode", "auth"],
-  send: BUS,
-  broadcast: BUS,
-  request: [...BUS, "to", "timeout"],
-  listen: BUS,
-  peers: [...BUS, "json"],
+  send: ANY_BUS,
+  broadcast: ANY_BUS,
+  request: [...ANY_BUS, "to", "timeout"],
+  listen: ANY_BUS,
+  peers: [...ANY_BUS, "json"],
   stats: [...BUS, "json"],
   bench: [...BUS, "json", "requests", "alerts", "size"],
   help: ["help", "debug"],
@@ -125,6 +132,10 @@ export function parseCliArgs(args: string[]): CliArgs {
   if (dir !== undefined) options.dir = dir;
   if (name !== undefined) options.name = name;
   if (token !== undefined) options.token = token;
+  const nats = text("nats");
+  if (nats !== undefined) options.nats = nats.split(",").filter((url) => url !== "");
+  const bus = text("bus");
+  if (bus !== undefined) options.bus = bus;
   const to = text("to");
   if (to !== undefined) options.to = peerRef(to);
   const timeout = text("timeout");

@@ -16,6 +16,11 @@ const BUS_OPTIONS = busOptions(
   "a self-hosting channel, joined as a client (never hosts); fails at once\n                   when the channel has neither a socket nor a lock file in its directory",
 );
 
+const NATS_OPTIONS = `Over NATS (in place of --path; send, broadcast, request, listen and peers):
+  --nats URL[,URL] NATS server(s), e.g. nats://127.0.0.1:4222 (JetStream on)
+  --bus NAME       the bus on those servers (default ipcbus)
+  --token T        NATS auth token (or set IPCBUS_TOKEN)`;
+
 const DATA = `Data is JSON: the [json] argument, or stdin when it is absent and stdin is not
 a terminal (empty stdin means no data). Values received are printed as JSON:
 byte strings as base64 strings, bigints as decimal strings, Maps as objects.`;
@@ -71,22 +76,27 @@ with --json every line is a JSON object {time, event, ...}.
   --json           print JSON lines
 
 ${busOptions("see above: the channel this process hosts")}`,
-  send: `Usage: ipcbus send <to> <alert> [json] (--path P | --channel NAME)
+  send: `Usage: ipcbus send <to> <alert> [json] (--path P | --channel NAME | --nats URL [--bus NAME])
 
 Sends alert <alert> to peer <to> (an id, or a peer name) and exits once the hub
 has routed it. Exits 8 when <to> is not connected.
 
 ${DATA}
 
-${BUS_OPTIONS}`,
-  broadcast: `Usage: ipcbus broadcast <alert> [json] (--path P | --channel NAME)
+${BUS_OPTIONS}
+
+${NATS_OPTIONS}`,
+  broadcast: `Usage: ipcbus broadcast <alert> [json] (--path P | --channel NAME | --nats URL [--bus NAME])
 
 Sends alert <alert> to every connected peer and exits once the hub has routed it.
 
 ${DATA}
 
-${BUS_OPTIONS}`,
-  request: `Usage: ipcbus request <route> [json] [--to ID] [--timeout MS] (--path P | --channel NAME)
+${BUS_OPTIONS}
+
+${NATS_OPTIONS}`,
+  request:
+    `Usage: ipcbus request <route> [json] [--to ID] [--timeout MS] (--path P | --channel NAME | --nats URL [--bus NAME])
 
 Asks a peer to serve <route> and prints the response as JSON (indented on a
 terminal, one line otherwise). A hub started with serve() or "ipcbus hub"
@@ -100,8 +110,10 @@ Exits 4 on timeout, 5 when nobody handles the route, 6 when the handler threw
 
 ${DATA}
 
-${BUS_OPTIONS}`,
-  listen: `Usage: ipcbus listen [alert...] (--path P | --channel NAME)
+${BUS_OPTIONS}
+
+${NATS_OPTIONS}`,
+  listen: `Usage: ipcbus listen [alert...] (--path P | --channel NAME | --nats URL [--bus NAME])
 
 Joins the bus and prints each alert named on the command line, or every alert
 when none is named, as one JSON line
@@ -109,15 +121,20 @@ when none is named, as one JSON line
 into jq. Ctrl-C stops it (exit 0); losing the hub exits 3. A status line goes to
 stderr once listening.
 
-${BUS_OPTIONS}`,
-  peers: `Usage: ipcbus peers (--path P | --channel NAME) [--json]
+${BUS_OPTIONS}
+
+${NATS_OPTIONS}`,
+  peers: `Usage: ipcbus peers (--path P | --channel NAME | --nats URL [--bus NAME]) [--json]
 
 Lists the peers connected to the hub (this command's own peer left out): id,
-name, OS pid, runtime and time connected. Id 0 is the hub's own peer.
+name, OS pid, runtime and time connected. Id 0 is the hub's own peer (a bus over
+NATS has none).
 
   --json           print the list as a JSON array of {id, name, pid, runtime, since}
 
-${BUS_OPTIONS}`,
+${BUS_OPTIONS}
+
+${NATS_OPTIONS}`,
   stats: `Usage: ipcbus stats (--path P | --channel NAME) [--json]
 
 Shows the hub's counters (peers, frames and bytes each way, alerts, requests,

@@ -12,8 +12,11 @@ import { env } from "./terminal.ts";
 /** Milliseconds a one-shot command waits to reach a hub. */
 export const JOIN_TIMEOUT_MS = 5000;
 
-/** Where the bus is, from `--path` or `--channel`/`--dir`. */
-export type BusAddress = { path: string; token?: string } | { channel: string; dir?: string };
+/** A bus on this machine, from `--path` or `--channel`/`--dir`. */
+export type LocalAddress = { path: string; token?: string } | { channel: string; dir?: string };
+
+/** Where the bus is: on this machine, or over NATS from `--nats`/`--bus`. */
+export type BusAddress = LocalAddress | { nats: string[]; bus?: string; token?: string };
 
 /**
  * The bus the options name.
@@ -25,7 +28,7 @@ export type BusAddress = { path: string; token?: string } | { channel: string; d
  * @throws {UsageError} when both or (if required) neither of `--path` and `--channel` is given,
  * or an option of one is given with the other.
  */
-export function busAddress(options: CliOptions, command: Command, required = true): BusAddress | undefined {
+export function busAddress(options: CliOptions, command: Command, required = true): LocalAddress | undefined {
   if (options.path !== undefined && options.channel !== undefined) {
     throw new UsageError("Give --path or --channel, not both", command);
   }
@@ -49,8 +52,39 @@ export function busAddress(options: CliOptions, command: Command, required = tru
   return undefined;
 }
 
-/** Describes an address for messages: the socket path, or `channel NAME`. */
+/**
+ * The bus the options name, over NATS (`--nats`, `--bus`) or on this machine.
+ *
+ * @param options Parsed options.
+ * @param command The subcommand, for the usage hint.
+ * @returns The address.
+ * @throws {UsageError} when more or fewer than one of `--path`, `--channel` and `--nats` is given, or `--bus` without `--nats`.
+ */
+export function anyBusAddress(options: CliOptions, command: Command): BusAddress {
+  if (options.bus !== undefined && options.nats === undefined) {
+    throw new UsageError("Option --bus needs --nats", command);
+  }
+  if (options.nats === undefined) {
+    if (options.path === undefined && options.channel === undefined) {
+      throw new UsageError("No bus given: use --path P, --channel NAME or --nats URL", command);
+    }
+    return busAddress(options, command)!;
+  }
+  if (options.path !== undefined || options.channel !== undefined || options.dir !== undefined) {
+    throw new UsageError("Give one of --path, --channel and --nats", command);
+  }
+  if (options.nats.length === 0) throw new UsageError("Invalid --nats: expected a server URL", command);
+  const token = options.token ?? env("IPCBUS_TOKEN");
+  return {
+    nats: options.nats,
+    ...(options.bus === undefined ? {} : { bus: options.bus }),
+    ...(token ? { token } : {}),
+  };
+}
+
+/** Describes an address for messages: the socket path, `channel NAME`, or `bus NAME at URL…`. */
 export function describeAddress(address: BusAddress): string {
+  if ("nats" in address) return `bus ${address.bus ?? "ipcbus"} at ${address.nats.join(",")}`;
   return "path" in address ? address.path : `channel ${address.channel}`;
 }
 
@@ -67,6 +101,21 @@ export function describeAddress(address: BusAddress): string {
  */
 export async function joinBus(address: BusAddress, name: string | undefined): Promise<Peer> {
   const where = describeAddress(address);
+  if ("nats" in address) {
+    // Loaded only when asked for: the local CLI never loads NATS code.
+    const { connect: connectNats } = await import("../nats/nats_connect.ts");
+    try {
+      return await connectNats({
+        servers: address.nats,
+        connectTimeout: JOIN_TIMEOUT_MS,
+        ...(address.bus === undefined ? {} : { bus: address.bus }),
+        ...(name === undefined ? {} : { name }),
+        ...(address.token === undefined ? {} : { auth: { token: address.token } }),
+      });
+    } catch (err) {
+      throw err instanceof TypeError ? new UsageError(err.message) : joinError(err, where);
+    }
+  }
   if ("path" in address) {
     try {
       return await connect({

@@ -2,7 +2,7 @@ import { ChannelPeer } from "../channel/channel.ts";
 import type { AlertContext } from "../bus/peer.ts";
 import type { CliArgs } from "./cli_args.ts";
 import { errorLine, ExitCode, UsageError } from "./exit_code.ts";
-import { busAddress, describeAddress, joinBus } from "./join_bus.ts";
+import { anyBusAddress, describeAddress, joinBus } from "./join_bus.ts";
 import { toJson } from "./json_value.ts";
 import { print, printError, waitForSignal } from "./terminal.ts";
 
@@ -18,7 +18,7 @@ export async function listenCommand(args: CliArgs): Promise<number> {
   // No names: every alert, through the catch-all handler "*".
   const names = args.positionals.length > 0 ? args.positionals : ["*"];
   if (names.includes("")) throw new UsageError("Invalid <alert>: expected a non-empty string", "listen");
-  const address = busAddress(args.options, "listen")!;
+  const address = anyBusAddress(args.options, "listen");
   const signals = waitForSignal();
   try {
     const peer = await joinBus(address, args.options.name);

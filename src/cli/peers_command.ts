@@ -2,7 +2,7 @@ import type { PeerInfo } from "../bus/protocol.ts";
 import type { CliArgs } from "./cli_args.ts";
 import { expectArguments } from "./command_data.ts";
 import { ExitCode } from "./exit_code.ts";
-import { busAddress, joinBus } from "./join_bus.ts";
+import { anyBusAddress, joinBus } from "./join_bus.ts";
 import { toJson } from "./json_value.ts";
 import { formatDuration, formatTable } from "./table.ts";
 import { print } from "./terminal.ts";
@@ -16,7 +16,7 @@ import { print } from "./terminal.ts";
  */
 export async function peersCommand(args: CliArgs): Promise<number> {
   expectArguments("peers", args.positionals, []);
-  const address = busAddress(args.options, "peers")!;
+  const address = anyBusAddress(args.options, "peers");
   const peer = await joinBus(address, args.options.name);
   let peers: PeerInfo[];
   try {

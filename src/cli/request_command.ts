@@ -1,7 +1,7 @@
 import type { CliArgs } from "./cli_args.ts";
 import { commandData, expectArguments } from "./command_data.ts";
 import { ExitCode } from "./exit_code.ts";
-import { busAddress, joinBus } from "./join_bus.ts";
+import { anyBusAddress, joinBus } from "./join_bus.ts";
 import { toJson } from "./json_value.ts";
 import { print, stdoutIsTty } from "./terminal.ts";
 
@@ -14,7 +14,7 @@ import { print, stdoutIsTty } from "./terminal.ts";
  */
 export async function requestCommand(args: CliArgs): Promise<number> {
   expectArguments("request", args.positionals, ["<route>", "[json]"]);
-  const address = busAddress(args.options, "request")!;
+  const address = anyBusAddress(args.options, "request");
   const [route, json] = args.positionals;
   const data = await commandData(json, "request");
   const { to, timeout } = args.options;

@@ -1,9 +1,10 @@
-import { errorFromCode, type IpcError, NoSuchPeerError, QueueFullError } from "../errors.ts";
+import { type IpcError, NoSuchPeerError, QueueFullError } from "../errors.ts";
+import { errorFromCode } from "../error_from_code.ts";
 import type { Peer, UndeliverableDetail } from "../bus/peer.ts";
 import { type CliArgs, peerRef } from "./cli_args.ts";
 import { commandData, expectArguments } from "./command_data.ts";
 import { ExitCode } from "./exit_code.ts";
-import { busAddress, JOIN_TIMEOUT_MS, joinBus } from "./join_bus.ts";
+import { anyBusAddress, JOIN_TIMEOUT_MS, joinBus } from "./join_bus.ts";
 
 /**
  * `ipcbus send <to> <alert> [json]`: one alert to one peer.
@@ -13,7 +14,7 @@ import { busAddress, JOIN_TIMEOUT_MS, joinBus } from "./join_bus.ts";
  */
 export async function sendCommand(args: CliArgs): Promise<number> {
   expectArguments("send", args.positionals, ["<to>", "<alert>", "[json]"]);
-  const address = busAddress(args.options, "send")!;
+  const address = anyBusAddress(args.options, "send");
   const [to, alert, json] = args.positionals;
   const data = await commandData(json, "send");
   return await alertOnce(await joinBus(address, args.options.name), (peer) => peer.send(peerRef(to), alert, data));
@@ -27,7 +28,7 @@ export async function sendCommand(args: CliArgs): Promise<number> {
  */
 export async function broadcastCommand(args: CliArgs): Promise<number> {
   expectArguments("broadcast", args.positionals, ["<alert>", "[json]"]);
-  const address = busAddress(args.options, "broadcast")!;
+  const address = anyBusAddress(args.options, "broadcast");
   const [alert, json] = args.positionals;
   const data = await commandData(json, "broadcast");
   return await alertOnce(await joinBus(address, args.options.name), (peer) => peer.broadcast(alert, data));

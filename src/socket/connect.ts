@@ -52,8 +52,12 @@ export async function connect(options: ConnectOptions): Promise<Peer> {
   if (options === null || typeof options !== "object" || typeof options.path !== "string") {
     throw new TypeError("Invalid options: connect() needs { path }");
   }
-  if (options.name !== undefined && (typeof options.name !== "string" || options.name.length === 0)) {
-    throw new TypeError(`Invalid name: expected a non-empty string, got ${JSON.stringify(options.name)}`);
+  // The same rule as the hub's (protocol.ts): 1 to 256 characters, refused here before any connection.
+  if (
+    options.name !== undefined &&
+    (typeof options.name !== "string" || options.name.length === 0 || options.name.length > 256)
+  ) {
+    throw new TypeError(`Invalid name: expected a string of 1 to 256 characters, got ${JSON.stringify(options.name)}`);
   }
   const timeout = options.timeout ?? BUS_DEFAULTS.connectTimeout;
   const peer = new Peer({

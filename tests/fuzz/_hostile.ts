@@ -17,7 +17,12 @@ export type Expect =
   /** Keep the connection: a request sent after the input is answered, and `reply` (if given) arrives. */
   | { type: "open"; reply?: (m: Message) => boolean; why?: string }
   /** Close the connection once it sees the end of the stream (a frame was left incomplete, or anything goes). */
-  | { type: "eof-close" };
+  | { type: "eof-close" }
+  /**
+   * Whole frames of unknown content: either close the connection by itself after an error or refuse frame,
+   * or keep it and answer a request sent after the input.
+   */
+  | { type: "error-close-or-open" };
 
 export interface HostileCase {
   what: string;
@@ -489,5 +494,21 @@ export function randomCase(rng: Rng, index: number, me: number): HostileCase {
     else parts.push(rng.bytes(rng.int(32)));
   }
   const bytes = concat(parts);
-  return { what: `random input ${index}`, handshake, bytes: () => bytes, expect: { type: "eof-close" } };
+  return { what: `random input ${index}`, handshake, bytes: () => bytes, expect: expectFromFraming(bytes) };
+}
+
+/**
+ * What the hub must do with `bytes`, read as frames the way it reads them: a header declaring more than
+ * the default maxFrameBytes ends the connection with an error (if nothing before it did), a frame left
+ * incomplete leaves the hub waiting for the end of the stream, and whole frames are each answered.
+ */
+export function expectFromFraming(bytes: Uint8Array, maxFrameBytes = 64 * MiB): Expect {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let at = 0;
+  while (at + 4 <= bytes.byteLength) {
+    const declared = view.getUint32(at);
+    if (declared > maxFrameBytes) return { type: "error-close" };
+    at += 4 + declared;
+  }
+  return at === bytes.byteLength ? { type: "error-close-or-open" } : { type: "eof-close" };
 }

@@ -7,7 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { AuthError, connect, type Hub, IpcError, type Peer, serve } from "../../mod.ts";
 import { encodeCbor } from "../../src/codec/cbor.ts";
-import { tempDir, until } from "../_helpers.ts";
+import { tempDir, until, within } from "../_helpers.ts";
 import { concat } from "./_mutate.ts";
 import { hello, message } from "./_hostile.ts";
 import { codeOf, type Message, RawConn } from "./_raw.ts";
@@ -51,7 +51,7 @@ class Guarded {
     // a's alert to b goes through the hub after everything the raw connection sent was read.
     const marker = new Promise<void>((resolve) => this.b.on("marker", () => resolve()));
     this.a.send(this.b.id, "marker", what);
-    await marker;
+    await within(WAIT, `${what}: the marker alert`, marker);
     this.b.off("marker");
     assert.deepEqual(this.reached, [], `${what}: frames were routed`);
     const after = this.routed();

@@ -8,8 +8,9 @@
  * (counted) without holding the broadcasters back.
  *
  * Each test first runs the same traffic with nobody frozen, and takes the
- * hub's peak RSS and the rates of that window as the baseline: the freeze
- * must not add more than {@linkcode RSS_BOUND} nor halve the rates.
+ * hub's peak RSS of that window as the baseline: the freeze must not add
+ * more than {@linkcode RSS_BOUND}. Progress during the freeze is asserted
+ * as counts (rates are printed, not asserted: speed is bench/'s).
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -100,6 +101,7 @@ test(
       let freezeRss = 0;
       let during = { count: 0, ms: 1 };
       let flushed = false;
+      let roomCame = false;
       let s1Flush: Promise<void> | undefined;
       try {
         const pushing = (async () => {
@@ -118,18 +120,30 @@ test(
           }
           assert.equal(s1Thrown, 1, `send() threw QueueFullError after ${s1Accepted} alerts`);
           s1Flush = s1.flush().then(() => void (flushed = true));
-          // A sender that keeps trying is refused on every try, synchronously, until room returns.
+          // A sender that keeps trying is refused on every try, synchronously, until room returns. Room can
+          // return while the peer is frozen when the kernel's socket buffer takes in a quarter of the hub's
+          // queue (it holds about 208 KiB here, the quarter is 256 KiB): then the try is accepted and counted.
           for (let i = 0; i < 200; i++) {
-            assert.throws(() => s1.send(slow.id, "flood", [0]), QueueFullError);
-            s1Thrown++;
+            try {
+              s1.send(slow.id, "flood", [s1Accepted + 1]);
+              s1Accepted++;
+              roomCame = true;
+              break;
+            } catch (err) {
+              if (!(err instanceof QueueFullError)) throw err;
+              s1Thrown++;
+            }
             await turn();
           }
         })();
         const measured = pingA.cmd("window", { name: "pong", ms: 1500 });
         ({ peak: freezeRss, value: [during] } = await peakRss(hub.pid, Promise.all([measured, pushing])));
-        assert.equal(flushed, false, "flush() waits while the destination is frozen");
-        for (const f of flooders) {
-          assert.equal((await f.cmd("counts")).phase, "flood: waiting in flush", `${f.runtime} flooder is held back`);
+        if (!roomCame) {
+          assert.equal(flushed, false, "flush() waits while the destination is frozen");
+          for (const f of flooders) {
+            const { phase } = await f.cmd("counts");
+            assert.equal(phase, "flood: waiting in flush", `${f.runtime} flooder is held back`);
+          }
         }
         const stats = await hubStats(control);
         assert.ok(stats.dropped.queue_full > 0, `the hub refused alerts for the frozen peer: ${stats.dropped}`);
@@ -170,23 +184,16 @@ test(
       const rateBefore = before.count / before.ms * 1000;
       const rateWithFloods = withFloods.count / withFloods.ms * 1000;
       const rateDuring = during.count / during.ms * 1000;
-      assert.ok(rateBefore > 1000, `round-trip rate alone: ${rateBefore}/s`);
-      // Head-of-line blocking would slow the fast peers once `slow` stops reading: against the same
-      // senders just before the freeze, the rate must hold. Against the fast peers alone (no floods
-      // at all; measured 56% to 155% over 14 runs on 2 cores) it only guards against a collapse.
-      assert.ok(
-        rateDuring > rateWithFloods * 0.5,
-        `round-trip rate during the freeze ${rateDuring}/s vs ${rateWithFloods}/s just before it`,
-      );
-      assert.ok(
-        rateDuring > rateBefore * 0.25,
-        `round-trip rate during the freeze ${rateDuring}/s vs ${rateBefore}/s alone`,
-      );
+      // Head-of-line blocking would stop the fast peers once `slow` stops reading: at most the 32 round trips in
+      // flight would complete. A count, not a rate: rates on a shared machine swing by more than any bound.
+      assert.ok(during.count >= 10 * 32, `only ${during.count} round trips while the peer was frozen`);
       assert.ok(freezeRss - baseRss < RSS_BOUND, `hub RSS ${mib(freezeRss)} MiB vs ${mib(baseRss)} MiB before`);
       console.log(
         `slow consumer (${currentRuntime} hub, queue ${LIMITS.maxQueueMessages} frames / ${
           mib(LIMITS.maxQueueBytes)
-        } MiB, 16 KiB alerts): s1 sent ${s1Accepted}, then QueueFullError ${s1Thrown} times until SIGCONT; ` +
+        } MiB, 16 KiB alerts): s1 sent ${s1Accepted}, then QueueFullError ${s1Thrown} times${
+          roomCame ? ", then room while frozen" : " until SIGCONT"
+        }; ` +
           `flooders sent ${r1.accepted} + ${r2.accepted}; refused and reported ${refused}, lost 0; ` +
           `round-trip rate ${Math.round(rateBefore)}/s alone, ${Math.round(rateWithFloods)}/s beside the floods, ${
             Math.round(rateDuring)
@@ -229,7 +236,20 @@ test(
       let frozenEnd = warm;
       frozen.signal("SIGSTOP");
       try {
-        ({ peak } = await peakRss(hub.pid, elapse(2000)));
+        // Until the broadcasters have sent several times the frozen peer's queue and the hub has dropped
+        // its oldest: counts, not a fixed window, so a slow machine takes longer instead of failing.
+        const overflowed = async () => {
+          for (let i = 0; i < 1200; i++) {
+            const now = await sentSoFar();
+            const dropped = (await hubStats(control)).dropped.drop_oldest ?? 0;
+            if (now.n - warm.n > LIMITS.maxQueueMessages * 5 && dropped > 0) return;
+            await elapse(25);
+          }
+        };
+        ({ peak } = await peakRss(
+          hub.pid,
+          within(WAIT * 2, "broadcasts to overflow the frozen peer's queue", overflowed()),
+        ));
         frozenEnd = await sentSoFar();
         for (const b of broadcasters) await b.cmd("stop", { tag: "bc" });
       } finally {
@@ -262,8 +282,6 @@ test(
       const refused = counts.reduce((sum, c) => sum + (c.reasons.queue_full ?? 0), 0);
       assert.equal(stats.dropped.queue_full ?? 0, refused, "refusals (for live peers that fell behind) were reported");
       assert.ok(frozenEnd.n - warm.n > LIMITS.maxQueueMessages * 5, "broadcasters kept going during the freeze");
-      // The count above is what shows they were not held back; this only guards against a collapse.
-      assert.ok(rateFrozen > rateBefore * 0.25, `broadcast rate frozen ${rateFrozen}/s vs ${rateBefore}/s before`);
       assert.ok(peak - baseRss < RSS_BOUND, `hub RSS ${mib(peak)} MiB vs ${mib(baseRss)} MiB before`);
       console.log(
         `drop oldest (${currentRuntime} hub): ${sent} broadcasts, ${Math.round(rateBefore)}/s before, ${

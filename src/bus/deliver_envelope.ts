@@ -1,0 +1,68 @@
+import { decodeEnvelope } from "../codec/cbor.ts";
+import { readEnvelope } from "./fast_envelope.ts";
+import type { LinkHandler } from "./link.ts";
+import { asAlert, asEnvelope, asReply, asRequest, Kind } from "./protocol.ts";
+import { copyBytes } from "../util/copy_bytes.ts";
+import { plainBytes } from "../util/plain_bytes.ts";
+
+/**
+ * Hands one received alert, request or response envelope to `handler`:
+ * through the hand-written reader when it can, else the general decoder and
+ * validators: what `HubLink` and `NatsLink` share. An envelope of another kind is
+ * returned for the link to handle itself.
+ *
+ * The data of a request or a response is the handler's to keep (see
+ * `LinkHandler`): with `own` false `body` is a view into a read buffer that
+ * is reused once this returns, and that data is copied out of it. An
+ * alert's data is handed on as it is: the handler decodes it within the call.
+ *
+ * @param body One envelope's bytes.
+ * @param handler The peer's handler (its `alert`, `request` and `answer`).
+ * @param own Whether `body` may be kept (views of it included): its buffer is not reused.
+ * @returns The envelope when it is not an alert, request or response; undefined when delivered.
+ * @throws {ProtocolError} for bytes that are not a valid envelope.
+ *
+ * @example Delivering what a link received
+ * ```ts
+ * import { deliverEnvelope } from "./deliver_envelope.ts";
+ * import type { LinkHandler } from "./link.ts";
+ * declare const body: Uint8Array, handler: LinkHandler;
+ * const other = deliverEnvelope(body, handler, true);
+ * if (other) console.log("not for the peer:", other.k);
+ * ```
+ */
+export function deliverEnvelope(
+  body: Uint8Array,
+  handler: Pick<LinkHandler, "alert" | "request" | "answer">,
+  own: boolean,
+): ReturnType<typeof asEnvelope> | undefined {
+  const keep = own ? plainBytes : copyBytes;
+  const fast = readEnvelope(body);
+  if (fast) {
+    if (fast.k === Kind.Alert) handler.alert(fast.f, fast.t, fast.n!, fast.d!, fast.s);
+    else if (fast.k === Kind.Request) handler.request(fast.f, fast.r!, fast.u!, keep(fast.d!));
+    else handler.answer(fast.r!, { data: keep(fast.d!) });
+    return undefined;
+  }
+  const m = asEnvelope(decodeEnvelope(body));
+  switch (m.k) {
+    case Kind.Alert: {
+      const a = asAlert(m);
+      handler.alert(a.f, a.t, a.n, a.d, a.s);
+      return undefined;
+    }
+    case Kind.Request: {
+      const q = asRequest(m);
+      handler.request(q.f, q.r, q.u, keep(q.d));
+      return undefined;
+    }
+    case Kind.Response:
+    case Kind.ErrorResponse: {
+      const r = asReply(m);
+      handler.answer(r.r, r.k === Kind.Response ? { data: keep(r.d) } : { error: r.e });
+      return undefined;
+    }
+    default:
+      return m;
+  }
+}

@@ -1,0 +1,98 @@
+import type { PatternRecord, PeerInfo } from "../bus/protocol.ts";
+import { compilePattern, type RouteMatcher } from "../bus/route_pattern.ts";
+import type { Here } from "./nats_protocol.ts";
+
+/** How often a peer says it is here. */
+export const HEARTBEAT_MS = 500;
+/** A peer not heard from for this long is gone (a SIGKILLed one leaves every view within it plus a sweep). */
+export const PRESENCE_TIMEOUT_MS = 2000;
+
+interface Present {
+  info: PeerInfo;
+  matchers: RouteMatcher[];
+  heard: number;
+  /** Its connection count, from its heartbeats. */
+  c: number;
+}
+
+/** What a heartbeat changed. */
+export type HeardChange =
+  | { type: "joined"; info: PeerInfo }
+  | { type: "restarted"; info: PeerInfo; old: PeerInfo }
+  | { type: "reconnected"; id: number }
+  | { type: "same" };
+
+/** Keys of the round-robin cursors kept, at most; past it they start over. */
+const MAX_CURSORS = 1024;
+
+/**
+ * The peers a NATS link has heard from, with the routes they serve: the
+ * membership NATS itself does not have. Peers join by a heartbeat and leave
+ * by a leave message or by silence ({@linkcode PRESENCE_TIMEOUT_MS}).
+ */
+export class Presence {
+  readonly #peers = new Map<number, Present>();
+  readonly #cursors = new Map<string, number>();
+
+  /** Records a heartbeat. */
+  heard(m: Here, now: number): HeardChange {
+    const known = this.#peers.get(m.peer.id);
+    if (known && known.info.inc === m.peer.inc) {
+      known.heard = now;
+      if (samePatterns(known.matchers, m.patterns) === false) known.matchers = m.patterns.map(compilePattern);
+      if (m.c !== known.c) {
+        known.c = m.c;
+        return { type: "reconnected", id: m.peer.id };
+      }
+      return { type: "same" };
+    }
+    this.#peers.set(m.peer.id, { info: m.peer, matchers: m.patterns.map(compilePattern), heard: now, c: m.c });
+    return known ? { type: "restarted", info: m.peer, old: known.info } : { type: "joined", info: m.peer };
+  }
+
+  /** Forgets peer `id` (when `inc` is given, only that incarnation); returns its record if it was present. */
+  remove(id: number, inc?: string): PeerInfo | undefined {
+    const known = this.#peers.get(id);
+    if (!known || (inc !== undefined && known.info.inc !== inc)) return undefined;
+    this.#peers.delete(id);
+    return known.info;
+  }
+
+  has(id: number): boolean {
+    return this.#peers.has(id);
+  }
+
+  /** The records of every present peer. */
+  infos(): PeerInfo[] {
+    return [...this.#peers.values()].map((p) => p.info);
+  }
+
+  /** Ids of the peers silent since before `now - timeout`, other than `self`. */
+  silent(now: number, self: number): number[] {
+    const out: number[] = [];
+    for (const [id, p] of this.#peers) if (id !== self && now - p.heard > PRESENCE_TIMEOUT_MS) out.push(id);
+    return out;
+  }
+
+  /** Counts everyone as heard now: after this link was away itself, silence says nothing about the others. */
+  forgive(now: number): void {
+    for (const p of this.#peers.values()) p.heard = now;
+  }
+
+  /** The next peer, in turn, whose routes match `route`; undefined when none does. */
+  responder(route: string): number | undefined {
+    const matching: number[] = [];
+    for (const [id, p] of this.#peers) if (p.matchers.some((m) => m.matches(route))) matching.push(id);
+    if (matching.length === 0) return undefined;
+    if (this.#cursors.size >= MAX_CURSORS && !this.#cursors.has(route)) this.#cursors.clear();
+    const turn = this.#cursors.get(route) ?? 0;
+    this.#cursors.set(route, turn + 1);
+    matching.sort((a, b) => a - b);
+    return matching[turn % matching.length];
+  }
+}
+
+function samePatterns(matchers: RouteMatcher[], patterns: PatternRecord[]): boolean {
+  if (matchers.length !== patterns.length) return false;
+  return matchers.every((m, i) => JSON.stringify(m.record) === JSON.stringify(patterns[i]));
+}
