@@ -2,8 +2,7 @@ import { decodeEnvelope } from "../codec/cbor.ts";
 import { readEnvelope } from "./fast_envelope.ts";
 import type { LinkHandler } from "./link.ts";
 import { asAlert, asEnvelope, asReply, asRequest, Kind } from "./protocol.ts";
-import { copyBytes } from "../util/copy_bytes.ts";
-import { plainBytes } from "../util/plain_bytes.ts";
+import { keptBytes } from "../util/copy_bytes.ts";
 
 /**
  * Hands one received alert, request or response envelope to `handler`:
@@ -36,12 +35,11 @@ export function deliverEnvelope(
   handler: Pick<LinkHandler, "alert" | "request" | "answer">,
   own: boolean,
 ): ReturnType<typeof asEnvelope> | undefined {
-  const keep = own ? plainBytes : copyBytes;
   const fast = readEnvelope(body);
   if (fast) {
     if (fast.k === Kind.Alert) handler.alert(fast.f, fast.t, fast.n!, fast.d!, fast.s);
-    else if (fast.k === Kind.Request) handler.request(fast.f, fast.r!, fast.u!, keep(fast.d!));
-    else handler.answer(fast.r!, { data: keep(fast.d!) });
+    else if (fast.k === Kind.Request) handler.request(fast.f, fast.r!, fast.u!, keptBytes(fast.d!, own));
+    else handler.answer(fast.r!, { data: keptBytes(fast.d!, own) });
     return undefined;
   }
   const m = asEnvelope(decodeEnvelope(body));
@@ -53,13 +51,13 @@ export function deliverEnvelope(
     }
     case Kind.Request: {
       const q = asRequest(m);
-      handler.request(q.f, q.r, q.u, keep(q.d));
+      handler.request(q.f, q.r, q.u, keptBytes(q.d, own));
       return undefined;
     }
     case Kind.Response:
     case Kind.ErrorResponse: {
       const r = asReply(m);
-      handler.answer(r.r, r.k === Kind.Response ? { data: keep(r.d) } : { error: r.e });
+      handler.answer(r.r, r.k === Kind.Response ? { data: keptBytes(r.d, own) } : { error: r.e });
       return undefined;
     }
     default:

@@ -16,8 +16,6 @@ import { admitHello } from "./hub_handshake.ts";
 import type { HubSettings, HubStats, SocketWatch } from "./hub_settings.ts";
 import { type InFlight, InFlightRequests } from "./in_flight_requests.ts";
 import { PeerLink } from "./peer_link.ts";
-import { copyBytes } from "../util/copy_bytes.ts";
-import { plainBytes } from "../util/plain_bytes.ts";
 import { waitAtMost } from "../util/with_timeout.ts";
 import { Peer, type PeerSettings } from "./peer.ts";
 import { writeAnswer } from "./write_answer.ts";
@@ -187,7 +185,6 @@ export class Hub extends EventTarget {
     this.#onGone(link, reason);
   }
 
-  /** Routes one frame of `link`: a view into its read buffer, valid only during this call, unless `own`. */
   #onFrame(link: PeerLink, body: Uint8Array, isHubPeer: boolean, own: boolean): void {
     // Found by tests/fuzz/: a hello pipelined behind a refused one was welcomed, and what followed it routed.
     if (link.refused) return;
@@ -340,7 +337,6 @@ export class Hub extends EventTarget {
       dest = this.#responderFor(m.u);
       if (!dest) return this.#fail(from, m, new NoResponderError(`No handler for route ${m.u}`));
     }
-    // Served by a direct call: the own peer's queue (alerts to it) does not hold the request back.
     if (dest.id === 0 && this.#settings.ownPeer !== false) return this.#serveOwn(from, m, own);
     if (!dest.writer.hasRoom()) {
       this.#drop("queue_full");
@@ -350,23 +346,12 @@ export class Hub extends EventTarget {
     dest.writer.push(body);
   }
 
-  /**
-   * The hub's own handlers run here by a direct call: no round trip through
-   * its in-memory connection, which cost two stream hops a way. A handler
-   * that returns a value is answered within this call, with nothing to
-   * remember; one that returns a promise is remembered until it settles.
-   */
+  /** Own handlers run by a direct call: answered within it when they return a value, remembered while a promise runs. */
   #serveOwn(from: PeerLink, m: Request, own: boolean): void {
-    // The handler may keep its data: a view into the read buffer would be overwritten.
-    const request = { f: m.f, u: m.u, d: own ? plainBytes(m.d) : copyBytes(m.d) };
     let entry: InFlight | undefined;
-    let answered = false;
-    this.peer.serve(request, (answer) => {
-      if (entry) {
-        if (this.#inFlight.get(from.id, m.r) !== entry) return; // answered with an error meanwhile (closing)
-        this.#inFlight.forget(from.id, m.r);
-      }
-      answered = true;
+    const answered = this.peer.serve(m, own, (answer) => {
+      if (entry && this.#inFlight.get(from.id, m.r) !== entry) return; // answered with an error meanwhile (closing)
+      if (entry) this.#inFlight.forget(from.id, m.r);
       this.#stats.responses++;
       writeAnswer(from.writer, 0, m, this.#settings.maxFrameBytes, answer);
       if (this.#closing && this.#inFlight.size === 0) this.#wakeDrained?.();

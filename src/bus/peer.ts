@@ -1,4 +1,5 @@
 import type { Connection } from "../transport/connection.ts";
+import { keptBytes } from "../util/copy_bytes.ts";
 import { processId, runtime } from "../transport/runtime.ts";
 import { ClosedError } from "../errors.ts";
 import { waitAtMost } from "../util/with_timeout.ts";
@@ -405,14 +406,15 @@ export class Peer extends EventTarget {
   }
 
   /**
-   * Runs the handler of route `m.u` for request `m` (whose `d` it may keep)
-   * and calls `done` with its answer, once: at once if the handler returns
-   * a value. The hub calls this directly for its own peer, without a round
-   * trip through a connection.
+   * Runs the handler of route `m.u` for request `m` and calls `done` with
+   * its answer, once: at once if the handler returns a value (then it
+   * returns true). `m.d` is kept unless `own` is false (a view into a read
+   * buffer: copied). The hub calls this directly for its own peer, without
+   * a round trip through a connection.
    * @internal
    */
-  serve(m: { f: number; u: string; d: Uint8Array }, done: (answer: Answer) => void): void {
-    this.#s.serve(m, done);
+  serve(m: { f: number; u: string; d: Uint8Array }, own: boolean, done: (answer: Answer) => void): boolean {
+    return this.#s.serve({ f: m.f, u: m.u, d: keptBytes(m.d, own) }, done);
   }
 
   /** @internal The peers in view, those away during a failover included. */

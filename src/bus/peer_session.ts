@@ -67,8 +67,8 @@ export class PeerSession {
   }
 
   /** Runs the handler of route `m.u` for request `m` (whose `d` it may keep); calls `done` with its answer, once. */
-  serve(m: { f: number; u: string; d: Uint8Array }, done: (answer: Answer) => void): void {
-    this.responders.serve(this.id, m, this.view.get(m.f)?.pid ?? -1, done);
+  serve(m: { f: number; u: string; d: Uint8Array }, done: (answer: Answer) => void): boolean {
+    return this.responders.serve(this.id, m, this.view.get(m.f)?.pid ?? -1, done);
   }
 
   /** `link` opened: it carries this peer's messages from now on. */

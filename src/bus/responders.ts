@@ -45,13 +45,14 @@ export class Responders {
    * calls `done` with the answer, once: at once when the handler returns a
    * value (no promise, no turn of the event loop), or when its promise
    * settles. `self` is this peer's id, for the error when no route matches.
+   * Returns whether `done` was called before returning.
    */
   serve(
     self: number | undefined,
     m: { f: number; u: string; d: Uint8Array },
     senderPid: number,
     done: (answer: Answer) => void,
-  ): void {
+  ): boolean {
     let entry: { handler: RequestHandler } | undefined;
     for (const candidate of this.#routes.values()) {
       if (candidate.matcher.matches(m.u)) {
@@ -60,18 +61,23 @@ export class Responders {
       }
     }
     if (!entry) {
-      return done({ error: systemError(new NoResponderError(`Peer ${self} has no handler for route ${m.u}`)) });
+      done({ error: systemError(new NoResponderError(`Peer ${self} has no handler for route ${m.u}`)) });
+      return true;
     }
     this.#counters.requestsServed++;
     let result: unknown;
     try {
       result = entry.handler({ route: m.u, data: decodeCbor(m.d, true), payload: m.d, sender: m.f, senderPid });
     } catch (err) {
-      return done({ error: toErrorRecord(err) });
+      done({ error: toErrorRecord(err) });
+      return true;
     }
     if (isThenable(result)) {
       Promise.resolve(result).then((value) => done(answerOf(value)), (err) => done({ error: toErrorRecord(err) }));
-    } else done(answerOf(result));
+      return false;
+    }
+    done(answerOf(result));
+    return true;
   }
 }
 
