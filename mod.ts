@@ -53,15 +53,31 @@ export { Peer } from "./src/bus/peer.ts";
 export type {
   AlertContext,
   AlertHandler,
+  DrainOptions,
   PeerStats,
   RequestContext,
   RequestHandler,
   RequestOptions,
+  SendOptions,
   SubscribeOptions,
   UndeliverableDetail,
 } from "./src/bus/peer.ts";
+export { TypedEventTarget } from "./src/bus/peer_events.ts";
+export type {
+  ConnectDetail,
+  DisconnectDetail,
+  PeerEventMap,
+  PeerLeaveDetail,
+  PlainListener,
+  ReconnectDetail,
+  TypedListener,
+} from "./src/bus/peer_events.ts";
+export type { ReconnectOptions } from "./src/bus/reconnect_policy.ts";
+export type { MessageHeaders } from "./src/bus/headers.ts";
+export { reply } from "./src/bus/reply.ts";
+export type { Reply, ReplyOptions } from "./src/bus/reply.ts";
 export type { PeerInfo } from "./src/bus/protocol.ts";
 export type { RoutePattern } from "./src/bus/route_pattern.ts";
 export type { SubscriptionMessage } from "./src/bus/subscription.ts";
 export { channel, ChannelPeer, ChannelRole } from "./src/channel/channel.ts";
-export type { ChannelOptions, HubChangeDetail } from "./src/channel/channel.ts";
+export type { ChannelEventMap, ChannelOptions, HubChangeDetail } from "./src/channel/channel.ts";

@@ -13,9 +13,10 @@
  * @module
  */
 import { type Connection, memoryConnectionPair, type Peer as PeerType } from "../mod.ts";
-import { Hub } from "../src/bus/hub.ts";
+import { acceptConnection, makeHub, startHub } from "../src/bus/hub.ts";
 import { BUS_DEFAULTS } from "../src/bus/hub_settings.ts";
-import { Peer } from "../src/bus/peer.ts";
+import { makePeer, Peer } from "../src/bus/peer.ts";
+import { attachPeer as attach } from "../src/bus/attach_peer.ts";
 import { FRAME_HEADER_BYTES } from "../src/codec/frame_parser.ts";
 
 const LIMITS = {
@@ -25,15 +26,15 @@ const LIMITS = {
 };
 const PEER_SETTINGS = { ...LIMITS, requestTimeout: 10_000, dropOldestBroadcasts: false };
 
-const hub = new Hub(undefined, { ...LIMITS, handshakeTimeout: 5_000, closeTimeout: 500 }, PEER_SETTINGS);
-await hub.start();
+const hub = makeHub(undefined, { ...LIMITS, handshakeTimeout: 5_000, closeTimeout: 500 }, PEER_SETTINGS);
+await startHub(hub);
 hub.peer.handle("/ipcbus/echo", ({ data }) => data);
 
 async function attachPeer(name: string): Promise<PeerType> {
-  const peer = new Peer({ ...PEER_SETTINGS, name });
+  const peer = makePeer({ ...PEER_SETTINGS, name }, () => new Peer());
   const [hubSide, peerSide] = memoryConnectionPair();
-  hub.accept(hubSide);
-  await peer.attach(peerSide, 5_000);
+  acceptConnection(hub, hubSide);
+  await attach(peer, peerSide, 5_000);
   return peer;
 }
 

@@ -26,10 +26,10 @@ ch.on("news", (data, ctx) => {
 });
 ch.addEventListener(
   "hubchange",
-  (e) => out({ ev: "hubchange", hubId: (e as CustomEvent).detail.hubId, isHub: ch.isHub }),
+  (e) => out({ ev: "hubchange", hubId: e.detail.hubId, isHub: ch.isHub }),
 );
-ch.addEventListener("undeliverable", (e) => out({ ev: "undeliverable", ...(e as CustomEvent).detail }));
-ch.addEventListener("error", (e) => out({ ev: "error", message: String((e as CustomEvent).detail?.message) }));
+ch.addEventListener("undeliverable", (e) => out({ ev: "undeliverable", ...e.detail }));
+ch.addEventListener("error", (e) => out({ ev: "error", message: String((e.detail as Error)?.message) }));
 
 await ch.ready;
 out({

@@ -44,6 +44,10 @@ export const ErrorCode = {
   PermissionDenied: "permission_denied",
   /** Data that cannot travel: a function, a symbol, a cycle. */
   InvalidData: "invalid_data",
+  /** The hub disconnected a peer whose queue stayed full for `slowConsumer.timeout`: its pending requests fail with it. */
+  SlowConsumer: "slow_consumer",
+  /** The hub's process has no file descriptor left (`EMFILE`): it serves its peers but cannot accept new ones. */
+  TooManyOpenFiles: "too_many_open_files",
 } as const;
 
 /** One of the values of {@linkcode ErrorCode}. */

@@ -10,6 +10,7 @@ import {
   AuthError,
   ClosedError,
   ConnectError,
+  DataError,
   dial,
   ErrorCode,
   FrameDecoderStream,
@@ -27,10 +28,11 @@ import {
   TimeoutError,
   type UndeliverableDetail,
 } from "../mod.ts";
-import { connect, type ConnectOptions } from "../mod.ts";
+import { channel, connect, type ConnectOptions } from "../mod.ts";
 import { decodeCbor, encodeCbor } from "../src/codec/cbor.ts";
-import { Hub as HubClass } from "../src/bus/hub.ts";
-import { Peer as PeerClass } from "../src/bus/peer.ts";
+import { acceptConnection, makeHub, startHub } from "../src/bus/hub.ts";
+import { makePeer, Peer as PeerClass } from "../src/bus/peer.ts";
+import { attachPeer } from "../src/bus/attach_peer.ts";
 import { currentRuntime, nextEvent, tempDir, until, within } from "./_helpers.ts";
 
 const WAIT = 5_000;
@@ -169,7 +171,8 @@ test("Peer methods throw TypeError or RangeError for bad arguments", async () =>
     assert.throws(() => bad.handle(42, () => {}), TypeError);
     assert.throws(() => bad.handle("", () => {}), TypeError);
     assert.throws(() => bad.handle("/x", "not a function"), TypeError);
-    assert.throws(() => a.send(0, "hello", () => {}), TypeError);
+    // The codec's typed error passes through as it is (issue 14): DataError names the path to the bad value.
+    assert.throws(() => a.send(0, "hello", () => {}), DataError);
     await assert.rejects(a.request(""), TypeError);
     await assert.rejects(a.request("/ipcbus/echo", 1, { timeout: -1 }), RangeError);
     assert.throws(() => a.subscribe("x", { bufferSize: 0 }), RangeError);
@@ -367,7 +370,7 @@ test("Peer.subscribe yields data and sender in order, and cancelling the stream 
       got.push(message);
       if (got.length === 5) break; // break cancels the stream
     }
-    assert.deepEqual(got, [0, 1, 2, 3, 4].map((data) => ({ data, sender: b.id, name: "tick" })));
+    assert.deepEqual(got, [0, 1, 2, 3, 4].map((data) => ({ data, sender: b.id, name: "tick", headers: {} })));
     b.send(a.id, "tick", 5);
     await until(WAIT, "the sixth tick at a", () => a.stats().alertsReceived === 6);
     assert.equal(a.stats().dropped.no_handler, 1, "no subscriber is left for tick");
@@ -443,6 +446,53 @@ test("Peer.peers lists id, name, pid, runtime and since; peerjoin and peerleave 
     assert.deepEqual((await a.peers()).map((p) => p.id), [0, a.id]);
     assert.throws(() => a.send("b", "hello"), NoSuchPeerError);
   });
+});
+
+test("On a bus of 64 peers and more joins and leaves are announced in batches, each once and in order, and every view stays exact", async () => {
+  await withBus(async (bus) => {
+    const first = await bus.connect({ name: "first" });
+    const joins: number[] = [];
+    const leaves: number[] = [];
+    first.addEventListener("peerjoin", (e) => void joins.push((e as CustomEvent<PeerInfo>).detail.id));
+    first.addEventListener("peerleave", (e) => void leaves.push((e as CustomEvent<PeerInfo>).detail.id));
+    const others: Peer[] = [];
+    for (let i = 0; i < 70; i++) others.push(await bus.connect());
+    const ids = (peers: PeerInfo[]) => peers.map((p) => p.id);
+    const all = [0, first.id, ...others.map((p) => p.id)];
+    await until(WAIT, "the first peer to see the 70 joins", () => joins.length === 70);
+    assert.deepEqual(joins, others.map((p) => p.id), "each join once, in order");
+    assert.deepEqual(ids(await first.peers()), all);
+    assert.deepEqual(ids(await others[0].peers()), all, "a peer that joined early learnt of those after it");
+    // A newcomer's first frame goes out only after its join: the receiver knows its sender.
+    const late = await bus.connect({ name: "late" });
+    const got = nextEvent<{ pid: number }>(WAIT, first, "got");
+    first.on(
+      "hi",
+      (_data, ctx) => void first.dispatchEvent(new CustomEvent("got", { detail: { pid: ctx.senderPid } })),
+    );
+    late.send("first", "hi");
+    assert.equal((await got).pid, process.pid);
+    for (const peer of others.slice(0, 10)) await peer.close();
+    await until(WAIT, "10 leaves", () => leaves.length === 10);
+    assert.deepEqual(leaves, others.slice(0, 10).map((p) => p.id));
+    assert.deepEqual(ids(await others[20].peers()), [0, first.id, ...others.slice(10).map((p) => p.id), late.id]);
+  });
+});
+
+test("serve() and channel options check slowConsumer: an object with an integer timeout in ms", async () => {
+  const dir = tempDir("ipcbus-slow-option-");
+  try {
+    const path = `${dir.path}/bus.sock`;
+    await assert.rejects(serve({ path, slowConsumer: { timeout: 0 } }), RangeError);
+    await assert.rejects(serve({ path, slowConsumer: { timeout: 1.5 } }), RangeError);
+    await assert.rejects(serve({ path, slowConsumer: 5 as never }), TypeError);
+    assert.throws(() => channel("slow-option", { dir: dir.path, slowConsumer: { timeout: -1 } }), RangeError);
+    const hub = await serve({ path, slowConsumer: { timeout: 500 } });
+    assert.equal(hub.stats().slowConsumers, 0);
+    await hub.close({ timeout: 100 });
+  } finally {
+    dir.remove();
+  }
 });
 
 test("serve with auth refuses a missing or wrong token with AuthError and accepts the right one", async () => {
@@ -763,19 +813,22 @@ test("An alert whose destination left after send is reported as undeliverable, n
 
 test("The bus runs over memoryConnectionPair without a socket", async () => {
   const settings = { maxFrameBytes: 1 << 20, maxQueueMessages: 1000, maxQueueBytes: 1 << 24 };
-  const hub = new HubClass(undefined, { ...settings, handshakeTimeout: 1000, closeTimeout: 100 }, {
+  const hub = makeHub(undefined, { ...settings, handshakeTimeout: 1000, closeTimeout: 100 }, {
     ...settings,
     requestTimeout: 1000,
     dropOldestBroadcasts: false,
   });
-  await hub.start();
+  await startHub(hub);
   const peers: Peer[] = [];
   try {
     for (const name of ["m1", "m2"]) {
       const [hubSide, peerSide] = memoryConnectionPair();
-      hub.accept(hubSide);
-      const peer = new PeerClass({ ...settings, name, requestTimeout: 1000, dropOldestBroadcasts: false });
-      await peer.attach(peerSide, 1000);
+      acceptConnection(hub, hubSide);
+      const peer = makePeer(
+        { ...settings, name, requestTimeout: 1000, dropOldestBroadcasts: false },
+        () => new PeerClass(),
+      );
+      await attachPeer(peer, peerSide, 1000);
       peers.push(peer);
     }
     const [m1, m2] = peers;

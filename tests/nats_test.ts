@@ -17,6 +17,7 @@ import {
   PeerLeftError,
   QueueFullError,
   RemoteError,
+  reply,
   TimeoutError,
   type UndeliverableDetail,
 } from "../nats.ts";
@@ -388,3 +389,40 @@ test("mod.ts loads no NATS code: users of the Unix-socket bus never do", () => {
   assert.ok(modules.length > 10);
   assert.deepEqual(modules.map((m) => m.specifier).filter((s) => s.includes("nats")), []);
 });
+
+test(
+  "NATS carries headers on alerts, requests and answers, and alert name patterns match as over a hub",
+  NATS_TEST,
+  async () => {
+    const s = await NatsScenario.start();
+    try {
+      const a = await s.connect();
+      const b = await s.connect();
+      await sees(a, [a.id, b.id]);
+      const seen: Array<[string, Record<string, string>]> = [];
+      b.on("jobs.*", (_data, ctx) => void seen.push([ctx.name, { ...ctx.headers }]));
+      b.handle("/render", ({ data, headers }) => reply(`<p>${data}</p>`, { headers: { trace: headers.trace ?? "" } }));
+      a.send(b.id, "jobs.new", 1, { headers: { trace: "7f3a" } });
+      a.send(b.id, "jobs.old", 2);
+      await until(WAIT, "two alerts at b", () => seen.length === 2);
+      assert.deepEqual(seen, [["jobs.new", { trace: "7f3a" }], ["jobs.old", {}]]);
+      const answer = await within(
+        WAIT,
+        "the answer",
+        (async () => {
+          for (let i = 0; i < 100; i++) {
+            try {
+              return await a.requestReply<string>("/render", "hi", { to: b.id, headers: { trace: "t1" } });
+            } catch (err) {
+              if (!(err instanceof NoResponderError)) throw err;
+            }
+          }
+          throw new Error("b's route never reached a");
+        })(),
+      );
+      assert.deepEqual(answer, { data: "<p>hi</p>", headers: { trace: "t1" } });
+    } finally {
+      await s.cleanup();
+    }
+  },
+);

@@ -143,7 +143,16 @@ function saveSnippet(runtime: Runtime, s: Snippet): { dir: string; remove(): voi
 
 test("every ts block in the README is marked as a fragment or as a program to run", () => {
   const files = snippets().map((s) => s.file);
-  assert.deepEqual(files.sort(), ["channel.ts", "quickstart.ts"]);
+  assert.deepEqual(files.sort(), [
+    "alert_errors.ts",
+    "channel.ts",
+    "drain.ts",
+    "headers.ts",
+    "patterns.ts",
+    "quickstart.ts",
+    "reconnect.ts",
+    "types.ts",
+  ]);
 });
 
 for (const runtime of runtimes) {
@@ -189,4 +198,36 @@ for (const runtime of runtimes) {
       }
     },
   );
+
+  // The section "Reconnect, drain, patterns, headers and types": each snippet is a whole program.
+  const apiSnippets: Array<[file: string, expected: RegExp[]]> = [
+    ["reconnect.ts", [/retrying: true/, /hub got: queued while away/, /back as peer 1 after \d+/]],
+    ["drain.ts", [/^done$/m, /worker closed/]],
+    ["patterns.ts", [
+      /exact: jobs\.new/,
+      /one token: jobs\.done/,
+      /one or more: jobs\.done\.late/,
+      /stream: jobs\.new\nstream: jobs\.done\nstream: jobs\.done\.late/,
+    ]],
+    ["headers.ts", [/job \{\s*n: 1,?\s*\} trace 7f3a/, /text\/html 7f3a <p>hi<\/p>/]],
+    ["types.ts", [/job 42/, /<P>3<\/P>/]],
+    ["alert_errors.ts", [/error event: tick failed/]],
+  ];
+  for (const [file, expected] of apiSnippets) {
+    test(
+      `the README's ${file} runs on ${runtime} as written, prints what it says, and exits by itself`,
+      PROCESS_TEST,
+      async () => {
+        const saved = saveSnippet(runtime, snippet(file));
+        const run = new Run(runtime, saved.dir, file, {});
+        try {
+          await run.exitsCleanly(file);
+          for (const pattern of expected) assert.match(run.stdout, pattern, run.output);
+        } finally {
+          run.stop();
+          saved.remove();
+        }
+      },
+    );
+  }
 }

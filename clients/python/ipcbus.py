@@ -193,6 +193,12 @@ class Peer:
             self.peers[m["peer"]["id"]] = m["peer"]
         elif k == "leave":
             self.peers.pop(m["id"], None)
+        elif k == "members":  # joins and leaves batched by the hub of a large bus, in order (PROTOCOL.md §5)
+            for change in m["changes"]:
+                if "join" in change:
+                    self.peers[change["join"]["id"]] = change["join"]
+                else:
+                    self.peers.pop(change["leave"], None)
         elif k == "error":
             self.errors.append(m.get("e"))
         elif k == "undeliverable":

@@ -1,10 +1,9 @@
 import { decodeCbor } from "../codec/cbor.ts";
+import { AlertTable } from "./alert_table.ts";
+import { type MessageHeaders, NO_HEADERS } from "./headers.ts";
 import type { PeerCounters } from "./peer_counters.ts";
 import type { AlertContext, AlertHandler, SubscribeOptions } from "./peer_types.ts";
 import { Subscription, type SubscriptionMessage } from "./subscription.ts";
-
-/** The alert name that matches every alert in `on()` (when no handler is named) and `subscribe()`. */
-const ANY_ALERT = "*";
 
 /** Checks an alert name. */
 export function textAlertName(name: unknown): string {
@@ -20,26 +19,27 @@ export interface AlertHandlersHost {
   pidOf(id: number): number;
   /** Sends alert `name` back to `to` (an {@linkcode AlertContext.reply}). */
   reply(to: number, name: string, data: unknown): void;
-  /** Reports an error as the peer's `error` event. */
-  error(err: unknown): void;
+  /** Reports an error as the peer's `error` event; `what` says what happened, for when nobody listens. */
+  error(err: unknown, what: string): void;
 }
 
 /**
- * A peer's alert handlers (`on()`, `"*"` for alerts with none of their own)
- * and subscriptions (`subscribe()`): delivers each incoming alert to them.
+ * A peer's alert handlers (`on()`) and subscriptions (`subscribe()`), by
+ * exact name or name pattern (`alert_pattern.ts`): delivers each incoming
+ * alert to the most specific handler and to every matching subscription.
  */
 export class AlertHandlers {
   readonly #host: AlertHandlersHost;
   readonly #counters: PeerCounters;
-  readonly #handlers = new Map<string, AlertHandler>();
-  readonly #subscribers = new Map<string, Set<Subscription>>();
+  readonly #handlers = new AlertTable<AlertHandler>();
+  readonly #subscribers = new AlertTable<Set<Subscription>>();
 
   constructor(host: AlertHandlersHost, counters: PeerCounters) {
     this.#host = host;
     this.#counters = counters;
   }
 
-  /** Sets (or with `null`/undefined removes) the handler of alert `name`. */
+  /** Sets (or with `null`/undefined removes) the handler of alert `name`, a name or a pattern. */
   set(name: string, handler: AlertHandler | null | undefined): void {
     textAlertName(name);
     if (handler === null || handler === undefined) {
@@ -52,7 +52,7 @@ export class AlertHandlers {
     this.#handlers.set(name, handler);
   }
 
-  /** A stream of alert `name` (`"*"`: every alert); `ended` ends it at once (closed peer). */
+  /** A stream of alert `name` (a name or a pattern); `ended` ends it at once (closed peer). */
   subscribe(name: string, options: SubscribeOptions, ended: boolean): ReadableStream<SubscriptionMessage> {
     textAlertName(name);
     const limit = options.bufferSize ?? 1024;
@@ -70,14 +70,12 @@ export class AlertHandlers {
     return subscription.stream;
   }
 
-  /** Delivers alert `name` from `from` with CBOR data `d`. */
-  deliver(from: number, name: string, d: Uint8Array): void {
+  /** Delivers alert `name` from `from` with CBOR data `d` and its headers, if any. */
+  deliver(from: number, name: string, d: Uint8Array, headers: MessageHeaders | undefined): void {
     this.#counters.alertsReceived++;
-    // "*" catches alerts that have no handler, and subscribes to every alert.
-    const handler = this.#handlers.get(name) ?? this.#handlers.get(ANY_ALERT);
-    const named = this.#subscribers.get(name);
-    const any = name === ANY_ALERT ? undefined : this.#subscribers.get(ANY_ALERT);
-    if (!handler && !named && !any) {
+    const handler = this.#handlers.match(name);
+    const subscribed = this.#subscribers.matchAll(name);
+    if (!handler && subscribed.length === 0) {
       this.#counters.drop("no_handler");
       return;
     }
@@ -86,24 +84,26 @@ export class AlertHandlers {
       data = decodeCbor(d);
     } catch (err) {
       this.#counters.drop("bad_payload");
-      this.#host.error(err);
+      this.#host.error(err, `The data of alert ${name} from peer ${from} did not decode`);
       return;
     }
-    if (named) { for (const s of named) s.push({ data, sender: from, name }); }
-    if (any) { for (const s of any) s.push({ data, sender: from, name }); }
+    const h = headers ?? NO_HEADERS;
+    for (const set of subscribed) for (const s of set) s.push({ data, sender: from, name, headers: h });
     if (handler) {
       const host = this.#host;
       const ctx: AlertContext = {
         name,
         sender: from,
         senderPid: host.pidOf(from),
+        headers: h,
         reply: (replyName, replyData) => host.reply(from, replyName, replyData),
       };
+      const what = `The handler of alert ${name} threw`;
       try {
         const result = handler(data, ctx);
-        if (result instanceof Promise) result.catch((err) => host.error(err));
+        if (result instanceof Promise) result.catch((err) => host.error(err, what));
       } catch (err) {
-        host.error(err);
+        host.error(err, what);
       }
     }
   }

@@ -37,6 +37,7 @@ export function deliverEnvelope(
 ): ReturnType<typeof asEnvelope> | undefined {
   const fast = readEnvelope(body);
   if (fast) {
+    // The fast reader takes no headers (a map value): an envelope with `h` comes the general way below.
     if (fast.k === Kind.Alert) handler.alert(fast.f, fast.t, fast.n!, fast.d!, fast.s);
     else if (fast.k === Kind.Request) handler.request(fast.f, fast.r!, fast.u!, keptBytes(fast.d!, own));
     else handler.answer(fast.r!, { data: keptBytes(fast.d!, own) });
@@ -46,18 +47,22 @@ export function deliverEnvelope(
   switch (m.k) {
     case Kind.Alert: {
       const a = asAlert(m);
-      handler.alert(a.f, a.t, a.n, a.d, a.s);
+      handler.alert(a.f, a.t, a.n, a.d, a.s, a.h);
       return undefined;
     }
     case Kind.Request: {
       const q = asRequest(m);
-      handler.request(q.f, q.r, q.u, keptBytes(q.d, own));
+      handler.request(q.f, q.r, q.u, keptBytes(q.d, own), q.h);
       return undefined;
     }
     case Kind.Response:
     case Kind.ErrorResponse: {
       const r = asReply(m);
-      handler.answer(r.r, r.k === Kind.Response ? { data: keptBytes(r.d, own) } : { error: r.e });
+      if (r.k !== Kind.Response) handler.answer(r.r, { error: r.e });
+      else {
+        const data = keptBytes(r.d, own);
+        handler.answer(r.r, r.h === undefined ? { data } : { data, headers: r.h });
+      }
       return undefined;
     }
     default:

@@ -32,6 +32,8 @@ const MAX_POOLED_BYTES = 4 * 1024 * 1024;
  * regrown to hold it.
  */
 const OWN_BUFFER_FRAME_BYTES = 64 * 1024;
+/** One write takes at most this much of a run (see #writable); more than the kernel's socket buffer. */
+const MAX_WRITE_BYTES = 256 * 1024;
 
 /**
  * Large frames' own buffers are kept for the next large frame too, up to
@@ -140,6 +142,12 @@ export class FrameWriter {
   onError: ((err: unknown) => void) | undefined;
   framesOut = 0;
   bytesOut = 0;
+  /**
+   * When the writer last made progress (`performance.now()`): a write
+   * completed, or the first frame after an idle spell was queued. With frames
+   * queued, the time since tells how long the other side has read nothing.
+   */
+  progressAt = 0;
   readonly #sink: BatchSink;
   /** The batch filling, if any frame is in it. */
   #batch: Uint8Array | undefined;
@@ -222,6 +230,7 @@ export class FrameWriter {
    */
   reserve(bodyBytes: number, droppable = false): number {
     if (this.#failed) return -1;
+    if (this.messages === 0) this.progressAt = performance.now();
     if (!this.#scheduled && !this.#writing) {
       this.#scheduled = true;
       queueMicrotask(this.#drainSoon);
@@ -288,6 +297,23 @@ export class FrameWriter {
     return true;
   }
 
+  /**
+   * Drops the frames queued and not yet handed to the transport; the write
+   * under way, if any, goes on. For a connection about to be closed with
+   * one last frame.
+   */
+  discardQueued(): void {
+    if (this.#batch) giveBack(this.#batch);
+    this.#batch = undefined;
+    this.#batchBytes = 0;
+    this.#batchFrames = 0;
+    this.#droppable = [];
+    for (const run of this.#sealed) if (run.batch) giveBack(run.batch);
+    this.#sealed.length = 0;
+    this.#sealedMessages = 0;
+    this.#sealedBytes = 0;
+  }
+
   /** Resolves once everything pushed so far has been written (or writing failed). */
   idle(): Promise<void> {
     if (this.messages === 0 || this.#failed) return Promise.resolve();
@@ -336,23 +362,45 @@ export class FrameWriter {
         let bytes: Uint8Array;
         let frames: number;
         let batch: Uint8Array | undefined;
+        /** Whether the buffer written goes back to a pool once written (not when a part of a run is). */
+        let pooled = true;
         if (sealed) {
           ({ bytes, frames, batch } = sealed);
+          const [n, taken] = this.#writable(bytes, bytes.byteLength, frames);
+          if (taken < frames) {
+            // The rest of the run stays first in line, and its batch goes back once the rest is written.
+            this.#sealed.unshift({ bytes: bytes.subarray(n), frames: frames - taken, batch });
+            bytes = bytes.subarray(0, n);
+            frames = taken;
+            pooled = false;
+          }
           this.#sealedMessages -= frames;
           this.#sealedBytes -= bytes.byteLength;
         } else if (this.#batchFrames > 0) {
           batch = this.#batch!;
-          bytes = batch.subarray(0, this.#batchBytes);
-          frames = this.#batchFrames;
-          this.#batch = undefined;
-          this.#batchBytes = 0;
-          this.#batchFrames = 0;
-          this.#droppable.length = 0;
+          const [n, taken] = this.#writable(batch, this.#batchBytes, this.#batchFrames);
+          bytes = batch.subarray(0, n);
+          frames = taken;
+          const restFrames = this.#batchFrames - taken;
+          if (restFrames > 0) {
+            // Frames beyond this write stay queued (and droppable), at the start of the next batch.
+            const rest = batch.subarray(n, this.#batchBytes);
+            this.#batch = takeBatch(rest.byteLength);
+            this.#batch.set(rest);
+            this.#batchBytes = rest.byteLength;
+            this.#batchFrames = restFrames;
+            this.#droppable = this.#droppable.filter((at) => at >= n).map((at) => at - n);
+          } else {
+            this.#batch = undefined;
+            this.#batchBytes = 0;
+            this.#batchFrames = 0;
+            this.#droppable.length = 0;
+          }
         } else break;
         this.#inFlightMessages = frames;
         this.#inFlightBytes = bytes.byteLength;
-        this.#inFlight = bytes;
-        this.#inFlightBatch = batch;
+        this.#inFlight = pooled ? bytes : undefined;
+        this.#inFlightBatch = pooled ? batch : undefined;
         // Counted when handed to the transport: the other side may have them
         // before this write's promise settles.
         this.framesOut += frames;
@@ -375,7 +423,34 @@ export class FrameWriter {
     this.#inFlight = this.#inFlightBatch = undefined;
     this.#inFlightMessages = 0;
     this.#inFlightBytes = 0;
+    this.progressAt = performance.now();
     this.onWritten?.();
+  }
+
+  /**
+   * How much of a run of `frames` frames in `bytes` bytes of `b` one write
+   * takes: all of it, or the frames that fit in half of either limit and in
+   * MAX_WRITE_BYTES (one at least). A write to a peer that stopped reading
+   * never completes, so what it took can never be dropped: without the half,
+   * one write could hold a whole queue and leave `dropOldest()` nothing to
+   * drop (tests/load/, a peer frozen mid-burst). And a write completes only
+   * once the peer has read most of it: the hub tells a slow peer from a
+   * stalled one by completed writes, so a peer reading a 2 MiB write for
+   * longer than the stall threshold looked stalled.
+   */
+  #writable(b: Uint8Array, bytes: number, frames: number): [bytes: number, frames: number] {
+    const { maxMessages } = this.limits;
+    const maxBytes = Math.min(this.limits.maxBytes / 2, MAX_WRITE_BYTES);
+    if (frames * 2 <= maxMessages && bytes <= maxBytes) return [bytes, frames];
+    let at = 0;
+    let taken = 0;
+    while (taken < frames) {
+      const end = at + FRAME_HEADER_BYTES + (b[at] * 0x1000000 + (b[at + 1] << 16 | b[at + 2] << 8 | b[at + 3]));
+      if (taken > 0 && ((taken + 1) * 2 > maxMessages || end > maxBytes)) break;
+      at = end;
+      taken++;
+    }
+    return [at, taken];
   }
 
   // Bound once: the write path allocates no closure per batch.

@@ -13,11 +13,16 @@ import {
 } from "../errors.ts";
 import { type FastEnvelope, readEnvelope } from "./fast_envelope.ts";
 import { admitHello } from "./hub_handshake.ts";
-import type { HubSettings, HubStats, SocketWatch } from "./hub_settings.ts";
+import { hubCounters, type HubSettings, type HubStats } from "./hub_settings.ts";
 import { type InFlight, InFlightRequests } from "./in_flight_requests.ts";
 import { PeerLink } from "./peer_link.ts";
+import { HubListener } from "./hub_listener.ts";
+import { BroadcastRefusals } from "./broadcast_refusals.ts";
+import { MemberAnnouncements } from "./member_announcements.ts";
+import { SlowConsumerWatch } from "./slow_consumer_watch.ts";
 import { waitAtMost } from "../util/with_timeout.ts";
-import { Peer, type PeerSettings } from "./peer.ts";
+import { makePeer, Peer, type PeerSettings } from "./peer.ts";
+import { attachPeer, servePeer } from "./attach_peer.ts";
 import { writeAnswer } from "./write_answer.ts";
 import {
   asAck,
@@ -36,11 +41,22 @@ import {
   PROTOCOL_VERSION,
   type Request,
   systemError,
+  wireError,
 } from "./protocol.ts";
 import { compilePattern } from "./route_pattern.ts";
 
-/** What the hub reads of an alert to route it. */
-type AlertFields = Pick<FastEnvelope, "f" | "t" | "s"> & { n: string };
+type AlertFields = Pick<FastEnvelope, "f" | "t" | "s"> & { n: string }; // what the hub reads of an alert to route it
+
+/** What the next `Hub` is made of: only {@linkcode makeHub} (for `serve()` and `channel()`) constructs hubs. */
+let nextHub: { listener: Listener | undefined; settings: HubSettings; peerSettings: PeerSettings } | undefined;
+const notMadeHere = (): never => {
+  throw new TypeError("Hubs are made by serve() and channel(), not with new Hub()");
+};
+
+/** Connects the hub's own peer, then starts accepting. Not exported by `mod.ts`, as the two below. */
+export let startHub: (hub: Hub) => Promise<void>;
+/** Serves one more connection on `hub`, not from its listener: a channel's hosting member's own. */
+export let acceptConnection: (hub: Hub, conn: Connection, role?: { host?: boolean }) => void;
 
 /**
  * Routes frames between peers. Made by `serve()`; its own peer is
@@ -56,12 +72,15 @@ type AlertFields = Pick<FastEnvelope, "f" | "t" | "s"> & { n: string };
  * ```
  */
 export class Hub extends EventTarget {
+  readonly #made = nextHub ?? notMadeHere();
   /** The hub process's own peer, id 0. */
-  readonly peer: Peer;
-  #listener: Listener | undefined;
-  #watchTimer: ReturnType<typeof setInterval> | undefined;
-  #socketRebinds = 0;
-  readonly #settings: HubSettings;
+  readonly peer: Peer = makePeer({ ...this.#made.peerSettings, id: 0 }, () => new Peer());
+  readonly #settings: HubSettings = this.#made.settings;
+  readonly #listener = new HubListener(this.#made.listener, {
+    accept: (conn: Connection) => this.#accept(conn),
+    peers: () => this.peers.length,
+    error: (err, counted) => this.#error(err, counted),
+  });
   readonly #links = new Map<number, PeerLink>();
   /** Every connection being served, those still in their handshake included: close() ends them all. */
   readonly #open = new Set<PeerLink>();
@@ -74,27 +93,13 @@ export class Hub extends EventTarget {
   #rr = 0;
   #closing = false;
   #closed: Promise<void> | undefined;
-  readonly #stats = {
-    peersJoined: 0,
-    peersLeft: 0,
-    framesIn: 0,
-    bytesIn: 0,
-    alerts: 0,
-    requests: 0,
-    responses: 0,
-    errors: 0,
-    dropped: {} as Record<string, number>,
-  };
+  #wakeDrained: (() => void) | undefined;
+  readonly #stats = hubCounters();
   #framesOutClosed = 0;
   #bytesOutClosed = 0;
-
-  /** @internal Use `serve()`. */
-  constructor(listener: Listener | undefined, settings: HubSettings, peerSettings: PeerSettings) {
-    super();
-    this.#listener = listener;
-    this.#settings = settings;
-    this.peer = new Peer({ ...peerSettings, id: 0 });
-  }
+  readonly #slowConsumers = new SlowConsumerWatch(this.#settings.slowConsumerTimeout, (l, e) => this.#cutLoose(l, e));
+  readonly #refusals = new BroadcastRefusals();
+  readonly #announcements = new MemberAnnouncements(this.#links);
 
   /** The socket path, if the hub listens on one. */
   get path(): string | undefined {
@@ -106,61 +111,23 @@ export class Hub extends EventTarget {
     return [...this.#links.values()].filter((l) => l.id !== 0).map((l) => l.info!).sort((a, b) => a.id - b.id);
   }
 
-  /** @internal Connects the hub's own peer, then starts accepting. */
-  async start(): Promise<void> {
+  static {
+    startHub = (hub) => hub.#start();
+    acceptConnection = (hub, conn, role = {}) => hub.#accept(conn, role);
+  }
+
+  /** Connects the hub's own peer, then starts accepting. */
+  async #start(): Promise<void> {
     if (this.#settings.ownPeer !== false) {
       const [hubSide, peerSide] = memoryConnectionPair();
-      this.accept(hubSide, { hubPeer: true });
-      await this.peer.attach(peerSide, this.#settings.handshakeTimeout);
+      this.#accept(hubSide, { hubPeer: true });
+      await attachPeer(this.peer, peerSide, this.#settings.handshakeTimeout);
     }
-    if (this.#listener) void this.#acceptLoop(this.#listener);
-    const watch = this.#settings.socketWatch;
-    if (watch) this.#watchTimer = setInterval(() => void this.#checkSocket(watch), watch.intervalMs);
+    this.#listener.start(this.#settings.socketWatch);
   }
 
-  /**
-   * A deleted socket file leaves the hub listening on an inode nobody can
-   * reach: notice it, bind a new file, and say so through an `error` event.
-   */
-  async #checkSocket(watch: SocketWatch): Promise<void> {
-    if (this.#closing || watch.isBound()) return;
-    try {
-      // Close the old listener first: the new file may get the deleted one's
-      // inode number, and the old listener removes a file with its inode.
-      await this.#listener?.close();
-      const listener = await watch.relisten();
-      if (this.#closing) return void await listener.close();
-      this.#listener = listener;
-      this.#socketRebinds++;
-      void this.#acceptLoop(listener);
-      this.dispatchEvent(
-        new CustomEvent("error", {
-          detail: new IpcError(`Socket file ${listener.path} was removed under the hub; bound a new one`, {
-            code: ErrorCode.SocketLost,
-          }),
-        }),
-      );
-    } catch (err) {
-      this.#stats.errors++;
-      this.dispatchEvent(new CustomEvent("error", { detail: err }));
-    }
-  }
-
-  async #acceptLoop(listener: Listener): Promise<void> {
-    try {
-      for await (const conn of listener) this.accept(conn);
-    } catch (err) {
-      if (!this.#closing) this.#stats.errors++;
-      this.dispatchEvent(new CustomEvent("error", { detail: err }));
-    }
-  }
-
-  /**
-   * Serves one connection: handshake, then routing until it ends. Channels
-   * use it to add connections that did not come from the listener.
-   * @internal
-   */
-  accept(conn: Connection, role: { hubPeer?: boolean; host?: boolean } = {}): void {
+  /** Serves one connection: handshake, then routing until it ends. */
+  #accept(conn: Connection, role: { hubPeer?: boolean; host?: boolean } = {}): void {
     const link = new PeerLink(conn, this.#settings);
     link.writer.onError = () => void conn.close();
     link.isHost = role.host === true;
@@ -168,26 +135,42 @@ export class Hub extends EventTarget {
     void this.#serveLink(link, role.hubPeer === true);
   }
 
-  /** Id of the peer hosting this hub: 0, or the channel member that runs it. */
-  #hostId: number | undefined;
+  #hostId: number | undefined; // the peer hosting this hub: 0, or the channel member that runs it
 
   async #serveLink(link: PeerLink, isHubPeer: boolean): Promise<void> {
-    const reason = await link.read(this.#settings, (body, own) => {
-      this.#stats.framesIn++;
-      this.#stats.bytesIn += body.byteLength + 4;
-      this.#onFrame(link, body, isHubPeer, own);
-    }, (err) => {
-      this.#stats.errors++;
-      this.dispatchEvent(new CustomEvent("error", { detail: err }));
+    const reason = await link.read({ ...this.#settings, slowConsumerTimeout: this.#slowConsumers.timeout }, {
+      frame: (body, own) => {
+        this.#stats.framesIn++;
+        this.#stats.bytesIn += body.byteLength + 4;
+        this.#onFrame(link, body, isHubPeer, own);
+      },
+      full: () => this.#slowConsumers.watch(link),
+      error: (err) => this.#error(err, true),
     });
     this.#open.delete(link);
+    link.ended();
     await link.conn.close();
-    this.#onGone(link, reason);
+    if (!link.gone) this.#onGone(link, reason, true);
+  }
+
+  /** An `error` event; `counted` ones also go into `stats().errors`. */
+  #error(err: unknown, counted: boolean): void {
+    if (counted) this.#stats.errors++;
+    this.dispatchEvent(new CustomEvent("error", { detail: err }));
+  }
+
+  #cutLoose(link: PeerLink, err: IpcError): void {
+    this.#stats.slowConsumers++;
+    this.#error(err, false);
+    link.cutLoose(encodeMessage({ k: Kind.Error, e: wireError(err) }), this.#slowConsumers.timeout);
+    this.#onGone(link, ErrorCode.SlowConsumer, false);
   }
 
   #onFrame(link: PeerLink, body: Uint8Array, isHubPeer: boolean, own: boolean): void {
     // Found by tests/fuzz/: a hello pipelined behind a refused one was welcomed, and what followed it routed.
     if (link.refused) return;
+    // Nobody may hear from a peer before hearing that it joined.
+    if (!link.announced) this.#announcements.flush();
     // Alerts are most of the traffic: route them on a hand-read envelope.
     const fast = link.info ? readEnvelope(body) : undefined;
     if (fast) {
@@ -198,8 +181,7 @@ export class Hub extends EventTarget {
     const m = asEnvelope(decodeEnvelope(body));
     if (!link.info) {
       if (m.k !== Kind.Hello) throw new ProtocolError(`Expected a hello first, got ${m.k}`);
-      this.#onHello(link, asHello(m), isHubPeer);
-      return;
+      return this.#onHello(link, asHello(m), isHubPeer);
     }
     switch (m.k) {
       case Kind.Alert:
@@ -261,8 +243,7 @@ export class Hub extends EventTarget {
     if (isHubPeer || link.isHost) this.#hostId = id;
     link.info = info;
     link.dropOldest = hello.dropOldest === true;
-    const join = encodeMessage({ k: Kind.Join, peer: info });
-    for (const other of this.#links.values()) other.writer.push(join);
+    this.#announcements.announce({ join: info }, { joining: link, now: this.#closing });
     this.#links.set(id, link);
     if (info.name !== undefined) this.#byName.set(info.name, id);
     if (!isHubPeer) this.#stats.peersJoined++;
@@ -289,27 +270,33 @@ export class Hub extends EventTarget {
 
   #deliver(from: PeerLink, dest: PeerLink, body: Uint8Array, m: AlertFields, isBroadcast: boolean): void {
     const writer = dest.writer;
+    // Plain broadcasts are paced by reading their sender (PeerLink.paceBy), not by busy/room: a destination that
+    // stalls holds nobody back. Numbered ones (channels) are resent on room, so busy/room it is for them.
+    const paced = isBroadcast && m.s === undefined;
     if (!writer.hasRoom()) {
+      this.#slowConsumers.watch(dest);
       if (isBroadcast && dest.dropOldest && writer.dropOldest()) this.#drop("drop_oldest");
       else {
         this.#drop("queue_full");
+        if (paced) return this.#refusals.refuse(from, dest.id, m.n);
         this.#undeliverable(from, m, "queue_full", dest.id);
-        // The sender marks dest busy on this report, so it must hear `room` later even if
-        // none of its frames was ever queued for dest (else its flush() never resolves).
-        // That holds for its own copy of a broadcast too (dest === from, when its own queue
-        // is full): skipping it left the sender busy with itself forever (tests/load/).
+        // The sender marks dest busy on this report, so it must hear `room` later even if none of its frames was
+        // queued for dest, its own copy of a broadcast included (else flush() never resolves; tests/load/).
         dest.toldBusy.add(from.id);
         return;
       }
     }
     writer.push(body, isBroadcast);
-    if (writer.aboveHighWater && !dest.dropOldest && !dest.toldBusy.has(from.id) && from !== dest) {
+    if (dest.dropOldest || from === dest) return;
+    if (paced) from.paceBy(dest);
+    else if (writer.aboveHighWater && !dest.toldBusy.has(from.id)) {
       dest.toldBusy.add(from.id);
       from.writer.push(encodeMessage({ k: Kind.Busy, id: dest.id }));
     }
   }
 
   #onWritten(link: PeerLink): void {
+    link.wakeDrainWaiters();
     if (link.toldBusy.size === 0 || !link.writer.belowLowWater) return;
     const room = encodeMessage({ k: Kind.Room, id: link.id });
     for (const id of link.toldBusy) this.#links.get(id)?.writer.push(room);
@@ -328,6 +315,8 @@ export class Hub extends EventTarget {
 
   #onRequest(from: PeerLink, body: Uint8Array, m: Request, own: boolean): void {
     this.#stats.requests++;
+    // Reports about what it sent before come before the answer to this request.
+    if (from.unreported) this.#refusals.report(from);
     if (this.#closing) return this.#fail(from, m, new ClosedError(`Cannot route ${m.u}: the hub is closing`));
     let dest: PeerLink | undefined;
     if (m.t !== undefined) {
@@ -339,6 +328,7 @@ export class Hub extends EventTarget {
     }
     if (dest.id === 0 && this.#settings.ownPeer !== false) return this.#serveOwn(from, m, own);
     if (!dest.writer.hasRoom()) {
+      this.#slowConsumers.watch(dest);
       this.#drop("queue_full");
       return this.#fail(from, m, new QueueFullError(`Cannot route ${m.u}: the queue of peer ${dest.id} is full`));
     }
@@ -349,9 +339,8 @@ export class Hub extends EventTarget {
   /** Own handlers run by a direct call: answered within it when they return a value, remembered while a promise runs. */
   #serveOwn(from: PeerLink, m: Request, own: boolean): void {
     let entry: InFlight | undefined;
-    const answered = this.peer.serve(m, own, (answer) => {
-      if (entry && this.#inFlight.get(from.id, m.r) !== entry) return; // answered with an error meanwhile (closing)
-      if (entry) this.#inFlight.forget(from.id, m.r);
+    const answered = servePeer(this.peer, m, own, (answer) => {
+      if (entry && !this.#inFlight.settle(entry)) return; // answered with an error meanwhile (closing)
       this.#stats.responses++;
       writeAnswer(from.writer, 0, m, this.#settings.maxFrameBytes, answer);
       if (this.#closing && this.#inFlight.size === 0) this.#wakeDrained?.();
@@ -387,37 +376,36 @@ export class Hub extends EventTarget {
     if (this.#closing && this.#inFlight.size === 0) this.#wakeDrained?.();
   }
 
-  #onGone(link: PeerLink, reason: string): void {
+  /** Forgets `link` and tells the others; `abort` drops what is queued for it (false: a last frame is on its way). */
+  #onGone(link: PeerLink, reason: string, abort: boolean): void {
+    link.leave();
     this.#framesOutClosed += link.writer.framesOut;
     this.#bytesOutClosed += link.writer.bytesOut;
-    link.writer.abort();
+    if (abort) link.writer.abort();
     const info = link.info;
     if (!info || this.#links.get(info.id) !== link) return;
     this.#links.delete(info.id);
     if (info.name !== undefined && this.#byName.get(info.name) === info.id) this.#byName.delete(info.name);
     if (info.id !== 0) this.#stats.peersLeft++;
+    const gone = reason === ErrorCode.SlowConsumer ? "was disconnected as a slow consumer" : "left";
     this.#inFlight.peerGone(info.id, (entry) => {
       const requester = this.#links.get(entry.requester);
       if (!requester) return;
-      // While the hub closes, responders (its own peer first) go because of the close, not on
-      // their own: the requester is told ClosedError, as the spec promises for pending requests.
+      // While the hub closes, responders go because of the close: the requester is told ClosedError, as promised.
       this.#fail(
         requester,
         { r: entry.rid, f: entry.requester },
         this.#closing
           ? new ClosedError(`Cannot answer ${entry.route}: the hub is closing`)
-          : new PeerLeftError(`Peer ${info.id} left before answering ${entry.route}`),
+          : new PeerLeftError(`Peer ${info.id} ${gone} before answering ${entry.route}`),
       );
     });
     for (const other of this.#links.values()) {
       if (other.toldBusy.delete(info.id)) this.#onWritten(other);
     }
-    const leave = encodeMessage({ k: Kind.Leave, id: info.id, reason });
-    for (const other of this.#links.values()) other.writer.push(leave);
+    this.#announcements.announce({ leave: info.id, reason }, { now: this.#closing });
     if (this.#closing && this.#inFlight.size === 0) this.#wakeDrained?.();
   }
-
-  #wakeDrained: (() => void) | undefined;
 
   #drop(reason: string): void {
     this.#stats.dropped[reason] = (this.#stats.dropped[reason] ?? 0) + 1;
@@ -454,7 +442,7 @@ export class Hub extends EventTarget {
       bytesOut,
       inFlightRequests: this.#inFlight.size,
       uptimeMs: Date.now() - this.#started,
-      socketRebinds: this.#socketRebinds,
+      socketRebinds: this.#listener.rebinds,
     };
   }
 
@@ -479,16 +467,18 @@ export class Hub extends EventTarget {
 
   async #close(timeout: number): Promise<void> {
     this.#closing = true;
-    clearInterval(this.#watchTimer);
-    await this.#listener?.close();
+    this.#announcements.flush();
+    await this.#listener.close();
     const closing = encodeMessage({ k: Kind.Close, reason: "hub closing" });
     for (const link of this.#links.values()) if (link.id !== 0) link.writer.push(closing);
     if (this.#inFlight.size > 0) {
       await waitAtMost(new Promise<void>((resolve) => (this.#wakeDrained = resolve)), timeout);
     }
     await this.peer.close();
-    // A connection still in its handshake is in #open only; without this it would outlive close().
-    for (const link of this.#open) if (!link.info) void link.conn.close();
+    // A connection still in its handshake, or a slow consumer being given its last frame, is in #open only.
+    for (const link of this.#open) if (!link.info || link.gone) void link.conn.close();
+    this.#slowConsumers.close();
+    this.#refusals.close();
     const links = [...this.#links.values()];
     await Promise.all(links.map(async (link) => {
       await link.writer.close(Math.min(timeout, 500));
@@ -496,5 +486,15 @@ export class Hub extends EventTarget {
     }));
     // Requests still remembered are moot once every connection is closed.
     this.#inFlight.clear();
+  }
+}
+
+/** Makes a hub on `listener` (none: connections come through `acceptConnection` only). */
+export function makeHub(listener: Listener | undefined, settings: HubSettings, peerSettings: PeerSettings): Hub {
+  nextHub = { listener, settings, peerSettings };
+  try {
+    return new Hub();
+  } finally {
+    nextHub = undefined;
   }
 }

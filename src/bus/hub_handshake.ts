@@ -27,6 +27,10 @@ export function admitHello(hello: Hello, ctx: AdmitContext): number | IpcError {
   if (ctx.token !== undefined && !ctx.isHubPeer) {
     if (hello.token === undefined) return new AuthError("Hub refused the handshake: no auth token given");
     if (!timingSafeEqual(hello.token, ctx.token)) return new AuthError("Hub refused the handshake: wrong auth token");
+  } else if (hello.token !== undefined && !ctx.isHubPeer) {
+    // A peer that brings a token expects a bus others cannot join without it:
+    // accepting would hide a hub started without auth.
+    return new AuthError("Hub refused the handshake: this hub does not use auth tokens; connect without one");
   }
   if (ctx.closing) return new ClosedError("The hub is closing");
   const holder = hello.name === undefined ? undefined : ctx.nameHolder(hello.name);

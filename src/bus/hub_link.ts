@@ -1,6 +1,6 @@
 import { decodeEnvelope } from "../codec/cbor.ts";
 import type { Connection } from "../transport/connection.ts";
-import { ConnectError, FrameTooLargeError, IpcError, QueueFullError } from "../errors.ts";
+import { ConnectError, ErrorCode, FrameTooLargeError, IpcError, QueueFullError } from "../errors.ts";
 import { errorFromCode } from "../error_from_code.ts";
 import { withTimeout } from "../util/with_timeout.ts";
 import { deliverEnvelope } from "./deliver_envelope.ts";
@@ -16,6 +16,7 @@ import {
   asErrorRecord,
   asJoin,
   asLeave,
+  asMembers,
   asUndeliverable,
   asWelcome,
   encodeMessage,
@@ -28,6 +29,7 @@ import {
 } from "./protocol.ts";
 import { writeAnswer } from "./write_answer.ts";
 import type { UndeliverableDetail } from "./link.ts";
+import type { MessageHeaders } from "./headers.ts";
 
 /** Largest `w` a request carries: envelope integers stay within 4-byte CBOR heads. */
 const MAX_WAIT_MS = 0x7fffffff;
@@ -61,6 +63,8 @@ export class HubLink implements Link {
   #hubClosing = false;
   /** Closed by either side: no more reading, no `lost`. */
   #done = false;
+  /** The hub said it disconnects this peer as a slow consumer: why the link is about to end. */
+  #cutLoose: IpcError | undefined;
 
   constructor(conn: Connection, settings: HubLinkSettings) {
     this.#conn = conn;
@@ -79,7 +83,7 @@ export class HubLink implements Link {
     // Frames before the welcome is handled (the welcome, and whatever came
     // with it) are kept, copied, in order.
     let early: Uint8Array[] | undefined = [];
-    let ended: { reason: string; error: unknown } | undefined;
+    let ended: { reason: string | undefined; error: unknown } | undefined;
     let wake: (() => void) | undefined;
     new FrameReceiver(this.#conn, this.#settings.maxFrameBytes, {
       frame: (body, own) => {
@@ -88,7 +92,7 @@ export class HubLink implements Link {
         wake?.();
       },
       end: (error) => {
-        let reason = "hub closed the connection";
+        let reason: string | undefined;
         if (error !== undefined) {
           reason = error instanceof Error ? error.message : String(error);
           if (error instanceof IpcError && !early) this.#handler!.error(error);
@@ -151,12 +155,23 @@ export class HubLink implements Link {
     return { id: w.id, host: w.host, peers: w.peers };
   }
 
-  /** The connection ended (not by close()): the handler hears it is lost. */
-  async #lost(reason: string): Promise<void> {
+  /** The connection ended (not by close()): the handler hears it is lost, and why. */
+  async #lost(reason: string | undefined): Promise<void> {
     if (this.#done) return;
     await this.#conn.close();
     this.#end();
-    this.#handler!.lost(reason);
+    // A hub that cut this peer loose says why; one that closes says `close`
+    // first; one whose process died (SIGKILL, a crash) just vanishes, and
+    // the kernel ends or resets the connection.
+    const cut = this.#cutLoose;
+    if (cut) this.#handler!.lost(cut.code, cut);
+    else {
+      this.#handler!.lost(
+        this.#hubClosing
+          ? `hub closed${reason === undefined ? "" : `: ${reason}`}`
+          : `connection reset: the hub went away without closing${reason === undefined ? "" : ` (${reason})`}`,
+      );
+    }
   }
 
   /**
@@ -171,6 +186,16 @@ export class HubLink implements Link {
     switch (m.k) {
       case Kind.Join:
         return h.join(asJoin(m).peer);
+      case Kind.Members:
+        // Joins and leaves of a large bus, batched by the hub, in order.
+        for (const change of asMembers(m).changes) {
+          if ("join" in change) h.join(change.join);
+          else {
+            this.#setRoom(change.leave);
+            h.leave(change.leave, change.reason);
+          }
+        }
+        return;
       case Kind.Ack: {
         const a = asAck(m);
         return h.ack(a.f, { upTo: a.s, gap: a.g === true, skip: a.skip === true });
@@ -185,7 +210,9 @@ export class HubLink implements Link {
         const detail: UndeliverableDetail = { reason: u.reason };
         if (u.t !== undefined) detail.to = u.t;
         if (u.n !== undefined) detail.name = u.n;
-        if (detail.reason === "queue_full" && detail.to !== undefined) this.#busy.add(detail.to);
+        if (u.c !== undefined && u.c > 1) detail.count = u.c;
+        // Broadcasts refused for a full peer (`b`) hold nobody back: the hub paces them itself.
+        if (detail.reason === "queue_full" && detail.to !== undefined && u.b !== true) this.#busy.add(detail.to);
         return h.undeliverable(detail, u.s !== undefined);
       }
       case Kind.Busy:
@@ -198,10 +225,15 @@ export class HubLink implements Link {
         if (this.#busy.size === 0) this.#wake();
         return;
       }
-      case Kind.Error:
-        return h.error(
-          errorFromCode(String((m.e as ErrorRecord)?.code ?? "ipc_error"), String((m.e as ErrorRecord)?.message)),
+      case Kind.Error: {
+        const err = errorFromCode(
+          String((m.e as ErrorRecord)?.code ?? "ipc_error"),
+          String((m.e as ErrorRecord)?.message),
         );
+        // The hub closes the connection after this one: it is why.
+        if (err.code === ErrorCode.SlowConsumer) this.#cutLoose = err;
+        return h.error(err);
+      }
       case Kind.Close:
         this.#hubClosing = true;
         return h.closing();
@@ -241,29 +273,65 @@ export class HubLink implements Link {
     }
   }
 
-  alert(to: number | undefined, name: string, data: Uint8Array, seq?: Sequence): void {
+  alert(to: number | undefined, name: string, data: Uint8Array, seq?: Sequence, headers?: MessageHeaders): void {
     if (seq !== undefined) {
       // Kept by the delivery policy until acknowledged and resent on the next
       // link, so a full queue only delays them: never refused here.
       this.#writer.push(
-        encodeMessage(
-          to === undefined
-            ? { k: Kind.Alert, f: this.#id, n: name, d: data, s: seq }
-            : { k: Kind.Alert, f: this.#id, t: to, n: name, d: data, s: seq },
-        ),
+        encodeMessage({
+          k: Kind.Alert,
+          f: this.#id,
+          ...(to === undefined ? {} : { t: to }),
+          n: name,
+          d: data,
+          s: seq,
+          ...(headers === undefined ? {} : { h: headers }),
+        }),
       );
       return;
+    }
+    if (headers !== undefined) {
+      // The fast path writes flat maps only: headers go through the general encoder.
+      const body = encodeMessage({
+        k: Kind.Alert,
+        f: this.#id,
+        ...(to === undefined ? {} : { t: to }),
+        n: name,
+        d: data,
+        h: headers,
+      });
+      return this.#pushBody(body, name, false);
     }
     this.#pushFast("a", [["f", this.#id], ["t", to], ["n", name], ["d", data]], name, false);
   }
 
-  request(m: { id: number; to: number | undefined; route: string; data: Uint8Array; timeout: number }): void {
+  request(
+    m: {
+      id: number;
+      to: number | undefined;
+      route: string;
+      data: Uint8Array;
+      timeout: number;
+      headers?: MessageHeaders;
+    },
+  ): void {
+    const wait = Math.min(Math.ceil(m.timeout), MAX_WAIT_MS);
+    if (m.headers !== undefined) {
+      const body = encodeMessage({
+        k: Kind.Request,
+        f: this.#id,
+        ...(m.to === undefined ? {} : { t: m.to }),
+        r: m.id,
+        u: m.route,
+        w: wait,
+        d: m.data,
+        h: m.headers,
+      });
+      return this.#pushBody(body, m.route, true);
+    }
     this.#pushFast(
       "q",
-      [["f", this.#id], ["t", m.to], ["r", m.id], ["u", m.route], ["w", Math.min(Math.ceil(m.timeout), MAX_WAIT_MS)], [
-        "d",
-        m.data,
-      ]],
+      [["f", this.#id], ["t", m.to], ["r", m.id], ["u", m.route], ["w", wait], ["d", m.data]],
       m.route,
       true,
     );
@@ -314,6 +382,17 @@ export class HubLink implements Link {
   /** Queues an alert or request envelope written in place (see fast_envelope.ts), within the limits. */
   #pushFast(kind: "a" | "q", fields: EnvelopeFields, what: string, isRequest: boolean): void {
     const size = envelopeBytes(fields);
+    this.#checkLimits(size, what, isRequest);
+    writeEnvelope(this.#writer, kind, fields, size);
+  }
+
+  /** Queues an envelope encoded the general way, within the same limits. */
+  #pushBody(body: Uint8Array, what: string, isRequest: boolean): void {
+    this.#checkLimits(body.byteLength, what, isRequest);
+    this.#writer.push(body);
+  }
+
+  #checkLimits(size: number, what: string, isRequest: boolean): void {
     if (size > this.#settings.maxFrameBytes) {
       throw new FrameTooLargeError(
         `Cannot send ${what}: frame of ${size} bytes exceeds maxFrameBytes ${this.#settings.maxFrameBytes}`,
@@ -327,6 +406,5 @@ export class HubLink implements Link {
         } ${what}: outgoing queue is full (${writer.messages} messages, ${writer.bytes} bytes); await flush() and retry`,
       );
     }
-    writeEnvelope(writer, kind, fields, size);
   }
 }

@@ -26,8 +26,10 @@ export interface HubStats {
   requests: number;
   /** Responses forwarded to their requester. */
   responses: number;
-  /** Connections dropped for a protocol error. */
+  /** Connections dropped for a protocol error, and failures to accept (out of file descriptors …). */
   errors: number;
+  /** Peers disconnected as slow consumers (`slowConsumer.timeout`). */
+  slowConsumers: number;
   /** Messages not delivered, by reason. */
   dropped: Record<string, number>;
   /** Times the socket file was found deleted and bound anew. */
@@ -45,6 +47,11 @@ export interface HubSettings {
   maxQueueBytes: number;
   handshakeTimeout: number;
   closeTimeout: number;
+  /**
+   * A peer whose queue has no room and took nothing for this long is
+   * disconnected as a slow consumer (default `BUS_DEFAULTS.slowConsumerTimeout`).
+   */
+  slowConsumerTimeout?: number;
   token?: string;
   /** Checks that the socket file is still the hub's, and binds a new one if not. */
   socketWatch?: SocketWatch;
@@ -69,4 +76,32 @@ export const BUS_DEFAULTS = {
   requestTimeout: 10_000,
   connectTimeout: 5_000,
   handshakeTimeout: 10_000,
+  slowConsumerTimeout: 10_000,
 } as const;
+
+/** The counters a hub starts with; `stats()` adds the ones it computes. */
+export function hubCounters(): {
+  peersJoined: number;
+  peersLeft: number;
+  framesIn: number;
+  bytesIn: number;
+  alerts: number;
+  requests: number;
+  responses: number;
+  errors: number;
+  slowConsumers: number;
+  dropped: Record<string, number>;
+} {
+  return {
+    peersJoined: 0,
+    peersLeft: 0,
+    framesIn: 0,
+    bytesIn: 0,
+    alerts: 0,
+    requests: 0,
+    responses: 0,
+    errors: 0,
+    slowConsumers: 0,
+    dropped: {},
+  };
+}

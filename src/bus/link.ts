@@ -12,10 +12,15 @@
  *
  * @module
  */
+import type { MessageHeaders } from "./headers.ts";
+import type { IpcError } from "../errors.ts";
 import type { ErrorRecord, PatternRecord, PeerInfo } from "./protocol.ts";
 
-/** The answer to a request, as a link carries it: the CBOR of the result, or an error record. */
-export type Answer = { data: Uint8Array } | { error: ErrorRecord };
+/**
+ * The answer to a request, as a link carries it: the CBOR of the result
+ * (with its headers, if any), or an error record.
+ */
+export type Answer = { data: Uint8Array; headers?: MessageHeaders } | { error: ErrorRecord };
 
 /**
  * The sequence number of a reliably delivered alert: one number for a
@@ -42,6 +47,12 @@ export interface UndeliverableDetail {
   name?: string;
   /** `no_such_peer`, `queue_full`, `peer_left` … */
   reason: string;
+  /**
+   * How many alerts the report stands for, when more than one: broadcasts a
+   * full peer could not take are reported together, at most one report per
+   * peer every 250 ms.
+   */
+  count?: number;
 }
 
 /** What a link learns when it opens. */
@@ -72,10 +83,20 @@ export interface LinkHandler {
    * before the first message is delivered.
    */
   welcome(welcome: LinkWelcome): void;
-  /** An alert arrived; `to` undefined means a broadcast, `seq` is set for reliably delivered ones. */
-  alert(from: number, to: number | undefined, name: string, data: Uint8Array, seq: Sequence | undefined): void;
+  /**
+   * An alert arrived; `to` undefined means a broadcast, `seq` is set for
+   * reliably delivered ones, `headers` when the sender gave some.
+   */
+  alert(
+    from: number,
+    to: number | undefined,
+    name: string,
+    data: Uint8Array,
+    seq: Sequence | undefined,
+    headers?: MessageHeaders,
+  ): void;
   /** A request for one of this peer's routes arrived; the facade serves it and calls `link.answer()`. */
-  request(from: number, id: number, route: string, data: Uint8Array): void;
+  request(from: number, id: number, route: string, data: Uint8Array, headers?: MessageHeaders): void;
   /** Settles this peer's pending request `id` (a response, an error, or the link's own refusal). */
   answer(id: number, answer: Answer): void;
   /** A peer joined. */
@@ -94,8 +115,12 @@ export interface LinkHandler {
   error(err: unknown): void;
   /** The far side said it is closing: new messages fail with `ClosedError` from now on. */
   closing(): void;
-  /** The link is gone (not called after {@linkcode Link.close}). */
-  lost(reason: string): void;
+  /**
+   * The link is gone (not called after {@linkcode Link.close}). `error`, when
+   * the far side said why it ended the link (code `slow_consumer`), is what
+   * pending requests reject with.
+   */
+  lost(reason: string, error?: IpcError): void;
 }
 
 /**
@@ -118,17 +143,27 @@ export interface Link {
    * {@linkcode Link.checkRoom}, called first); with `seq` (reliable delivery)
    * it is queued regardless, since the policy keeps it until acknowledged.
    */
-  alert(to: number | undefined, name: string, data: Uint8Array, seq?: Sequence): void;
+  alert(to: number | undefined, name: string, data: Uint8Array, seq?: Sequence, headers?: MessageHeaders): void;
   /**
    * Throws `QueueFullError` when the far side reported destination `to` full
-   * (for a broadcast: any destination). `what` names the alert in the message.
+   * (for a broadcast: any destination; only numbered broadcasts ask, plain
+   * ones are paced by the far side). `what` names the alert in the message.
    */
   checkRoom(to: number | undefined, what: string): void;
   /**
    * Queues request `m.id` (`to` undefined: the link picks a responder, or
    * fails it through `handler.answer` with `NoResponderError`).
    */
-  request(m: { id: number; to: number | undefined; route: string; data: Uint8Array; timeout: number }): void;
+  request(
+    m: {
+      id: number;
+      to: number | undefined;
+      route: string;
+      data: Uint8Array;
+      timeout: number;
+      headers?: MessageHeaders;
+    },
+  ): void;
   /** Queues the answer to request `id` of peer `to`; an answer too large for a frame becomes an error. */
   answer(to: number, id: number, answer: Answer): void;
   /** Queues an acknowledgement for peer `to` (reliable delivery). */
@@ -150,9 +185,9 @@ export interface Link {
  */
 export interface DeliveryPolicy {
   /** Sends alert `name` to `to`; the policy numbers it and sends it over the link when it can. */
-  send(to: number, name: string, data: Uint8Array): void;
+  send(to: number, name: string, data: Uint8Array, headers?: MessageHeaders): void;
   /** Broadcasts alert `name` to `members` (this peer included). */
-  broadcast(members: number[], name: string, data: Uint8Array): void;
+  broadcast(members: number[], name: string, data: Uint8Array, headers?: MessageHeaders): void;
   /** Whether an incoming alert with sequence `seq` from `from` is delivered (false: duplicate or gap). */
   accept(from: number, seq: Sequence | undefined): boolean;
   /** Peer `from` acknowledged. */

@@ -1,32 +1,33 @@
-import type { Connection } from "../transport/connection.ts";
-import { keptBytes } from "../util/copy_bytes.ts";
-import { processId, runtime } from "../transport/runtime.ts";
 import { ClosedError } from "../errors.ts";
 import { waitAtMost } from "../util/with_timeout.ts";
-import { textAlertName } from "./alert_handlers.ts";
-import { HubLink } from "./hub_link.ts";
-import type { Answer, Link } from "./link.ts";
+import { checkHeaders } from "./headers.ts";
+import { type PeerEventMap, TypedEventTarget } from "./peer_events.ts";
 import type {
   AlertHandler,
+  DrainOptions,
   PeerSettings,
   PeerStats,
   RequestHandler,
   RequestOptions,
+  SendOptions,
   SubscribeOptions,
 } from "./peer_types.ts";
 import { PeerSession } from "./peer_session.ts";
 import type { PeerInfo } from "./protocol.ts";
+import type { Reply } from "./reply.ts";
 import type { RoutePattern } from "./route_pattern.ts";
 import type { SubscriptionMessage } from "./subscription.ts";
 
 export type {
   AlertContext,
   AlertHandler,
+  DrainOptions,
   PeerSettings,
   PeerStats,
   RequestContext,
   RequestHandler,
   RequestOptions,
+  SendOptions,
   SubscribeOptions,
 } from "./peer_types.ts";
 export type { UndeliverableDetail } from "./link.ts";
@@ -34,11 +35,23 @@ export type { UndeliverableDetail } from "./link.ts";
 /** How long `close()` of a peer with a delivery policy waits for its alerts to be acknowledged. */
 const CLOSE_ACK_TIMEOUT_MS = 2000;
 
+/** Settings of the next `Peer` constructed: peers are made by `connect()`, `serve()` and `channel()` only. */
+let nextSettings: PeerSettings | undefined;
+/** Reaches a peer's session from this module's functions, which the library uses and `mod.ts` does not export. */
+let sessionOf: (peer: Peer) => PeerSession;
+
+function takeSettings(): PeerSettings {
+  const settings = nextSettings;
+  nextSettings = undefined;
+  if (!settings) throw new TypeError("Peers are made by connect(), serve() and channel(), not with new Peer()");
+  return settings;
+}
+
 /**
  * One participant of the bus: sends named alerts to one peer or to all,
- * serves and makes requests. Events: `peerjoin`, `peerleave` (detail
- * {@linkcode PeerInfo}), `connect`, `disconnect`, `undeliverable` (detail
- * {@linkcode UndeliverableDetail}), `error` (detail: the error).
+ * serves and makes requests. Events (typed by {@linkcode PeerEventMap}):
+ * `connect`, `disconnect`, `reconnect`, `peerjoin`, `peerleave`,
+ * `undeliverable`, `error`; event data is in `event.detail`.
  *
  * @example Alerts and requests
  * ```ts
@@ -50,16 +63,19 @@ const CLOSE_ACK_TIMEOUT_MS = 2000;
  * await peer.close();
  * ```
  */
-export class Peer extends EventTarget {
-  readonly #s: PeerSession;
+export class Peer<M extends PeerEventMap = PeerEventMap> extends TypedEventTarget<M> {
+  readonly #s: PeerSession = new PeerSession(takeSettings(), this);
 
-  /** @internal Peers are made by `connect()`, `serve()` and `channel()`. */
-  constructor(settings: PeerSettings) {
-    super();
-    this.#s = new PeerSession(settings, this);
+  static {
+    sessionOf = (peer) => peer.#s;
   }
 
-  /** This peer's id (0 for the hub's own peer); undefined until connected. */
+  /**
+   * This peer's id: 0 for the hub's own peer, 1, 2, 3 … for the others; a
+   * new one if a reconnect could not get the old one back. Always set on the
+   * peers `connect()` and `serve()` give, which resolve after the handshake;
+   * a channel member has it once `ready` resolves (undefined before).
+   */
   get id(): number {
     return this.#s.id as number;
   }
@@ -75,28 +91,66 @@ export class Peer extends EventTarget {
   }
 
   /**
-   * Registers the handler of alert `name` (replacing any), or several at once
-   * with an object; `null` removes one. The name `"*"` catches every alert
-   * that has no handler of its own.
-   *
-   * @param name The alert name, or a map of names to handlers.
-   * @param handler Called with the data and an {@linkcode AlertContext}.
-   * @throws {TypeError} for a name that is not a non-empty string or a handler that is not a function.
+   * Settles once the peer is closed for good; never rejects. Resolves with
+   * `undefined` after `close()` or `drain()`, or with the error that ended
+   * the peer: a `ClosedError` when its connection was lost (and it does not
+   * reconnect), the last attempt's error when reconnecting gave up.
    *
    * @example
    * ```ts
    * import { connect } from "@ipcbus/ipcbus";
    * const peer = await connect({ path: "/tmp/app.sock" });
+   * const err = await peer.closed;
+   * if (err) console.error("the bus ended:", err.message);
+   * ```
+   */
+  get closed(): Promise<Error | undefined> {
+    return this.#s.closedPromise;
+  }
+
+  /**
+   * Registers the handler of alert `name` (replacing any); `null` removes it.
+   * `name` may be a pattern: `"jobs.*"` (one `.`-separated token),
+   * `"jobs.>"` (one or more), `"*"` (every alert). One handler runs per
+   * alert, the most specific: the exact name, else the matching pattern with
+   * literal tokens before `*`, and `*` before `>` and `"*"`. `T` is the
+   * data's type as senders promise it (not checked at run time). An error
+   * the handler throws (or a promise it rejects) goes to the `error` event,
+   * and is printed with `console.error` when nothing listens to it.
+   *
+   * @param name The alert name or pattern.
+   * @param handler Called with the data and an {@linkcode AlertContext}.
+   * @throws {TypeError} for a name that is not a non-empty string, a `>` that is not the last token, or a handler that is not a function.
+   *
+   * @example Names, patterns and typed data
+   * ```ts
+   * import { connect } from "@ipcbus/ipcbus";
+   * const peer = await connect({ path: "/tmp/app.sock" });
    * peer.on("hello", (data, ctx) => console.log(data, "from", ctx.sender, ctx.senderPid));
+   * peer.on<{ n: number }>("jobs.*", (job, ctx) => console.log(ctx.name, job.n));
+   * ```
+   */
+  on<T = unknown>(name: string, handler: AlertHandler<T> | null): this;
+  /**
+   * Registers several handlers at once, by name or pattern; `null` removes one.
+   *
+   * @param handlers Alert names or patterns to handlers.
+   *
+   * @example
+   * ```ts
+   * import { connect } from "@ipcbus/ipcbus";
+   * const peer = await connect({ path: "/tmp/app.sock" });
    * peer.on({ reload: () => {}, stop: () => {} });
    * ```
    */
-  on(name: string | Record<string, AlertHandler | null>, handler?: AlertHandler | null): this {
+  on(handlers: Record<string, AlertHandler | null>): this;
+  on<T>(name: string | Record<string, AlertHandler | null>, handler?: AlertHandler<T> | null): this {
     if (typeof name === "object" && name !== null) {
       for (const [key, fn] of Object.entries(name)) this.on(key, fn);
       return this;
     }
-    this.#s.alerts.set(name, handler);
+    // The handler's data type is the caller's promise; the table holds handlers of unknown data.
+    this.#s.alerts.set(name, handler as AlertHandler | null | undefined);
     return this;
   }
 
@@ -117,56 +171,54 @@ export class Peer extends EventTarget {
   }
 
   /**
-   * Sends alert `name` to one peer, by id or by name. Returns at once.
+   * Sends alert `name` to one peer, by id or by name. Returns at once. While
+   * a peer with `reconnect` is between hubs, the alert is queued and sent
+   * once it is back.
    *
    * @param to Peer id or peer name.
    * @param name Alert name.
    * @param data Any CBOR-encodable value.
+   * @param options `headers`: text metadata for the receiver's `ctx.headers`.
    * @throws {NoSuchPeerError} when `to` is not a live peer in this peer's view.
    * @throws {QueueFullError} when the outgoing queue, or the destination's queue at the hub, is full.
-   * @throws {ClosedError} when the peer is closed.
+   * @throws {ClosedError} when the peer is closed or draining.
+   * @throws {DataError} when `data` holds a function, a symbol or a cycle.
    *
    * @example
    * ```ts
    * import { connect } from "@ipcbus/ipcbus";
    * const peer = await connect({ path: "/tmp/app.sock" });
    * peer.send(2, "job", { n: 1 });
-   * peer.send("worker-b", "job", { n: 2 });
+   * peer.send("worker-b", "job", { n: 2 }, { headers: { trace: "7f3a" } });
    * ```
    */
-  send(to: number | string, name: string, data?: unknown): void {
-    if (this.#s.policy) return this.#s.sendReliably(to, name, data);
-    const link = this.#s.usable();
-    textAlertName(name);
-    const dest = this.#s.view.resolve(to);
-    link.checkRoom(dest, name);
-    link.alert(dest, name, this.#s.encodeData(data, name, true));
-    this.#s.counters.alertsSent++;
+  send(to: number | string, name: string, data?: unknown, options?: SendOptions): void {
+    this.#s.sendAlert(to, name, data, checkHeaders(options?.headers));
   }
 
   /**
    * Sends alert `name` to every connected peer, this one and the hub's
-   * included, exactly once each. Returns at once.
+   * included, at most once each. Returns at once. The hub paces broadcasts
+   * to the slowest peer that still reads; a peer whose queue at the hub is
+   * full (one that stalled) misses them alone, and this peer gets
+   * `undeliverable` events for it, several refusals in one (`count`).
    *
    * @param name Alert name.
    * @param data Any CBOR-encodable value.
-   * @throws {QueueFullError} when the outgoing queue is full, or a peer's queue at the hub is.
-   * @throws {ClosedError} when the peer is closed.
+   * @param options `headers`: text metadata for the receivers' `ctx.headers`.
+   * @throws {QueueFullError} when the outgoing queue is full.
+   * @throws {ClosedError} when the peer is closed or draining.
+   * @throws {DataError} when `data` holds a function, a symbol or a cycle.
    *
    * @example
    * ```ts
    * import { connect } from "@ipcbus/ipcbus";
    * const peer = await connect({ path: "/tmp/app.sock" });
-   * peer.broadcast("reload", { version: 2 });
+   * peer.broadcast("reload", { version: 2 }, { headers: { reason: "deploy" } });
    * ```
    */
-  broadcast(name: string, data?: unknown): void {
-    if (this.#s.policy) return this.#s.sendReliably(undefined, name, data);
-    const link = this.#s.usable();
-    textAlertName(name);
-    link.checkRoom(undefined, name);
-    link.alert(undefined, name, this.#s.encodeData(data, name, true));
-    this.#s.counters.alertsSent++;
+  broadcast(name: string, data?: unknown, options?: SendOptions): void {
+    this.#s.sendAlert(undefined, name, data, checkHeaders(options?.headers));
   }
 
   /**
@@ -201,8 +253,9 @@ export class Peer extends EventTarget {
   /**
    * Serves requests whose route matches `pattern`: an exact route, a prefix
    * ending in `*`, or a RegExp. The handler's return value (or promise) is the
-   * response; a thrown error reaches the caller as `RemoteError`. `null`
-   * removes the handler.
+   * response, or `reply(data, { headers })` to answer with headers; a thrown
+   * error reaches the caller as `RemoteError`. `null` removes the handler.
+   * `Req` and `Res` type the request's and the response's data.
    *
    * @param pattern Route, `prefix*`, or RegExp.
    * @param handler Called with a {@linkcode RequestContext}.
@@ -211,12 +264,13 @@ export class Peer extends EventTarget {
    * ```ts
    * import { connect } from "@ipcbus/ipcbus";
    * const peer = await connect({ path: "/tmp/app.sock" });
-   * peer.handle("/render", ({ data }) => ({ html: `<p>${(data as { page: number }).page}</p>` }));
-   * peer.handle(/^\/users\/\d+$/, ({ route }) => ({ route }));
+   * peer.handle<{ page: number }, { html: string }>("/render", ({ data }) => ({ html: `<p>${data.page}</p>` }));
+   * peer.handle(/^\/users\/\d+$/, ({ route, headers }) => ({ route, trace: headers.trace }));
    * ```
    */
-  handle(pattern: RoutePattern, handler: RequestHandler | null): this {
-    this.#s.responders.set(pattern, handler);
+  handle<Req = unknown, Res = unknown>(pattern: RoutePattern, handler: RequestHandler<Req, Res> | null): this {
+    // The types are the caller's promise; the table holds handlers of unknown data.
+    this.#s.responders.set(pattern, handler as RequestHandler | null);
     this.#s.announceRoutes();
     return this;
   }
@@ -224,65 +278,67 @@ export class Peer extends EventTarget {
   /**
    * Asks a peer to serve `route`. Without `to`, the hub picks one whose
    * `handle()` pattern matches: the hub's own handlers first, then the other
-   * peers round-robin.
+   * peers round-robin. `Res` types the response (and `Req` the data), as
+   * the responder promises them: nothing is checked at run time.
    *
    * @param route The route, e.g. `"/render"`.
    * @param data Any CBOR-encodable value.
-   * @param options `to`, `timeout`, `signal`.
+   * @param options `to`, `timeout`, `signal`, `headers`.
    * @returns The response value.
    * @throws {NoResponderError} at once when no peer handles the route.
    * @throws {TimeoutError} after `timeout` ms without an answer.
    * @throws {RemoteError} when the handler threw.
    * @throws {PeerLeftError} when the serving peer left before answering.
-   * @throws {ClosedError} when this peer closes first.
+   * @throws {ClosedError} when this peer closes first, or is draining.
+   * @throws {DataError} when `data` holds a function, a symbol or a cycle.
    *
    * @example
    * ```ts
    * import { connect, TimeoutError } from "@ipcbus/ipcbus";
    * const peer = await connect({ path: "/tmp/app.sock" });
-   * const page = await peer.request("/render", { page: 3 }, { timeout: 1000 });
+   * const page = await peer.request<string>("/render", { page: 3 }, { timeout: 1000 });
    * ```
    */
-  request(route: string, data?: unknown, options: RequestOptions = {}): Promise<unknown> {
-    try {
-      const link = this.#s.policy ? this.#s.usableOrAway() : this.#s.usable();
-      if (typeof route !== "string" || route.length === 0) {
-        throw new TypeError(`Invalid route: expected a non-empty string, got ${JSON.stringify(route)}`);
-      }
-      const timeout = options.timeout ?? this.#s.settings.requestTimeout;
-      if (!(timeout > 0)) throw new RangeError(`Invalid timeout: expected a positive number, got ${timeout}`);
-      options.signal?.throwIfAborted();
-      // Queued for later (no link yet) it must stay as it is; sent now it may be transient.
-      const d = this.#s.encodeData(data, route, link !== undefined);
-      if (!link && this.#s.id === undefined) {
-        // Not yet joined: no view to check `to` against; resolve it on replay.
-        this.#s.enqueue(route);
-        const { id, promise } = this.#s.pending.add(route, undefined, timeout, options.signal);
-        this.#s.outbox.push(() => this.#s.sendRequest(id, route, options.to, d, timeout));
-        return promise;
-      }
-      const to = options.to === undefined ? undefined : this.#s.view.resolve(options.to);
-      const { id, promise } = this.#s.pending.add(route, to, timeout, options.signal);
-      if (link) this.#s.sendRequest(id, route, to, d, timeout);
-      else {
-        this.#s.enqueue(route);
-        this.#s.outbox.push(() => this.#s.sendRequest(id, route, to, d, timeout));
-      }
-      this.#s.counters.requestsSent++;
-      return promise;
-    } catch (err) {
-      return Promise.reject(err);
-    }
+  request<Res = unknown, Req = unknown>(route: string, data?: Req, options: RequestOptions = {}): Promise<Res> {
+    return this.#s.request(route, data, options, false) as Promise<Res>;
   }
 
   /**
-   * Alert `name` as a stream, for `for await` consumers; `"*"` streams every
-   * alert. Cancelling the stream unsubscribes. Alert handlers registered with
-   * `on()` still run.
+   * Like {@linkcode Peer.request}, but resolves with the response and its
+   * headers (those of a handler that answered with `reply(data, { headers })`).
    *
-   * @param name Alert name.
+   * @param route The route, e.g. `"/render"`.
+   * @param data Any CBOR-encodable value.
+   * @param options `to`, `timeout`, `signal`, `headers`.
+   * @returns `{ data, headers }`; `headers` is empty when the response had none.
+   * @throws {NoResponderError} at once when no peer handles the route; and as `request()` does.
+   *
+   * @example
+   * ```ts
+   * import { connect } from "@ipcbus/ipcbus";
+   * const peer = await connect({ path: "/tmp/app.sock" });
+   * const { data, headers } = await peer.requestReply<string>("/render", 3, { headers: { accept: "text/html" } });
+   * console.log(headers["content-type"], data);
+   * ```
+   */
+  requestReply<Res = unknown, Req = unknown>(
+    route: string,
+    data?: Req,
+    options: RequestOptions = {},
+  ): Promise<Reply<Res>> {
+    return this.#s.request(route, data, options, true) as Promise<Reply<Res>>;
+  }
+
+  /**
+   * Alert `name` as a stream, for `for await` consumers. `name` may be a
+   * pattern, as in `on()`: `"jobs.*"`, `"jobs.>"`, `"*"` (every alert); every
+   * matching subscription gets each alert. Cancelling the stream
+   * unsubscribes. Alert handlers registered with `on()` still run. `T` is the
+   * data's type as senders promise it.
+   *
+   * @param name Alert name or pattern.
    * @param options Buffer size for a slow consumer.
-   * @returns A stream of `{ data, sender }`.
+   * @returns A stream of `{ data, sender, name, headers }`.
    *
    * @example
    * ```ts
@@ -294,8 +350,8 @@ export class Peer extends EventTarget {
    * }
    * ```
    */
-  subscribe(name: string, options: SubscribeOptions = {}): ReadableStream<SubscriptionMessage> {
-    return this.#s.alerts.subscribe(name, options, this.#s.closed);
+  subscribe<T = unknown>(name: string, options: SubscribeOptions = {}): ReadableStream<SubscriptionMessage<T>> {
+    return this.#s.alerts.subscribe(name, options, this.#s.closed) as ReadableStream<SubscriptionMessage<T>>;
   }
 
   /**
@@ -329,7 +385,7 @@ export class Peer extends EventTarget {
    */
   stats(): PeerStats {
     const c = this.#s.counters;
-    const queued = this.#s.link?.queued();
+    const queued = this.#s.link?.queued() ?? { messages: this.#s.away.messages, bytes: this.#s.away.bytes };
     return {
       alertsSent: c.alertsSent,
       alertsReceived: c.alertsReceived,
@@ -337,14 +393,15 @@ export class Peer extends EventTarget {
       requestsServed: c.requestsServed,
       dropped: { ...c.dropped },
       pendingRequests: this.#s.pending.size,
-      queuedMessages: queued?.messages ?? 0,
-      queuedBytes: queued?.bytes ?? 0,
+      queuedMessages: queued.messages,
+      queuedBytes: queued.bytes,
     };
   }
 
   /**
    * Leaves the bus: pending requests reject with `ClosedError`, the hub
-   * tells the others this peer left.
+   * tells the others this peer left. See {@linkcode Peer.drain} to finish
+   * the requests in flight first.
    *
    * @example
    * ```ts
@@ -354,76 +411,66 @@ export class Peer extends EventTarget {
    * ```
    */
   async close(): Promise<void> {
-    if (this.#s.closing) return;
-    this.#s.closing = true;
-    if (this.#s.policy && this.#s.link) {
+    const s = this.#s;
+    if (s.closing) return;
+    s.closing = true;
+    if (s.policy && s.link) {
       // Give what was sent a bounded chance to be acknowledged, so a member
       // that sends and then leaves does not take its last alerts with it.
-      await waitAtMost(this.#s.policy.acknowledged(), CLOSE_ACK_TIMEOUT_MS);
+      await waitAtMost(s.policy.acknowledged(), CLOSE_ACK_TIMEOUT_MS);
     }
-    await this.#s.link?.close();
-    this.#s.view.close();
-    this.#s.lose(new ClosedError("Peer is closed"), "closed");
-    this.#s.closed = true;
-  }
-
-  // ---- links ------------------------------------------------------------------
-
-  /**
-   * Runs the handshake with a hub over `conn` and starts reading. Resolves
-   * once the hub has assigned an id. Used by `connect()`, the hub and channels.
-   * @internal
-   */
-  attach(conn: Connection, timeout: number): Promise<void> {
-    const s = this.#s.settings;
-    // A reconnecting peer asks for its id back; the hub's own peer (0) gets 0 without asking.
-    const id = this.#s.id || s.requestedId;
-    return this.attachLink(
-      new HubLink(conn, {
-        maxQueueMessages: s.maxQueueMessages,
-        maxQueueBytes: s.maxQueueBytes,
-        maxFrameBytes: s.maxFrameBytes,
-        timeout,
-        hello: {
-          pid: processId,
-          runtime: runtime ?? "unknown",
-          ...(s.name === undefined ? {} : { name: s.name }),
-          ...(id ? { id } : {}),
-          inc: this.#s.incarnation,
-          ...(s.token === undefined ? {} : { token: s.token }),
-          ...(s.dropOldestBroadcasts ? { dropOldest: true } : {}),
-        },
-      }),
-    );
+    await s.link?.close();
+    s.lose(new ClosedError("Peer is closed"), "closed");
+    s.end(undefined);
   }
 
   /**
-   * Opens `link` and carries this peer's messages over it from then on.
-   * @internal
+   * Leaves politely: stops taking new requests (the hub stops routing them
+   * here; one addressed to this peer is answered with `ClosedError`), waits
+   * for the requests this peer serves to be answered and for those it awaits
+   * to settle, then closes. `send`, `broadcast` and `request` throw
+   * `ClosedError` from the call on; alerts keep arriving until the close.
+   *
+   * @param options `timeout`: how long to wait for the requests in flight
+   * (default: the peer's `requestTimeout`); what is left then is settled as
+   * `close()` does.
+   *
+   * @example
+   * ```ts
+   * import { connect } from "@ipcbus/ipcbus";
+   * const peer = await connect({ path: "/tmp/app.sock" });
+   * peer.handle("/work", async () => "done");
+   * await peer.drain(); // answers what it is serving, then closes
+   * ```
    */
-  attachLink(link: Link): Promise<void> {
-    return this.#s.attach(link);
+  async drain(options: DrainOptions = {}): Promise<void> {
+    const s = this.#s;
+    const timeout = options.timeout ?? s.settings.requestTimeout;
+    if (!(timeout >= 0)) throw new RangeError(`Invalid timeout: expected a number of at least 0, got ${timeout}`);
+    if (!s.closing && !s.draining) {
+      s.draining = true;
+      s.announceRoutes();
+      await waitAtMost(Promise.all([s.served(), s.pending.idle()]), timeout);
+    }
+    await this.close();
   }
+}
 
-  /**
-   * Runs the handler of route `m.u` for request `m` and calls `done` with
-   * its answer, once: at once if the handler returns a value (then it
-   * returns true). `m.d` is kept unless `own` is false (a view into a read
-   * buffer: copied). The hub calls this directly for its own peer, without
-   * a round trip through a connection.
-   * @internal
-   */
-  serve(m: { f: number; u: string; d: Uint8Array }, own: boolean, done: (answer: Answer) => void): boolean {
-    return this.#s.serve({ f: m.f, u: m.u, d: keptBytes(m.d, own) }, done);
+/**
+ * Makes a peer with `settings`: `make` calls the constructor of `Peer` or of
+ * a subclass, whose construction takes them from here. The library's way to
+ * make peers; `new Peer()` elsewhere throws.
+ */
+export function makePeer<P extends Peer>(settings: PeerSettings, make: () => P): P {
+  nextSettings = settings;
+  try {
+    return make();
+  } finally {
+    nextSettings = undefined;
   }
+}
 
-  /** @internal The peers in view, those away during a failover included. */
-  viewSnapshot(): PeerInfo[] {
-    return this.#s.view.list();
-  }
-
-  /** @internal Id of the member hosting the hub, from the last welcome. */
-  get hubHost(): number | undefined {
-    return this.#s.hubHost;
-  }
+/** A peer's session, for the library's own functions (`attach_peer.ts`, `connect()`). */
+export function peerSession(peer: Peer): PeerSession {
+  return sessionOf(peer);
 }

@@ -6,8 +6,8 @@ export class PeerCounters {
   requestsServed = 0;
   readonly dropped: Record<string, number> = {};
 
-  /** Counts one message dropped for `reason`. */
-  drop(reason: string): void {
-    this.dropped[reason] = (this.dropped[reason] ?? 0) + 1;
+  /** Counts `count` messages (default one) dropped for `reason`. */
+  drop(reason: string, count = 1): void {
+    this.dropped[reason] = (this.dropped[reason] ?? 0) + count;
   }
 }

@@ -68,9 +68,25 @@ export class PeerView {
   /** A link opened with `peers` present. */
   welcome(peers: PeerInfo[]): void {
     if (this.#policy) return this.#merge(peers);
+    // A reconnect: peers that did not come back leave, new ones join; an id
+    // held by another process (another `inc`) counts as both. This peer
+    // itself is told by its incarnation, as its id may have changed.
+    const selfInc = peers.find((p) => p.id === this.#host.selfId())?.inc;
+    const isSelf = (info: PeerInfo) => info.inc !== undefined && info.inc === selfInc;
+    const same = (a: PeerInfo | undefined, b: PeerInfo) => a !== undefined && a.inc === b.inc;
+    const next = new Map(peers.map((p) => [p.id, p]));
+    for (const old of this.list()) {
+      if (!isSelf(old) && !same(next.get(old.id), old)) this.leave(old.id, "not at the hub after reconnecting");
+    }
+    const before = new Map(this.#byId);
     this.#byId.clear();
     this.#byName.clear();
-    for (const info of peers) this.#add(info);
+    for (const info of peers) {
+      this.#add(info);
+      if (before.size > 0 && !isSelf(info) && !same(before.get(info.id), info)) {
+        this.#host.dispatchEvent(new CustomEvent("peerjoin", { detail: info }));
+      }
+    }
   }
 
   /** Members in the welcome are at the hub; members we knew and it lacks stay in view for the grace period. */

@@ -1,5 +1,7 @@
 import { TimeoutError } from "../errors.ts";
 import { DeadlineTimer } from "./deadline_timer.ts";
+import type { MessageHeaders } from "./headers.ts";
+import { reply } from "./reply.ts";
 
 interface Entry {
   resolve(value: unknown): void;
@@ -9,6 +11,8 @@ interface Entry {
   onAbort: (() => void) | undefined;
   route: string;
   to: number | undefined;
+  /** `requestReply()`: resolve with the data and the headers. */
+  withHeaders: boolean;
 }
 
 /**
@@ -23,6 +27,7 @@ export class PendingRequests {
     if (entry) this.settle(id, new TimeoutError(`Request ${entry.route} timed out after ${entry.timeout} ms`));
   });
   #nextId = 1;
+  #idleWaiters: Array<() => void> = [];
 
   /** Requests outstanding. */
   get size(): number {
@@ -35,10 +40,11 @@ export class PendingRequests {
     to: number | undefined,
     timeout: number,
     signal?: AbortSignal,
+    withHeaders = false,
   ): { id: number; promise: Promise<unknown> } {
     const id = this.#nextId++;
     const promise = new Promise<unknown>((resolve, reject) => {
-      const entry: Entry = { resolve, reject, timeout, signal, onAbort: undefined, route, to };
+      const entry: Entry = { resolve, reject, timeout, signal, onAbort: undefined, route, to, withHeaders };
       if (signal) {
         entry.onAbort = () => this.settle(id, signal.reason);
         signal.addEventListener("abort", entry.onAbort, { once: true });
@@ -66,12 +72,23 @@ export class PendingRequests {
     if (entry.onAbort) entry.signal!.removeEventListener("abort", entry.onAbort);
     if (isError) entry.reject(error);
     else entry.resolve(value);
+    if (this.#entries.size === 0) { for (const wake of this.#idleWaiters.splice(0)) wake(); }
     return true;
   }
 
-  /** Resolves request `id` with `value`. Returns false for a late answer. */
-  resolve(id: number, value: unknown): boolean {
-    return this.settle(id, undefined, value, false);
+  /**
+   * Resolves request `id` with `value`, or with `{ data, headers }` when it
+   * was made by `requestReply()`. Returns false for a late answer.
+   */
+  resolve(id: number, value: unknown, headers?: MessageHeaders): boolean {
+    const entry = this.#entries.get(id);
+    return this.settle(id, undefined, entry?.withHeaders ? reply(value, { headers }) : value, false);
+  }
+
+  /** Resolves once no request is outstanding (for `drain()`). */
+  idle(): Promise<void> {
+    if (this.#entries.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
   /** Rejects every outstanding request (optionally only those sent to `to`) with `makeError(route)`. */

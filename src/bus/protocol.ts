@@ -7,6 +7,7 @@
 import { encodeCbor } from "../codec/cbor.ts";
 import { type IpcError, ProtocolError, RemoteError } from "../errors.ts";
 import { errorFromCode } from "../error_from_code.ts";
+import { asHeaders, type MessageHeaders } from "./headers.ts";
 
 /** Version of the message protocol spoken by this build. */
 export const PROTOCOL_VERSION = 1;
@@ -17,6 +18,7 @@ export const Kind = {
   Welcome: "welcome",
   Refuse: "refuse",
   Join: "join",
+  Members: "members",
   Leave: "leave",
   Alert: "a",
   Request: "q",
@@ -105,6 +107,15 @@ export interface Leave {
   reason: string;
 }
 
+/** One change of a {@linkcode Members} message: a join or a leave. */
+export type MemberChange = { join: PeerInfo } | { leave: number; reason: string };
+
+/** Hub → peers: joins and leaves batched on a large bus, in the order they happened. */
+export interface Members {
+  k: typeof Kind.Members;
+  changes: MemberChange[];
+}
+
 /** Peer → hub: the route patterns it serves (replaces the previous list). */
 export interface Handle {
   k: typeof Kind.Handle;
@@ -118,6 +129,10 @@ export interface Undeliverable {
   reason: string;
   t?: number;
   s?: number | Record<string, number>;
+  /** The alerts were broadcasts refused for `t` alone: they make nobody busy. */
+  b?: boolean;
+  /** How many alerts the report stands for (absent: 1). */
+  c?: number;
 }
 
 /** Hub → sender: peer `id`'s queue is past its high-water mark. */
@@ -157,6 +172,8 @@ export interface Alert {
   n: string;
   d: Uint8Array;
   s?: number | Record<string, number>;
+  /** Headers, if any (see headers.ts). */
+  h?: MessageHeaders;
 }
 
 /** A request; `t` absent lets the hub choose the responder. */
@@ -169,6 +186,8 @@ export interface Request {
   d: Uint8Array;
   /** The requester's timeout in ms: the hub forgets the request a little after it. */
   w?: number;
+  /** Headers, if any (see headers.ts). */
+  h?: MessageHeaders;
 }
 
 /** A response to request `r` of peer `t`. */
@@ -178,6 +197,8 @@ export interface Response {
   t: number;
   r: number;
   d: Uint8Array;
+  /** Headers, if any (see headers.ts). */
+  h?: MessageHeaders;
 }
 
 /** An error response to request `r` of peer `t`. */
@@ -196,6 +217,7 @@ export type Message =
   | Refuse
   | Join
   | Leave
+  | Members
   | Alert
   | Request
   | Response
@@ -290,6 +312,7 @@ export function asAlert(m: Envelope): Alert {
   if (m.s !== undefined && !isInt(m.s) && (m.s === null || typeof m.s !== "object" || Array.isArray(m.s))) {
     bad("alert", "s", m.s);
   }
+  if (m.h !== undefined) asHeaders(m.h, "alert");
   return m as unknown as Alert;
 }
 
@@ -344,6 +367,17 @@ export function asLeave(m: Envelope): Leave {
   return m as unknown as Leave;
 }
 
+/** Validates a members message. */
+export function asMembers(m: Envelope): Members {
+  if (!Array.isArray(m.changes)) bad("members", "changes", m.changes);
+  for (const change of m.changes as Array<Record<string, unknown>>) {
+    if (change?.join !== undefined) asPeerInfo(change.join, "members");
+    else if (!isId(change?.leave)) bad("members", "changes", change);
+    else if (typeof change.reason !== "string") bad("members", "reason", change.reason);
+  }
+  return m as unknown as Members;
+}
+
 /** Validates a busy or room message. */
 export function asBusyOrRoom(m: Envelope): Busy | Room {
   if (!isId(m.id)) bad(m.k, "id", m.id);
@@ -355,6 +389,8 @@ export function asUndeliverable(m: Envelope): Undeliverable {
   if (typeof m.reason !== "string") bad("undeliverable", "reason", m.reason);
   if (m.t !== undefined && !isId(m.t)) bad("undeliverable", "t", m.t);
   if (m.n !== undefined && typeof m.n !== "string") bad("undeliverable", "n", m.n);
+  if (m.b !== undefined && typeof m.b !== "boolean") bad("undeliverable", "b", m.b);
+  if (m.c !== undefined && !isId(m.c)) bad("undeliverable", "c", m.c);
   return m as unknown as Undeliverable;
 }
 
@@ -366,6 +402,7 @@ export function asRequest(m: Envelope): Request {
   if (typeof m.u !== "string") bad("request", "u", m.u);
   if (!(m.d instanceof Uint8Array)) bad("request", "d", m.d);
   if (m.w !== undefined && (!isInt(m.w) || (m.w as number) < 0)) bad("request", "w", m.w);
+  if (m.h !== undefined) asHeaders(m.h, "request");
   return m as unknown as Request;
 }
 
@@ -376,6 +413,7 @@ export function asReply(m: Envelope): Response | ErrorResponse {
   if (!isInt(m.r)) bad("response", "r", m.r);
   if (m.k === Kind.Response) {
     if (!(m.d instanceof Uint8Array)) bad("response", "d", m.d);
+    if (m.h !== undefined) asHeaders(m.h, "response");
   } else asErrorRecord(m.e);
   return m as unknown as Response | ErrorResponse;
 }

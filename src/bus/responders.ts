@@ -1,6 +1,8 @@
 import { decodeCbor } from "../codec/cbor.ts";
 import { NoResponderError } from "../errors.ts";
 import { answerPayload } from "./encoded_answer.ts";
+import { type MessageHeaders, NO_HEADERS } from "./headers.ts";
+import { isReply } from "./reply.ts";
 import type { Answer } from "./link.ts";
 import type { PeerCounters } from "./peer_counters.ts";
 import type { RequestHandler } from "./peer_types.ts";
@@ -49,7 +51,7 @@ export class Responders {
    */
   serve(
     self: number | undefined,
-    m: { f: number; u: string; d: Uint8Array },
+    m: { f: number; u: string; d: Uint8Array; h?: MessageHeaders },
     senderPid: number,
     done: (answer: Answer) => void,
   ): boolean {
@@ -67,7 +69,14 @@ export class Responders {
     this.#counters.requestsServed++;
     let result: unknown;
     try {
-      result = entry.handler({ route: m.u, data: decodeCbor(m.d, true), payload: m.d, sender: m.f, senderPid });
+      result = entry.handler({
+        route: m.u,
+        data: decodeCbor(m.d, true),
+        payload: m.d,
+        sender: m.f,
+        senderPid,
+        headers: m.h ?? NO_HEADERS,
+      });
     } catch (err) {
       done({ error: toErrorRecord(err) });
       return true;
@@ -85,10 +94,12 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as PromiseLike<unknown> | null)?.then === "function";
 }
 
-/** The answer carrying `result`, or the error encoding it failed with. */
+/** The answer carrying `result` (a value, or a reply with headers), or the error encoding it failed with. */
 function answerOf(result: unknown): Answer {
   try {
-    return { data: answerPayload(result) };
+    if (!isReply(result)) return { data: answerPayload(result) };
+    const data = answerPayload(result.data);
+    return result.headers === NO_HEADERS ? { data } : { data, headers: result.headers };
   } catch (err) {
     return { error: toErrorRecord(err) };
   }

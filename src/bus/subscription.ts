@@ -1,11 +1,15 @@
-/** One alert as a subscription stream yields it. */
-export interface SubscriptionMessage {
+import type { MessageHeaders } from "./headers.ts";
+
+/** One alert as a subscription stream yields it; `T` is the data's type as the sender promised it. */
+export interface SubscriptionMessage<T = unknown> {
   /** The alert's data. */
-  data: unknown;
+  data: T;
   /** Id of the peer that sent it. */
   sender: number;
-  /** The alert's name (useful when subscribed to `"*"`). */
+  /** The alert's name (useful when subscribed to a pattern or `"*"`). */
   name: string;
+  /** The alert's headers; empty when it had none. */
+  headers: MessageHeaders;
 }
 
 /**

@@ -20,15 +20,18 @@ export function writeAnswer(
 ): void {
   let error: ErrorRecord;
   if ("data" in answer) {
-    const fields: EnvelopeFields = [["f", from], ["t", m.f], ["r", m.r], ["d", answer.data]];
-    const size = envelopeBytes(fields);
-    if (size <= maxFrameBytes) {
-      writeEnvelope(writer, "p", fields, size);
-      return;
+    let size: number;
+    if (answer.headers !== undefined) {
+      // The fast path writes flat maps only: headers go through the general encoder.
+      const body = encodeMessage({ k: Kind.Response, f: from, t: m.f, r: m.r, d: answer.data, h: answer.headers });
+      size = body.byteLength;
+      if (size <= maxFrameBytes) return void writer.push(body);
+    } else {
+      const fields: EnvelopeFields = [["f", from], ["t", m.f], ["r", m.r], ["d", answer.data]];
+      size = envelopeBytes(fields);
+      if (size <= maxFrameBytes) return void writeEnvelope(writer, "p", fields, size);
     }
-    error = toErrorRecord(
-      new FrameTooLargeError(`Response of ${size} bytes exceeds maxFrameBytes ${maxFrameBytes}`),
-    );
+    error = toErrorRecord(new FrameTooLargeError(`Response of ${size} bytes exceeds maxFrameBytes ${maxFrameBytes}`));
   } else error = answer.error;
   const frame = { k: Kind.ErrorResponse, f: from, t: m.f, r: m.r, e: error };
   let body = encodeMessage(frame);

@@ -7,12 +7,14 @@ import {
   PermissionError,
   UnsupportedRuntimeError,
 } from "../errors.ts";
-import { Hub } from "../bus/hub.ts";
+import { acceptConnection, type Hub, makeHub, startHub } from "../bus/hub.ts";
 import { BUS_DEFAULTS } from "../bus/hub_settings.ts";
-import { Peer, type PeerSettings } from "../bus/peer.ts";
+import { makePeer, Peer, type PeerSettings } from "../bus/peer.ts";
+import { attachPeer, hubHostOf, peerView } from "../bus/attach_peer.ts";
+import type { PeerEventMap } from "../bus/peer_events.ts";
 import type { Hello } from "../bus/protocol.ts";
 import { addBuiltinRoutes, BUILTIN_ROUTES } from "../bus/builtin_routes.ts";
-import { queueLimits, type QueueOptions } from "../bus/queue_options.ts";
+import { queueLimits, type QueueOptions, type SlowConsumerOptions, slowConsumerTimeout } from "../bus/queue_options.ts";
 import { watchSocket } from "../socket/serve.ts";
 import { ReliableDelivery } from "./reliable_delivery.ts";
 import { dial, listen } from "../transport/listen.ts";
@@ -42,7 +44,7 @@ export const ChannelRole = {
 export type ChannelRole = typeof ChannelRole[keyof typeof ChannelRole];
 
 /** Options of {@linkcode channel}. */
-export interface ChannelOptions extends QueueOptions {
+export interface ChannelOptions extends QueueOptions, SlowConsumerOptions {
   /** Directory of the channel's socket, lock and id files; default `$XDG_RUNTIME_DIR/ipcbus` or `<tmpdir>/ipcbus-<uid>`. */
   dir?: string;
   /**
@@ -96,8 +98,26 @@ export interface HubChangeDetail {
   hubId: number | undefined;
 }
 
+/** The events of a channel member: a peer's, and `hubchange`. */
+export interface ChannelEventMap extends PeerEventMap {
+  /** Another member hosts the hub now (or this one, at the first join). */
+  hubchange: CustomEvent<HubChangeDetail>;
+}
+
 const RETRY_MIN_MS = 5;
 const RETRY_MAX_MS = 50;
+
+/** What the next `ChannelPeer` constructed is made of: members are made by `channel()` only. */
+let nextMember:
+  | { name: string; options: ChannelOptions; files: ChannelFiles; role: ChannelRole; settings: PeerSettings }
+  | undefined;
+
+function takeMember(): NonNullable<typeof nextMember> {
+  const made = nextMember;
+  nextMember = undefined;
+  if (!made) throw new TypeError("Channel members are made by channel(), not with new ChannelPeer()");
+  return made;
+}
 
 /**
  * A member of a self-hosting channel: a {@linkcode Peer} whose hub runs in
@@ -108,20 +128,19 @@ const RETRY_MAX_MS = 50;
  * ```ts
  * import { channel } from "@ipcbus/ipcbus";
  * const ch = channel("myapp");
- * ch.addEventListener("hubchange", (e) => console.log((e as CustomEvent).detail.hubId));
+ * ch.addEventListener("hubchange", (e) => console.log(e.detail.hubId));
  * await ch.ready;
  * console.log(ch.id, ch.isHub);
  * ```
  */
-export class ChannelPeer extends Peer {
-  /** Resolves once the member has an id; rejects if no hub is reachable within `connectTimeout`. */
-  readonly ready: Promise<void>;
-  readonly #name: string;
-  readonly #files: ChannelFiles;
-  readonly #options: ChannelOptions;
-  readonly #role: ChannelRole;
+export class ChannelPeer extends Peer<ChannelEventMap> {
+  readonly #made = takeMember();
+  readonly #name: string = this.#made.name;
+  readonly #files: ChannelFiles = this.#made.files;
+  readonly #options: ChannelOptions = this.#made.options;
+  readonly #role: ChannelRole = this.#made.role;
   /** The peer's settings: the auth token is filled in once the token file exists. */
-  readonly #settings: PeerSettings;
+  readonly #settings: PeerSettings = this.#made.settings;
   #hub: Hub | undefined;
   #lock: FileLock | undefined;
   #stopped = false;
@@ -131,53 +150,26 @@ export class ChannelPeer extends Peer {
   /** Ids of the last host's live members, kept from others until `#heldUntil` while they reconnect. */
   #heldIds: number[] = [];
   #heldUntil = 0;
+  /** Resolves once the member has an id; rejects if no hub is reachable within `connectTimeout`. */
+  readonly ready: Promise<void> = this.#start();
 
-  /** @internal Use `channel()`. */
-  constructor(name: string, options: ChannelOptions) {
-    const files = channelFiles(name, options.dir);
-    const role = options.role ?? ChannelRole.Dual;
-    if (!Object.values(ChannelRole).includes(role)) {
-      throw new TypeError(`Invalid role ${JSON.stringify(role)}: expected "dual", "client" or "hub"`);
-    }
-    if (options.id !== undefined && (!Number.isSafeInteger(options.id) || options.id <= 0)) {
-      throw new RangeError(`Invalid id ${options.id}: expected a positive integer`);
-    }
-    const queueLimit = options.queueLimit ?? 10_000;
-    if (!Number.isSafeInteger(queueLimit) || queueLimit <= 0) {
-      throw new RangeError(`Invalid queueLimit ${queueLimit}: expected a positive integer`);
-    }
-    const settings: PeerSettings = {
-      ...queueLimits(options),
-      requestTimeout: options.requestTimeout ?? BUS_DEFAULTS.requestTimeout,
-      dropOldestBroadcasts: false,
-      ...(options.name === undefined ? {} : { name: options.name }),
-      ...(options.id === undefined ? {} : { requestedId: options.id }),
-      delivery: {
-        policy: (host) => new ReliableDelivery(host, queueLimit),
-        queueLimit,
-        graceMs: options.graceMs ?? 2000,
-      },
-    };
-    super(settings);
-    this.#settings = settings;
-    this.#name = name;
-    this.#files = files;
-    this.#options = options;
-    this.#role = role;
+  /** Starts the member: its listeners, then the join loop. */
+  #start(): Promise<void> {
     this.addEventListener("disconnect", () => this.#lost?.());
     for (const type of ["connect", "peerjoin", "peerleave"]) this.addEventListener(type, () => this.#recordMembers());
     this.addEventListener("connect", () => {
-      const hubId = this.hubHost;
+      const hubId = hubHostOf(this);
       // A new host may reuse the id of the dead one, so the incarnation tells hubs apart.
-      const hub = `${hubId}/${this.viewSnapshot().find((p) => p.id === hubId)?.inc}`;
+      const hub = `${hubId}/${peerView(this).find((p) => p.id === hubId)?.inc}`;
       if (hub !== this.#lastHub) {
         this.#lastHub = hub;
         this.dispatchEvent(new CustomEvent<HubChangeDetail>("hubchange", { detail: { hubId } }));
       }
     });
-    this.ready = this.#run();
+    const ready = this.#run();
     // `ready` is also awaited by users; a rejection they did not await must not crash the process.
-    this.ready.catch(() => {});
+    ready.catch(() => {});
+    return ready;
   }
 
   /** The channel's name. */
@@ -272,7 +264,7 @@ export class ChannelPeer extends Peer {
       this.#settings.token = token;
     }
     const conn = await dial(this.#files.socket, { timeout: 1000 });
-    await this.attach(conn, this.#options.connectTimeout ?? 10_000);
+    await attachPeer(this, conn, this.#options.connectTimeout ?? 10_000);
     return true;
   }
 
@@ -289,8 +281,9 @@ export class ChannelPeer extends Peer {
       // hand the ids of members still reconnecting to its own member or to newcomers.
       this.#heldIds = liveMemberIds(this.#files.members);
       this.#heldUntil = Date.now() + (this.#options.graceMs ?? 2000);
-      hub = new Hub(listener, {
+      hub = makeHub(listener, {
         ...limits,
+        slowConsumerTimeout: slowConsumerTimeout(this.#options),
         handshakeTimeout: BUS_DEFAULTS.handshakeTimeout,
         closeTimeout: 500,
         ownPeer: false,
@@ -301,11 +294,11 @@ export class ChannelPeer extends Peer {
       this.#hub = hub;
       this.#lock = lock;
       const [hubSide, memberSide] = memoryConnectionPair();
-      hub.accept(hubSide, { host: true });
+      acceptConnection(hub, hubSide, { host: true });
       // The hosting member serves the hub's built-in routes while it hosts.
       addBuiltinRoutes(this, hub);
-      await this.attach(memberSide, BUS_DEFAULTS.handshakeTimeout);
-      await hub.start();
+      await attachPeer(this, memberSide, BUS_DEFAULTS.handshakeTimeout);
+      await startHub(hub);
     } catch (err) {
       this.#hub = undefined;
       this.#lock = undefined;
@@ -318,7 +311,7 @@ export class ChannelPeer extends Peer {
   /** Names keep their ids across restarts; ids of members away during a failover are held for them. */
   #assignId(registry: Record<string, number>, hello: Hello, isFree: (id: number) => boolean): number {
     const held = new Set(Object.values(registry));
-    for (const info of this.viewSnapshot()) held.add(info.id);
+    for (const info of peerView(this)) held.add(info.id);
     if (Date.now() < this.#heldUntil) { for (const id of this.#heldIds) held.add(id); }
     let id: number | undefined;
     if (hello.name !== undefined) {
@@ -344,7 +337,7 @@ export class ChannelPeer extends Peer {
   #recordMembers(): void {
     if (!this.#hub) return;
     try {
-      writeIds(this.#files.members, Object.fromEntries(this.viewSnapshot().map((p) => [p.id, p.pid])));
+      writeIds(this.#files.members, Object.fromEntries(peerView(this).map((p) => [p.id, p.pid])));
     } catch (err) {
       this.dispatchEvent(new CustomEvent("error", { detail: err }));
     }
@@ -403,5 +396,36 @@ export class ChannelPeer extends Peer {
  * ```
  */
 export function channel(name: string, options: ChannelOptions = {}): ChannelPeer {
-  return new ChannelPeer(name, options);
+  const files = channelFiles(name, options.dir);
+  const role = options.role ?? ChannelRole.Dual;
+  if (!Object.values(ChannelRole).includes(role)) {
+    throw new TypeError(`Invalid role ${JSON.stringify(role)}: expected "dual", "client" or "hub"`);
+  }
+  if (options.id !== undefined && (!Number.isSafeInteger(options.id) || options.id <= 0)) {
+    throw new RangeError(`Invalid id ${options.id}: expected a positive integer`);
+  }
+  const queueLimit = options.queueLimit ?? 10_000;
+  if (!Number.isSafeInteger(queueLimit) || queueLimit <= 0) {
+    throw new RangeError(`Invalid queueLimit ${queueLimit}: expected a positive integer`);
+  }
+  // Checked now, though only read when this member hosts the hub: a bad option fails at once.
+  slowConsumerTimeout(options);
+  const settings: PeerSettings = {
+    ...queueLimits(options),
+    requestTimeout: options.requestTimeout ?? BUS_DEFAULTS.requestTimeout,
+    dropOldestBroadcasts: false,
+    ...(options.name === undefined ? {} : { name: options.name }),
+    ...(options.id === undefined ? {} : { requestedId: options.id }),
+    delivery: {
+      policy: (host) => new ReliableDelivery(host, queueLimit),
+      queueLimit,
+      graceMs: options.graceMs ?? 2000,
+    },
+  };
+  nextMember = { name, options, files, role, settings };
+  try {
+    return makePeer(settings, () => new ChannelPeer());
+  } finally {
+    nextMember = undefined;
+  }
 }

@@ -1,9 +1,11 @@
 import { QueueFullError } from "../errors.ts";
 import type { Ack, DeliveryHost, DeliveryPolicy, Sequence } from "../bus/link.ts";
+import type { MessageHeaders } from "../bus/headers.ts";
 
 interface Entry {
   name: string;
   d: Uint8Array;
+  headers: MessageHeaders | undefined;
   /** Recipients that have not acknowledged it yet. */
   remaining: number;
 }
@@ -86,25 +88,25 @@ export class ReliableDelivery implements DeliveryPolicy {
   }
 
   /** Sends alert `name` to member `to`, now if it is at the hub, else when it is. */
-  send(to: number, name: string, d: Uint8Array): void {
+  send(to: number, name: string, d: Uint8Array, headers?: MessageHeaders): void {
     this.#reserve(name);
-    const entry: Entry = { name, d, remaining: 1 };
+    const entry: Entry = { name, d, headers, remaining: 1 };
     this.#entries++;
     const seq = this.#assign(to, entry, false);
     if (this.#connected && this.#present.has(to)) {
-      this.#host.link()?.alert(to, name, d, seq);
+      this.#host.link()?.alert(to, name, d, seq, headers);
     }
   }
 
   /** Broadcasts alert `name` to `members` (this one included). */
-  broadcast(members: number[], name: string, d: Uint8Array): void {
+  broadcast(members: number[], name: string, d: Uint8Array, headers?: MessageHeaders): void {
     this.#reserve(name);
-    const entry: Entry = { name, d, remaining: members.length };
+    const entry: Entry = { name, d, headers, remaining: members.length };
     this.#entries++;
     const seqs: Record<number, number> = {};
     for (const to of members) seqs[to] = this.#assign(to, entry, true);
     // Members away (between hubs) are not at the hub: they get it on rejoin.
-    if (this.#connected) this.#host.link()?.alert(undefined, name, d, seqs);
+    if (this.#connected) this.#host.link()?.alert(undefined, name, d, seqs, headers);
   }
 
   /**
@@ -188,7 +190,7 @@ export class ReliableDelivery implements DeliveryPolicy {
   #resend(to: number): void {
     if (!this.#connected || !this.#present.has(to)) return;
     for (const { seq, entry } of this.#outstanding.get(to) ?? []) {
-      this.#host.link()?.alert(to, entry.name, entry.d, seq);
+      this.#host.link()?.alert(to, entry.name, entry.d, seq, entry.headers);
     }
   }
 

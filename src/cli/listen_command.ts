@@ -26,13 +26,13 @@ export async function listenCommand(args: CliArgs): Promise<number> {
       if (peer instanceof ChannelPeer) {
         // A channel member rides out hub failovers; it gives up (and reports an error) only when no new hub comes.
         peer.addEventListener("error", (e) => {
-          const err = (e as CustomEvent).detail;
+          const err = e.detail;
           if (peer.connected) printError(errorLine(err));
           else resolve(err instanceof Error ? err.message : String(err));
         });
       } else {
-        peer.addEventListener("disconnect", (e) => resolve((e as CustomEvent<{ reason: string }>).detail.reason));
-        peer.addEventListener("error", (e) => printError(errorLine((e as CustomEvent).detail)));
+        peer.addEventListener("disconnect", (e) => resolve(e.detail.reason));
+        peer.addEventListener("error", (e) => printError(errorLine(e.detail)));
       }
     });
     const onAlert = (data: unknown, ctx: AlertContext) => {

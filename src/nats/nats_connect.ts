@@ -1,5 +1,6 @@
 import { BUS_DEFAULTS } from "../bus/hub_settings.ts";
-import { Peer } from "../bus/peer.ts";
+import { makePeer, Peer } from "../bus/peer.ts";
+import { attachPeerLink } from "../bus/attach_peer.ts";
 import { queueLimits, type QueueOptions } from "../bus/queue_options.ts";
 import { NatsLink } from "./nats_link.ts";
 import { busSubjects, DEFAULT_BUS } from "./nats_protocol.ts";
@@ -73,13 +74,14 @@ export async function connect(options: NatsConnectOptions): Promise<Peer> {
   }
   const subjects = busSubjects(options.bus ?? DEFAULT_BUS);
   const limits = queueLimits(options);
-  const peer = new Peer({
+  const peer = makePeer({
     ...limits,
     requestTimeout: options.requestTimeout ?? BUS_DEFAULTS.requestTimeout,
     dropOldestBroadcasts: false,
     ...(options.name === undefined ? {} : { name: options.name }),
-  });
-  await peer.attachLink(
+  }, () => new Peer());
+  await attachPeerLink(
+    peer,
     new NatsLink({
       servers,
       subjects,

@@ -10,7 +10,8 @@ import {
   PeerLeftError,
   QueueFullError,
 } from "../errors.ts";
-import type { Answer, Link, LinkHandler, LinkWelcome } from "../bus/link.ts";
+import type { Answer, Link, LinkHandler, LinkWelcome, Sequence } from "../bus/link.ts";
+import { envelopeWithHeaders, type MessageHeaders } from "../bus/headers.ts";
 import { deliverEnvelope } from "../bus/deliver_envelope.ts";
 import { envelopeBytes, type EnvelopeFields, writeEnvelope } from "../bus/fast_envelope.ts";
 import { Kind, type PatternRecord, type PeerInfo, systemError, toErrorRecord } from "../bus/protocol.ts";
@@ -108,8 +109,8 @@ export class NatsLink implements Link {
       handler.welcome(welcome);
       this.#handler = handler;
       this.#deliver = {
-        alert: (from, to, name, data) => handler.alert(from, to, name, data, undefined),
-        request: (from, id, route, data) => handler.request(from, id, route, data),
+        alert: (from, to, name, data, _seq, headers) => handler.alert(from, to, name, data, undefined, headers),
+        request: (from, id, route, data, headers) => handler.request(from, id, route, data, headers),
         answer: (id, answer) => {
           this.#sent.answered(id);
           handler.answer(id, answer);
@@ -203,9 +204,10 @@ export class NatsLink implements Link {
     void this.#nc?.close().catch(() => {});
   }
 
-  alert(to: number | undefined, name: string, data: Uint8Array): void {
+  alert(to: number | undefined, name: string, data: Uint8Array, _seq?: Sequence, headers?: MessageHeaders): void {
     const outbox = this.#usable();
-    const bytes = this.#envelope("a", [["f", this.#self!.id], ["t", to], ["n", name], ["d", data]], `send ${name}`);
+    const fields: EnvelopeFields = [["f", this.#self!.id], ["t", to], ["n", name], ["d", data]];
+    const bytes = this.#envelope("a", fields, `send ${name}`, headers);
     if (!outbox.hasRoom(bytes.byteLength)) throw this.#full(`send ${name}`);
     try {
       if (to === undefined) outbox.publish(this.#subjects.all, bytes);
@@ -220,7 +222,7 @@ export class NatsLink implements Link {
     if (!this.#usable().hasRoom(0)) throw this.#full(`send ${what}`);
   }
 
-  request(m: { id: number; to: number | undefined; route: string; data: Uint8Array; timeout: number }): void {
+  request(m: Parameters<Link["request"]>[0]): void {
     const outbox = this.#usable();
     const to = m.to ?? this.#presence.responder(m.route);
     if (to === undefined || !this.#presence.has(to)) {
@@ -231,11 +233,9 @@ export class NatsLink implements Link {
       return;
     }
     const w = Math.min(Math.ceil(m.timeout), MAX_WAIT_MS);
-    const fields: EnvelopeFields = [["f", this.#self!.id], ["t", to], ["r", m.id], ["u", m.route], ["w", w], [
-      "d",
-      m.data,
-    ]];
-    const bytes = this.#envelope("q", fields, `request ${m.route}`);
+    const f = this.#self!.id;
+    const fields: EnvelopeFields = [["f", f], ["t", to], ["r", m.id], ["u", m.route], ["w", w], ["d", m.data]];
+    const bytes = this.#envelope("q", fields, `request ${m.route}`, m.headers);
     if (!outbox.hasRoom(bytes.byteLength)) throw this.#full(`request ${m.route}`);
     this.#sent.add(m.id, to, m.timeout);
     outbox.publish(this.#subjects.inbox(to), bytes, this.#returnAddress({ request: m.id, to }));
@@ -248,7 +248,7 @@ export class NatsLink implements Link {
     let bytes: Uint8Array;
     try {
       bytes = "data" in answer
-        ? this.#envelope("p", [["f", f], ["t", to], ["r", id], ["d", answer.data]], "answer")
+        ? this.#envelope("p", [["f", f], ["t", to], ["r", id], ["d", answer.data]], "answer", answer.headers)
         : encodeCbor({ k: Kind.ErrorResponse, f, t: to, r: id, e: answer.error });
     } catch (err) {
       bytes = encodeCbor({ k: Kind.ErrorResponse, f, t: to, r: id, e: toErrorRecord(err) });
@@ -473,13 +473,15 @@ export class NatsLink implements Link {
    *
    * @throws {FrameTooLargeError} past the largest message.
    */
-  #envelope(k: "a" | "q" | "p", fields: EnvelopeFields, what: string): Uint8Array {
-    const size = envelopeBytes(fields);
+  #envelope(k: "a" | "q" | "p", fields: EnvelopeFields, what: string, headers?: MessageHeaders): Uint8Array {
+    const withHeaders = headers === undefined ? undefined : envelopeWithHeaders(k, fields, headers);
+    const size = withHeaders?.byteLength ?? envelopeBytes(fields);
     if (size > this.#maxFrameBytes) {
       throw new FrameTooLargeError(
         `Cannot ${what}: message of ${size} bytes exceeds maxFrameBytes ${this.#maxFrameBytes}`,
       );
     }
+    if (withHeaders) return withHeaders;
     const buffer = new Uint8Array(size);
     writeEnvelope({ reserve: () => 0, buffer }, k, fields);
     return buffer;

@@ -1,12 +1,18 @@
 import { listen } from "../transport/listen.ts";
 import { socketInode } from "../transport/socket_path.ts";
 import { addBuiltinRoutes } from "../bus/builtin_routes.ts";
-import { Hub } from "../bus/hub.ts";
+import { type Hub, makeHub, startHub } from "../bus/hub.ts";
 import { BUS_DEFAULTS, type SocketWatch } from "../bus/hub_settings.ts";
-import { authToken, queueLimits, type QueueOptions } from "../bus/queue_options.ts";
+import {
+  authToken,
+  queueLimits,
+  type QueueOptions,
+  type SlowConsumerOptions,
+  slowConsumerTimeout,
+} from "../bus/queue_options.ts";
 
 /** Options of {@linkcode serve}. */
-export interface ServeOptions extends QueueOptions {
+export interface ServeOptions extends QueueOptions, SlowConsumerOptions {
   /** Socket file path, at most 107 bytes. */
   path: string;
   /**
@@ -51,8 +57,10 @@ export async function serve(options: ServeOptions): Promise<Hub> {
     throw new TypeError("Invalid options: serve() needs { path }");
   }
   const limits = queueLimits(options);
+  const timeout = slowConsumerTimeout(options);
   const listener = await listen(options.path, { mode: options.mode ?? 0o600 });
-  const hub = new Hub(listener, {
+  const hub = makeHub(listener, {
+    slowConsumerTimeout: timeout,
     ...limits,
     handshakeTimeout: BUS_DEFAULTS.handshakeTimeout,
     closeTimeout: options.closeTimeout ?? 2000,
@@ -64,7 +72,7 @@ export async function serve(options: ServeOptions): Promise<Hub> {
     dropOldestBroadcasts: false,
   });
   try {
-    await hub.start();
+    await startHub(hub);
   } catch (err) {
     await hub.close({ timeout: 0 });
     throw err;

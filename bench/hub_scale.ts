@@ -1,0 +1,258 @@
+/**
+ * The hub at scale: a hub in its own process, N peers connected one after
+ * another from this process, and three figures per N:
+ *
+ * - **memory per idle peer**: the hub's RSS (`VmRSS` of `/proc/<pid>/status`)
+ *   once the N peers are connected and idle, minus its RSS before the first,
+ *   over N. Both readings are taken after a garbage collection in the hub
+ *   (`gc()` with `--expose-gc` on Deno, `Bun.gc(true)` on Bun) and a settle
+ *   of 300 ms, so that garbage of the joins does not count as memory per peer.
+ * - **sequential joins**: wall time from the first `connect()` until the N-th
+ *   resolved and the first peer's view holds all N (the announcements arrived).
+ * - **broadcast fan-out**: one peer broadcasts 100 B alerts (`QueueFullError`
+ *   → `await flush()`, then go on); deliveries = broadcasts × N (every peer of
+ *   this process counts; the hub's own peer does not); the rate is deliveries
+ *   over the time from the first broadcast to the last delivery; also per
+ *   second of the hub's CPU time, which the receivers' process does not bound.
+ *
+ * Usage (the client runtime is the one running this file):
+ * ```sh
+ * node_modules/.bin/deno run -A bench/hub_scale.ts [--hub deno,bun] [--peers 10,100,1000]
+ * node_modules/.bin/bun bench/hub_scale.ts [--hub deno,bun] [--peers 10,100,1000]
+ * ```
+ * Prints progress on stderr, one JSON line per (hub, N) and then a Markdown
+ * table on stdout. `hub <path>` is the hub child's own mode.
+ *
+ * @module
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { setImmediate } from "node:timers";
+import { fileURLToPath } from "node:url";
+import { connect, type Peer, QueueFullError, serve } from "../mod.ts";
+
+type Runtime = "deno" | "bun";
+const self: Runtime = "Bun" in globalThis ? "bun" : "deno";
+const root = fileURLToPath(new URL("../", import.meta.url));
+const script = fileURLToPath(import.meta.url);
+/** Every wait is capped. */
+const WAIT_MS = 120_000;
+const PAYLOAD = new Uint8Array(100).fill(7);
+/** Deliveries aimed at per fan-out run: broadcasts = this / N, at least 20. */
+const FANOUT_DELIVERIES = 100_000;
+
+if (process.argv[2] === "hub") await runHub(process.argv[3]);
+else await main();
+
+/** The hub child: serves, offers `/bench/usage` (RSS after a GC, CPU time), exits when stdin closes. */
+async function runHub(path: string): Promise<void> {
+  const hub = await serve({ path });
+  const collect = (globalThis as { gc?: () => void }).gc ??
+    (() => (globalThis as unknown as { Bun?: { gc(force: boolean): void } }).Bun?.gc(true));
+  hub.peer.handle("/bench/usage", async () => {
+    collect();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    collect();
+    const { heapUsed, external } = process.memoryUsage();
+    return { rss: rssOf(process.pid), heap: heapUsed + external, cpuMs: cpuMsOf(process.pid) };
+  });
+  process.stdin.on("data", () => {});
+  process.stdin.on("end", async () => {
+    await hub.close({ timeout: 200 });
+    process.exit(0);
+  });
+  console.log(JSON.stringify({ ev: "ready", pid: process.pid }));
+}
+
+function rssOf(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  return Number(status.match(/^VmRSS:\s+(\d+) kB/m)![1]) * 1024;
+}
+
+/** User + system CPU time of process `pid`, in ms (fields 14 and 15 of /proc/<pid>/stat, in clock ticks of 10 ms). */
+function cpuMsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+function loadAverage(): number {
+  return Number(readFileSync("/proc/loadavg", "utf8").split(" ")[0]);
+}
+
+function arg(name: string, fallback: string): string {
+  const at = process.argv.indexOf(`--${name}`);
+  return at >= 0 && process.argv[at + 1] !== undefined ? process.argv[at + 1] : fallback;
+}
+
+function log(message: string): void {
+  process.stderr.write(`${message}\n`);
+}
+
+/** Resolves when `check` holds, re-checked every 5 ms; fails after `ms` or when `child` exits. */
+async function until(what: string, check: () => boolean, child?: ChildProcess, ms = WAIT_MS): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (child && child.exitCode !== null) throw new Error(`Hub exited (${child.exitCode}) while waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+function startHub(runtime: Runtime, path: string): Promise<{ child: ChildProcess; pid: number }> {
+  const bin = join(root, "node_modules", ".bin", runtime);
+  const argv = runtime === "deno"
+    ? ["run", "-A", "--v8-flags=--expose-gc", script, "hub", path]
+    : [script, "hub", path];
+  const child = spawn(bin, argv, { cwd: root, stdio: ["pipe", "pipe", "inherit"] });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    child.stdout!.on("data", (chunk: Uint8Array) => {
+      out += new TextDecoder().decode(chunk);
+      const line = out.split("\n").find((l) => l.includes('"ready"'));
+      if (line) resolve({ child, pid: JSON.parse(line).pid });
+    });
+    child.on("exit", (code) => reject(new Error(`Hub exited (${code}) before it was ready`)));
+  });
+}
+
+interface Figures {
+  hub: Runtime;
+  client: Runtime;
+  peers: number;
+  rssBefore: number;
+  rssAfter: number;
+  bytesPerPeer: number;
+  /** JS heap used plus external (ArrayBuffer) memory per peer, from `process.memoryUsage()`: the part of RSS the hub's own objects hold. */
+  heapPerPeer: number;
+  joinMs: number;
+  /** CPU time the hub spent over the joins (the RSS probe's 300 ms of settling included, nearly idle). */
+  hubJoinCpuMs: number;
+  /** CPU time this process (the N peers) spent over the joins. */
+  clientJoinCpuMs: number;
+  /** 1-minute load average at the end: the machine is shared. */
+  loadAverage: number;
+  broadcasts: number;
+  deliveries: number;
+  fanoutMs: number;
+  deliveriesPerSecond: number;
+  /**
+   * Deliveries per second of the hub's CPU time over the fan-out: what the
+   * hub itself could route, where the rate above is bound by the N receivers
+   * sharing this one process (CPU time in 10 ms ticks; the usage probe's
+   * 300 ms of settling, nearly idle, included).
+   */
+  hubDeliveriesPerCpuSecond: number;
+}
+
+async function measure(hubRuntime: Runtime, n: number): Promise<Figures> {
+  const dir = mkdtempSync(join(tmpdir(), "ipcbus-scale-"));
+  const path = `${dir}/bus.sock`;
+  const { child } = await startHub(hubRuntime, path);
+  const peers: Peer[] = [];
+  try {
+    // A probe that is not counted in N: it asks the hub for its RSS.
+    const probe = await connect({ path });
+    peers.push(probe);
+    const usage = async () =>
+      await probe.request("/bench/usage", null, { timeout: WAIT_MS }) as { rss: number; heap: number; cpuMs: number };
+    const before = await usage();
+
+    const start = performance.now();
+    const cpuStart = process.cpuUsage();
+    const joined: Peer[] = [];
+    for (let i = 0; i < n; i++) {
+      const peer = await connect({ path, timeout: WAIT_MS });
+      joined.push(peer);
+      peers.push(peer);
+    }
+    const first = joined[0];
+    // N peers, the probe and the hub's own peer.
+    let viewSize = 0;
+    await until(`the first peer to see ${n} peers`, () => {
+      void first.peers().then((list) => (viewSize = list.length));
+      return viewSize >= n + 2;
+    }, child);
+    const joinMs = performance.now() - start;
+    const cpu = process.cpuUsage(cpuStart);
+    const after = await usage();
+
+    let received = 0;
+    for (const peer of joined) peer.on("t", () => void received++);
+    const broadcasts = Math.max(20, Math.ceil(FANOUT_DELIVERIES / n));
+    const expected = broadcasts * n;
+    const hubBefore = await usage();
+    const fanStart = performance.now();
+    for (let sent = 0; sent < broadcasts;) {
+      try {
+        first.broadcast("t", PAYLOAD);
+        sent++;
+      } catch (err) {
+        if (!(err instanceof QueueFullError)) throw err;
+        await first.flush();
+      }
+      // A macrotask turn now and then lets the sockets be read (setTimeout(0) costs 1-2 ms a turn).
+      if (sent % 64 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    await until(`${expected} deliveries`, () => received >= expected, child);
+    const fanoutMs = performance.now() - fanStart;
+    const hubAfter = await usage();
+    return {
+      hub: hubRuntime,
+      client: self,
+      peers: n,
+      rssBefore: before.rss,
+      rssAfter: after.rss,
+      bytesPerPeer: Math.round((after.rss - before.rss) / n),
+      heapPerPeer: Math.round((after.heap - before.heap) / n),
+      joinMs: Math.round(joinMs),
+      hubJoinCpuMs: after.cpuMs - before.cpuMs,
+      clientJoinCpuMs: Math.round((cpu.user + cpu.system) / 1000),
+      loadAverage: loadAverage(),
+      broadcasts,
+      deliveries: received,
+      fanoutMs: Math.round(fanoutMs),
+      deliveriesPerSecond: Math.round(received / fanoutMs * 1000),
+      hubDeliveriesPerCpuSecond: Math.round(received / Math.max(10, hubAfter.cpuMs - hubBefore.cpuMs) * 1000),
+    };
+  } finally {
+    await Promise.all(peers.map((p) => p.close().catch(() => {})));
+    child.stdin!.end();
+    const exited = new Promise((resolve) => child.on("exit", resolve));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+    await exited;
+    clearTimeout(timer);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const hubs = arg("hub", "deno,bun").split(",") as Runtime[];
+  const sizes = arg("peers", "10,100,1000").split(",").map(Number);
+  const rows: Figures[] = [];
+  for (const hub of hubs) {
+    for (const n of sizes) {
+      log(`${hub} hub, ${self} client, ${n} peers…`);
+      const figures = await measure(hub, n);
+      console.log(JSON.stringify(figures));
+      rows.push(figures);
+    }
+  }
+  const kib = (bytes: number) => (bytes / 1024).toFixed(1);
+  console.log(
+    `\n| hub | client | peers | hub RSS (heap + external) per idle peer | sequential joins (CPU: hub, client) | broadcast fan-out (100 B): end to end, per hub CPU second | load |`,
+  );
+  console.log(`| --- | --- | --- | --- | --- | --- | --- |`);
+  for (const r of rows) {
+    console.log(
+      `| ${r.hub} | ${r.client} | ${r.peers} | ${kib(r.bytesPerPeer)} KiB (${
+        kib(r.heapPerPeer)
+      } KiB) | ${r.joinMs} ms (${r.hubJoinCpuMs} ms, ${r.clientJoinCpuMs} ms) | ${
+        (r.deliveriesPerSecond / 1e6).toFixed(2)
+      } M/s, ${(r.hubDeliveriesPerCpuSecond / 1e6).toFixed(2)} M/s | ${r.loadAverage} |`,
+    );
+  }
+  process.exit(0);
+}

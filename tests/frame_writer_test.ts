@@ -1,0 +1,87 @@
+/**
+ * FrameWriter, the outgoing queue of every connection: over a WritableStream
+ * whose writes are held until the test lets them go, as a peer that stopped
+ * reading holds the hub's.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { FrameWriter } from "../src/bus/frame_writer.ts";
+import { FrameParser } from "../src/codec/frame_parser.ts";
+
+/** A sink that records each write and completes it only when `release()` is called. */
+function heldSink(): { writable: WritableStream<Uint8Array>; writes: Uint8Array[]; release(): void } {
+  const writes: Uint8Array[] = [];
+  let pending: Array<() => void> = [];
+  const writable = new WritableStream<Uint8Array>({
+    write: (chunk) =>
+      new Promise<void>((resolve) => {
+        writes.push(chunk.slice());
+        pending.push(resolve);
+      }),
+  });
+  return {
+    writable,
+    writes,
+    release: () => {
+      const wake = pending;
+      pending = [];
+      for (const resolve of wake) resolve();
+    },
+  };
+}
+
+const turn = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+test("FrameWriter hands at most half of either limit to one write, so a full queue still has frames to drop", async () => {
+  const sink = heldSink();
+  const writer = new FrameWriter(sink.writable, { maxMessages: 10, maxBytes: 1 << 20 });
+  const body = new Uint8Array([1, 2, 3]);
+  for (let i = 0; i < 10; i++) writer.push(body, true);
+  assert.equal(writer.hasRoom(), false);
+  await turn();
+  assert.equal(sink.writes.length, 1, "one write under way, held");
+  const frames: Uint8Array[] = [];
+  new FrameParser().push(sink.writes[0], (f) => frames.push(f));
+  assert.equal(frames.length, 5, "the write took half of maxMessages");
+  assert.equal(writer.messages, 10, "the other half is queued");
+  for (let i = 0; i < 5; i++) assert.equal(writer.dropOldest(), true, `queued frame ${i} can be dropped`);
+  assert.equal(writer.dropOldest(), false, "what the write took cannot");
+  assert.equal(writer.messages, 5);
+  sink.release();
+  await writer.idle();
+  assert.equal(writer.framesOut, 5);
+});
+
+test("FrameWriter writes the rest of a split batch, in order, once the first write completes", async () => {
+  const sink = heldSink();
+  const writer = new FrameWriter(sink.writable, { maxMessages: 4, maxBytes: 1 << 20 });
+  for (let i = 0; i < 6; i++) writer.push(new Uint8Array([i]));
+  await turn();
+  for (let round = 0; round < 10 && writer.messages > 0; round++) {
+    sink.release();
+    await turn();
+  }
+  await writer.idle();
+  const seen: number[] = [];
+  const parser = new FrameParser();
+  for (const chunk of sink.writes) parser.push(chunk, (f) => seen.push(f[0]));
+  assert.deepEqual(seen, [0, 1, 2, 3, 4, 5]);
+  assert.ok(sink.writes.length >= 3, `${sink.writes.length} writes of at most 2 frames`);
+});
+
+test("FrameWriter records when it last made progress: a completed write, or the first frame after idling", async () => {
+  const sink = heldSink();
+  const writer = new FrameWriter(sink.writable, { maxMessages: 100, maxBytes: 1 << 20 });
+  const before = performance.now();
+  writer.push(new Uint8Array([1]));
+  assert.ok(writer.progressAt >= before, "set when the first frame came");
+  const queuedAt = writer.progressAt;
+  await turn();
+  writer.push(new Uint8Array([2]));
+  assert.equal(writer.progressAt, queuedAt, "not moved by frames queued behind a held write");
+  sink.release();
+  await turn();
+  assert.ok(writer.progressAt > queuedAt, "moved when the write completed");
+  sink.release();
+  await writer.idle();
+});
