@@ -1,6 +1,7 @@
 // Measurement loops shared by every client of bench/compare.ts, on Deno, Bun
 // and Node alike: plain JavaScript so the Node libraries' clients can use it.
 // Each child prints one JSON object per line on stdout; compare.ts reads them.
+import process from "node:process";
 
 /**
  * @typedef {object} LatencySpec
@@ -107,6 +108,56 @@ export function withTimeout(promise, ms, what) {
       timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms waiting for ${what}`)), ms);
     }),
   ]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * CPU time (user + system, all threads) process `pid` has used so far, in µs,
+ * from `/proc/<pid>/stat` (Linux; clock ticks of 10 ms on this machine, so a
+ * run should use a second of CPU or more). Undefined where there is no /proc.
+ *
+ * @param {number} pid
+ * @returns {Promise<number | undefined>}
+ */
+export async function cpuMicros(pid) {
+  try {
+    const { readFileSync } = await import("node:fs");
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `getconf CLK_TCK`: 100 on every Linux this runs on (the kernel's USER_HZ). */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/**
+ * CPU per round trip, of this process and of the server `serverPid`: after a
+ * warm-up, `spec.count` sequential round trips, both processes' CPU read
+ * from /proc before and after.
+ *
+ * @param {(payload: any) => Promise<unknown>} roundTrip Sends `payload` and resolves on its echo.
+ * @param {any} payload What to send.
+ * @param {{ warmup: number; count: number; serverPid: number }} spec Counts and the server's pid.
+ * @returns {Promise<{ n: number; seconds: number; client: number; server: number }>} µs of CPU per round trip.
+ */
+export async function measureCpu(roundTrip, payload, spec) {
+  for (let i = 0; i < spec.warmup; i++) await roundTrip(payload);
+  const client0 = await cpuMicros(process.pid);
+  const server0 = await cpuMicros(spec.serverPid);
+  const start = performance.now();
+  for (let i = 0; i < spec.count; i++) await roundTrip(payload);
+  const seconds = (performance.now() - start) / 1000;
+  const client1 = await cpuMicros(process.pid);
+  const server1 = await cpuMicros(spec.serverPid);
+  return {
+    n: spec.count,
+    seconds,
+    client: (client1 - client0) / spec.count,
+    server: (server1 - server0) / spec.count,
+  };
 }
 
 /** Peak resident set size of this process in bytes (Linux VmHWM), or the current RSS elsewhere. */

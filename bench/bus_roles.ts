@@ -8,6 +8,9 @@
  *   the count and `end` is answered with a `done` alert carrying it; with
  *   `spec.echo` it also answers `/bench/echo`;
  * - `latency`: sequential requests to `spec.route`, one outstanding;
+ * - `cpu`: `spec.count` sequential requests of `spec.bytes` to `/ipcbus/echo`,
+ *   reporting the CPU this process and the hub (`spec.serverPid`) spent per
+ *   request;
  * - `pipelined`: requests to `/ipcbus/echo` with `spec.window` outstanding;
  * - `alerts`: alerts `t` to the receivers named in `spec.to`, or broadcast
  *   when `spec.broadcast`, as fast as the peer lets it (a full queue throws
@@ -18,7 +21,7 @@
  */
 import process from "node:process";
 import { connect, type Peer, QueueFullError, serve } from "../mod.ts";
-import { maxRssBytes, measureLatency, measureThroughput, report, withTimeout } from "./_measure.mjs";
+import { maxRssBytes, measureCpu, measureLatency, measureThroughput, report, withTimeout } from "./_measure.mjs";
 
 const [role, path, specJson] = process.argv.slice(2);
 const spec = JSON.parse(specJson ?? "{}");
@@ -59,6 +62,17 @@ async function latency(): Promise<void> {
     spec,
   );
   report({ ev: "result", results });
+  await peer.close();
+}
+
+async function cpu(): Promise<void> {
+  const peer = await connect({ path });
+  const result = await measureCpu(
+    (data: Uint8Array) => peer.request("/ipcbus/echo", data, { timeout: 30_000 }),
+    payloadOf(spec.bytes),
+    spec,
+  );
+  report({ ev: "result", cpu: result });
   await peer.close();
 }
 
@@ -152,7 +166,7 @@ async function alerts(): Promise<void> {
   await peer.close();
 }
 
-const roles: Record<string, () => Promise<void>> = { hub, receiver, latency, pipelined, alerts };
+const roles: Record<string, () => Promise<void>> = { hub, receiver, latency, cpu, pipelined, alerts };
 const run = roles[role];
 if (!run) throw new TypeError(`Unknown role ${role}: expected one of ${Object.keys(roles).join(", ")}`);
 await run();

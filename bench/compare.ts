@@ -6,7 +6,9 @@
  *
  * Run: `deno run -A bench/compare.ts` or `bun bench/compare.ts`;
  * `deno task bench:compare` runs both. `--quick` makes fewer, shorter runs
- * for a smoke test (its figures are not for publishing).
+ * for a smoke test (its figures are not for publishing). `--bar` measures
+ * only what issue 12's bar checks: request → hub at every size and the CPU
+ * per 1 KiB round trip, against raw.
  *
  * Progress goes to stderr, the table to stdout.
  *
@@ -25,6 +27,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const runtime: "deno" | "bun" = "Bun" in globalThis ? "bun" : "deno";
 const runtimeLabel = runtime === "bun" ? "Bun" : "Deno";
 const quick = process.argv.includes("--quick");
+const barOnly = process.argv.includes("--bar");
 
 const RUNS = quick ? 2 : 5;
 const LATENCY = {
@@ -35,6 +38,8 @@ const LATENCY = {
   iterations: quick ? 300 : 2000,
   runMs: quick ? 100 : 400,
 };
+/** CPU per round trip: sequential 1 KiB round trips, both processes' CPU from /proc (10 ms ticks). */
+const CPU = { bytes: 1024, warmup: 2_000, count: 20_000 };
 const PIPELINED = { bytes: 64, window: 64, runs: RUNS, runMs: quick ? 200 : 500, maxCount: 2_000_000 };
 const ONE_WAY = {
   payloadBytes: 100,
@@ -55,6 +60,7 @@ const NODE_LIBS = {
 type Message = Record<string, unknown> & { ev: string };
 type LatencyResult = { bytes: number; runs: Array<{ n: number; median: number; p99: number }> }[];
 type ThroughputRuns = Array<{ count: number; seconds: number }>;
+type CpuRun = { n: number; seconds: number; client: number; server: number };
 
 const children = new Set<Child>();
 
@@ -138,10 +144,9 @@ function startOwn(label: string, script: string, args: unknown[]): Child {
   return new Child(label, process.execPath, argv);
 }
 
-/** Starts a server-like child and waits for its `ready`. */
-async function ready(child: Child): Promise<Child> {
-  await child.next("ready", 20_000);
-  return child;
+/** Starts a server-like child and waits for its `ready`; returns its pid as it reported it. */
+async function ready(child: Child): Promise<number> {
+  return (await child.next("ready", 20_000)).pid as number;
 }
 
 /** Runs a client-like child to its `result`. */
@@ -185,7 +190,7 @@ interface Row {
   size: string;
   median?: number;
   p99?: number;
-  rate?: string;
+  value?: string;
   ratio?: string;
   target?: string;
   verdict?: string;
@@ -213,12 +218,12 @@ function printTable(header: string[]): void {
     us(r.median),
     us(r.p99),
     r.median && r.p99 ? times(r.p99 / r.median) : "",
-    r.rate ?? "",
+    r.value ?? "",
     r.ratio ?? "",
     r.target ?? "",
     r.verdict ?? "",
   ]);
-  const titles = ["measurement", "size", "median µs", "p99 µs", "p99/med", "throughput", "ratio", "target", "verdict"];
+  const titles = ["measurement", "size", "median µs", "p99 µs", "p99/med", "value", "ratio", "target", "verdict"];
   const widths = titles.map((t, i) => Math.max(t.length, ...cells.map((c) => c[i].length)));
   const line = (c: string[]) => `| ${c.map((v, i) => v.padEnd(widths[i])).join(" | ")} |`;
   console.log(header.join("\n"));
@@ -257,8 +262,10 @@ class Gathered {
   latency: LatencyResult = [];
   runs: ThroughputRuns = [];
   lost = false;
+  cpu: CpuRun[] = [];
 
   add(message: Message): void {
+    if (message.cpu) this.cpu.push(message.cpu as CpuRun);
     for (const r of (message.results ?? []) as LatencyResult) {
       const known = this.latency.find((k) => k.bytes === r.bytes);
       if (known) known.runs.push(...r.runs);
@@ -291,10 +298,10 @@ async function main(dir: string): Promise<void> {
 
   // Every server stays up for the whole run and idles between measurements.
   progress("starting servers");
-  await ready(startOwn("raw echo server", rawScript, ["echo-server", rawPath]));
+  const rawPid = await ready(startOwn("raw echo server", rawScript, ["echo-server", rawPath]));
+  const hubPid = await ready(startOwn("hub", "bus_roles.ts", ["hub", hubPath]));
+  if (barOnly) return await bar({ rawScript, rawName, rawPath, hubPath, rawPid, hubPid });
   await ready(startOwn("raw sink", rawScript, ["sink", sinkPath]));
-  const hub = startOwn("hub", "bus_roles.ts", ["hub", hubPath]);
-  const hubPid = (await hub.next("ready", 20_000)).pid as number;
   for (let i = 0; i < BROADCAST.receivers; i++) {
     // rx0 also answers /bench/echo for the peer → hub → peer request.
     await ready(startOwn(`rx${i}`, "bus_roles.ts", ["receiver", hubPath, { name: `rx${i}`, echo: i === 0 }]));
@@ -307,6 +314,8 @@ async function main(dir: string): Promise<void> {
   // load from elsewhere on the machine hits raw and ipcbus alike.
   const raw = new Gathered();
   const toHub = new Gathered();
+  const rawCpu = new Gathered();
+  const busCpu = new Gathered();
   const viaPeer = new Gathered();
   const rawPipelined = new Gathered();
   const busPipelined = new Gathered();
@@ -317,16 +326,8 @@ async function main(dir: string): Promise<void> {
   const once = { runs: 1 };
   for (let round = 1; round <= RUNS; round++) {
     progress(`round ${round} of ${RUNS}`);
-    raw.add(await result(startOwn("raw latency", rawScript, ["latency", rawPath, { ...LATENCY, ...once }])));
-    toHub.add(
-      await result(
-        startOwn("ipcbus latency", "bus_roles.ts", ["latency", hubPath, {
-          ...LATENCY,
-          ...once,
-          route: "/ipcbus/echo",
-        }]),
-      ),
-    );
+    await latencyRound(rawScript, rawPath, hubPath, raw, toHub);
+    await cpuRound({ rawScript, rawPath, hubPath, rawPid, hubPid }, rawCpu, busCpu);
     viaPeer.add(
       await result(
         startOwn("ipcbus p2p latency", "bus_roles.ts", [
@@ -377,28 +378,8 @@ async function main(dir: string): Promise<void> {
   const rawLatency = summarizeLatency(raw.latency);
   const hubLatency = summarizeLatency(toHub.latency);
   const rawRow = (bytes: number) => rawLatency.get(bytes)!;
-  for (const { label, bytes } of SIZES) {
-    rows.push({ what: `raw ping-pong (${rawName})`, size: label, ...rawRow(bytes), ratio: "1.00×" });
-  }
-  for (const { label, bytes } of SIZES) {
-    const r = hubLatency.get(bytes)!;
-    const ratio = r.median / rawRow(bytes).median;
-    const small = bytes <= 10 * 1024;
-    const limit = small ? 1.5 : 2;
-    const checks = [verdict(ratio, limit, true)];
-    if (small) {
-      const tail = verdict(r.p99 / r.median, 3, true);
-      checks.push(tail === "met" ? "p99 met" : `p99 ${tail}`);
-    }
-    rows.push({
-      what: "ipcbus request → hub → reply",
-      size: label,
-      ...r,
-      ratio: times(ratio),
-      target: `≤ ${limit}×${small ? ", p99 ≤ 3× med" : ""}`,
-      verdict: checks.join("; "),
-    });
-  }
+  latencyRows(rawName, rawLatency, hubLatency);
+  cpuRows(rawCpu, busCpu);
   {
     const r = summarizeLatency(viaPeer.latency).get(1024)!;
     const ratio = r.median / rawRow(1024).median;
@@ -416,13 +397,13 @@ async function main(dir: string): Promise<void> {
   rows.push({
     what: "raw pipelined, 64 outstanding",
     size: "64 B",
-    rate: perSecond(rawPipelinedRate, "req"),
+    value: perSecond(rawPipelinedRate, "req"),
     ratio: "1.00×",
   });
   rows.push({
     what: "ipcbus pipelined requests, 64 outstanding",
     size: "64 B",
-    rate: perSecond(busPipelinedRate, "req"),
+    value: perSecond(busPipelinedRate, "req"),
     ratio: times(busPipelinedRate / rawPipelinedRate),
   });
   const rawOneWayRate = rate(rawOneWay.runs);
@@ -430,30 +411,32 @@ async function main(dir: string): Promise<void> {
   rows.push({
     what: "raw one-way frames + cbor-x, batched",
     size: "100 B",
-    rate: perSecond(rawOneWayRate, "msg"),
+    value: perSecond(rawOneWayRate, "msg"),
     ratio: "1.00×",
   });
   rows.push({
     what: "ipcbus alerts peer → hub → peer",
     size: "100 B",
-    rate: perSecond(alertsRate, "msg"),
+    value: perSecond(alertsRate, "msg"),
     ratio: times(alertsRate / rawOneWayRate),
     target: "≥ 1 M msg/s",
     verdict: verdict(alertsRate, 1e6, false) + (alerts.lost ? "; some lost" : ""),
   });
-  rows.push({ what: "ipcbus broadcast to 4 peers", size: "100 B", rate: perSecond(rate(broadcast.runs), "delivery") });
+  rows.push({ what: "ipcbus broadcast to 4 peers", size: "100 B", value: perSecond(rate(broadcast.runs), "delivery") });
   const maxRss = memory.maxRss as number;
   rows.push({
     what: `ipcbus peer sending 1 M alerts: peak RSS`,
     size: "100 B",
-    rate: `${(maxRss / 1e6).toFixed(0)} MB (idle ${((memory.idleRss as number) / 1e6).toFixed(0)} MB)`,
+    value: `${(maxRss / 1e6).toFixed(0)} MB (idle ${((memory.idleRss as number) / 1e6).toFixed(0)} MB)`,
     target: "< 100 MB",
     verdict: verdict(maxRss, 100e6, true) +
       (memoryRun.count < memoryRun.sent ? `; ${memoryRun.sent - memoryRun.count} lost` : ""),
   });
   if (hubRss !== undefined) {
-    rows.push({ what: "hub process: peak RSS over the whole run", size: "", rate: `${(hubRss / 1e6).toFixed(0)} MB` });
+    rows.push({ what: "hub process: peak RSS over the whole run", size: "", value: `${(hubRss / 1e6).toFixed(0)} MB` });
   }
+
+  rows.push(copiesRow());
 
   // ---- Node libraries ----
   for (const lib of nodeLibs) {
@@ -478,7 +461,7 @@ async function main(dir: string): Promise<void> {
     rows.push({
       what: `${what} one-way, direct`,
       size: "100 B",
-      rate: perSecond(libRate, "msg"),
+      value: perSecond(libRate, "msg"),
       ratio: times(libRate / rawOneWayRate),
       target: "ipcbus alerts ≥ 3×",
       verdict: alertsRate >= 3 * libRate
@@ -490,16 +473,155 @@ async function main(dir: string): Promise<void> {
     "pixl-ipc: not measured, the npm registry has no such package (404), so pixl-server alone would measure nothing.",
   );
 
+  printResults(node, notes);
+}
+
+function printResults(node: string | undefined, notes: string[]): void {
   const cpu = /model name\s*:\s*(.*)/.exec(safeRead("/proc/cpuinfo"))?.[1] ?? "unknown CPU";
   const version = runtime === "deno" ? process.versions.deno : process.versions.bun;
+  const mode = quick ? " (--quick: smoke run, not for publishing)" : barOnly ? " (--bar: the issue-12 bar only)" : "";
+  const load = safeRead("/proc/loadavg").split(" ").slice(0, 3).join(" ");
   printTable([
-    `### ${runtimeLabel} ${version}${quick ? " (--quick: smoke run, not for publishing)" : ""}`,
+    `### ${runtimeLabel} ${version}${mode}`,
     "",
-    `${navigator.hardwareConcurrency} cores, ${cpu}; Node ${node ?? "absent"}. ` +
-    `Medians of ${RUNS} runs after a warm-up; latency runs ≤ ${LATENCY.iterations} round trips or ${LATENCY.runMs} ms each. ` +
+    `${navigator.hardwareConcurrency} cores, ${cpu}; Node ${node ?? "absent"}; load average ${load} at the end. ` +
+    `Medians of ${RUNS} runs after a warm-up; latency runs ≤ ${LATENCY.iterations} round trips or ${LATENCY.runMs} ms each; ` +
+    `CPU: ${CPU.count} sequential ${CPU.bytes} B round trips per run, each process's utime + stime from /proc. ` +
     `Ratios are to this runtime's raw baseline in the same run.`,
   ]);
   if (notes.length > 0) console.log(`\n${notes.map((n) => `- ${n}`).join("\n")}`);
+}
+
+interface BarSetup {
+  rawScript: string;
+  rawName: string;
+  rawPath: string;
+  hubPath: string;
+  rawPid: number;
+  hubPid: number;
+}
+
+/** `--bar`: request → hub against raw at every size, and CPU per 1 KiB round trip, interleaved over the rounds. */
+async function bar(setup: BarSetup): Promise<void> {
+  const raw = new Gathered();
+  const toHub = new Gathered();
+  const rawCpu = new Gathered();
+  const busCpu = new Gathered();
+  for (let round = 1; round <= RUNS; round++) {
+    progress(`round ${round} of ${RUNS}`);
+    await latencyRound(setup.rawScript, setup.rawPath, setup.hubPath, raw, toHub);
+    await cpuRound(setup, rawCpu, busCpu);
+  }
+  latencyRows(setup.rawName, summarizeLatency(raw.latency), summarizeLatency(toHub.latency));
+  cpuRows(rawCpu, busCpu);
+  printResults(nodeVersion(), []);
+}
+
+/** One latency run each of raw ping-pong and request → hub, every size. */
+async function latencyRound(
+  rawScript: string,
+  rawPath: string,
+  hubPath: string,
+  raw: Gathered,
+  toHub: Gathered,
+): Promise<void> {
+  const once = { runs: 1 };
+  raw.add(await result(startOwn("raw latency", rawScript, ["latency", rawPath, { ...LATENCY, ...once }])));
+  toHub.add(
+    await result(
+      startOwn("ipcbus latency", "bus_roles.ts", ["latency", hubPath, { ...LATENCY, ...once, route: "/ipcbus/echo" }]),
+    ),
+  );
+}
+
+/** One CPU run each against the raw echo server and the hub. */
+async function cpuRound(
+  setup: Pick<BarSetup, "rawScript" | "rawPath" | "hubPath" | "rawPid" | "hubPid">,
+  rawCpu: Gathered,
+  busCpu: Gathered,
+): Promise<void> {
+  rawCpu.add(
+    await result(startOwn("raw cpu", setup.rawScript, ["cpu", setup.rawPath, { ...CPU, serverPid: setup.rawPid }])),
+  );
+  busCpu.add(
+    await result(startOwn("ipcbus cpu", "bus_roles.ts", ["cpu", setup.hubPath, { ...CPU, serverPid: setup.hubPid }])),
+  );
+  const r = rawCpu.cpu.at(-1)!;
+  const b = busCpu.cpu.at(-1)!;
+  progress(
+    `  CPU per 1 KiB round trip, client / server: raw ${r.client.toFixed(1)} / ${r.server.toFixed(1)} µs, ` +
+      `ipcbus ${b.client.toFixed(1)} / ${b.server.toFixed(1)} µs`,
+  );
+}
+
+function latencyRows(rawName: string, rawLatency: Map<number, LatencyRow>, hubLatency: Map<number, LatencyRow>): void {
+  for (const { label, bytes } of SIZES) {
+    rows.push({ what: `raw ping-pong (${rawName})`, size: label, ...rawLatency.get(bytes)!, ratio: "1.00×" });
+  }
+  for (const { label, bytes } of SIZES) {
+    const r = hubLatency.get(bytes)!;
+    const ratio = r.median / rawLatency.get(bytes)!.median;
+    const small = bytes <= 10 * 1024;
+    const limit = small ? 1.5 : 2;
+    const checks = [verdict(ratio, limit, true)];
+    if (small) {
+      const tail = verdict(r.p99 / r.median, 3, true);
+      checks.push(tail === "met" ? "p99 met" : `p99 ${tail}`);
+    }
+    rows.push({
+      what: "ipcbus request → hub → reply",
+      size: label,
+      ...r,
+      ratio: times(ratio),
+      target: `≤ ${limit}×${small ? ", p99 ≤ 3× med" : ""}`,
+      verdict: checks.join("; "),
+    });
+  }
+}
+
+/**
+ * Copies of the payload's bytes one side makes for a 1 MiB `Uint8Array`
+ * request to `/ipcbus/echo` (the client: request out, response in; the hub:
+ * request in, response out), counted on the code path as bench/README.md
+ * lists them step by step, in payloads: a copy of part of it counts as that
+ * part (the first read's 8 KiB and the 128 KiB a frame being assembled holds
+ * before it is regrown: 0.13). Copies the kernel makes, and Bun's own copy
+ * of what it reads, are left out, as raw has them too.
+ */
+const PAYLOAD_COPIES = { deno: { client: 2.13, hub: 1.13 }, bun: { client: 3.13, hub: 2.13 } } as const;
+
+function copiesRow(): Row {
+  const { client, hub } = PAYLOAD_COPIES[runtime];
+  return {
+    what: "payload copies, 1 MiB Uint8Array request: client / hub (code path, bench/README.md)",
+    size: "1 MiB",
+    value: `${client} / ${hub}`,
+    target: "≤ 2 per side",
+    verdict: client <= 2 && hub <= 2 ? "met" : `missed by ${times(Math.max(client, hub) / 2)}`,
+  };
+}
+
+/** CPU per round trip of each side, raw and ipcbus (medians over the runs), and what ipcbus adds. */
+function cpuRows(rawCpu: Gathered, busCpu: Gathered): void {
+  const side = (g: Gathered, key: "client" | "server") => median(g.cpu.map((r) => r[key]));
+  const fmt = (v: number) => `${v.toFixed(1)} µs`;
+  const sides = [["client", "client"], ["server", "hub"]] as const;
+  rows.push({ what: "CPU per round trip, raw client", size: "1 KiB", value: fmt(side(rawCpu, "client")) });
+  rows.push({ what: "CPU per round trip, raw echo server", size: "1 KiB", value: fmt(side(rawCpu, "server")) });
+
+  for (const [key, name] of sides) {
+    rows.push({ what: `CPU per round trip, ipcbus ${name}`, size: "1 KiB", value: fmt(side(busCpu, key)) });
+  }
+  for (const [key, name] of sides) {
+    const added = side(busCpu, key) - side(rawCpu, key);
+    rows.push({
+      what: `CPU added by ipcbus per round trip, ${name}`,
+      size: "1 KiB",
+      value: `${added >= 0 ? "+" : ""}${fmt(added)}`,
+      target: "≤ 6 µs",
+      verdict: verdict(added, 6, true),
+    });
+  }
 }
 
 function safeRead(file: string): string {

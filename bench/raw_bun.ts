@@ -10,7 +10,7 @@
  */
 import { Encoder } from "cbor-x/encode";
 import process from "node:process";
-import { measureLatency, measureThroughput, report } from "./_measure.mjs";
+import { measureCpu, measureLatency, measureThroughput, report } from "./_measure.mjs";
 import { FrameBatcher, FrameBuffer, HEADER_BYTES, makeFrame, readLength } from "./_raw_frames.ts";
 
 interface BunSocket {
@@ -140,7 +140,7 @@ function listenEcho(): void {
       },
     },
   });
-  report({ ev: "ready" });
+  report({ ev: "ready", pid: process.pid });
 }
 
 function listenSink(): void {
@@ -180,6 +180,21 @@ async function latency(): Promise<void> {
     spec,
   );
   report({ ev: "result", results });
+  conn.socket.end();
+}
+
+async function cpu(): Promise<void> {
+  const conn = await dial();
+  const result = await measureCpu(
+    async (frame: Uint8Array) => {
+      const reply = nextFrames(conn);
+      await conn.write(frame);
+      await reply;
+    },
+    makeFrame(spec.bytes),
+    spec,
+  );
+  report({ ev: "result", cpu: result });
   conn.socket.end();
 }
 
@@ -247,6 +262,10 @@ switch (role) {
     await latency();
     process.exit(0);
     break;
+  case "cpu":
+    await cpu();
+    process.exit(0);
+    break;
   case "pipelined":
     await pipelined();
     process.exit(0);
@@ -256,5 +275,5 @@ switch (role) {
     process.exit(0);
     break;
   default:
-    throw new TypeError(`Unknown role ${role}: expected echo-server, sink, latency, pipelined or source`);
+    throw new TypeError(`Unknown role ${role}: expected echo-server, sink, latency, cpu, pipelined or source`);
 }

@@ -6,6 +6,8 @@
  * (argument 3) where it measures:
  * - `echo-server`: sends every complete frame back;
  * - `latency`: ping-pong round trips, one outstanding;
+ * - `cpu`: `spec.count` ping-pong round trips of `spec.bytes`, reporting the
+ *   CPU this process and the server (`spec.serverPid`) spent per round trip;
  * - `pipelined`: requests with a window of frames outstanding;
  * - `sink`: counts frames, decoding each body with cbor-x; an empty frame
  *   ends a round and is answered with a frame holding the count;
@@ -14,7 +16,7 @@
  * @module
  */
 import { Encoder } from "cbor-x/encode";
-import { measureLatency, measureThroughput, report } from "./_measure.mjs";
+import { measureCpu, measureLatency, measureThroughput, report } from "./_measure.mjs";
 import { FrameBatcher, FrameBuffer, HEADER_BYTES, makeFrame, readLength } from "./_raw_frames.ts";
 
 const [role, path, specJson] = Deno.args;
@@ -93,7 +95,7 @@ async function serveSink(conn: Deno.Conn): Promise<void> {
 
 async function listenAndServe(serveConn: (conn: Deno.Conn) => Promise<void>): Promise<void> {
   const listener = Deno.listen({ transport: "unix", path });
-  report({ ev: "ready" });
+  report({ ev: "ready", pid: Deno.pid });
   for await (const conn of listener) void serveConn(conn);
 }
 
@@ -109,6 +111,21 @@ async function latency(): Promise<void> {
     spec,
   );
   report({ ev: "result", results });
+  conn.close();
+}
+
+async function cpu(): Promise<void> {
+  const conn = await Deno.connect({ transport: "unix", path });
+  const buffer = new FrameBuffer();
+  const result = await measureCpu(
+    async (frame: Uint8Array) => {
+      await writeAll(conn, frame);
+      await readFrames(conn, buffer, () => {});
+    },
+    makeFrame(spec.bytes),
+    spec,
+  );
+  report({ ev: "result", cpu: result });
   conn.close();
 }
 
@@ -171,6 +188,9 @@ switch (role) {
   case "latency":
     await latency();
     break;
+  case "cpu":
+    await cpu();
+    break;
   case "pipelined":
     await pipelined();
     break;
@@ -178,5 +198,5 @@ switch (role) {
     await source();
     break;
   default:
-    throw new TypeError(`Unknown role ${role}: expected echo-server, sink, latency, pipelined or source`);
+    throw new TypeError(`Unknown role ${role}: expected echo-server, sink, latency, cpu, pipelined or source`);
 }

@@ -2,6 +2,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { DataError, FrameDecoderStream, FrameEncoderStream, FrameTooLargeError, ProtocolError } from "../mod.ts";
 import type { FrameDecoderStreamOptions } from "../mod.ts";
+import { Encoder } from "cbor-x/encode";
+import { decodeCbor, encodeCbor, encodeCborTransient } from "../src/codec/cbor.ts";
+import { FrameParser } from "../src/codec/frame_parser.ts";
 import { within } from "./_helpers.ts";
 
 async function encode(values: unknown[]): Promise<Uint8Array> {
@@ -370,6 +373,110 @@ test("FrameEncoderStream and FrameDecoderStream throw RangeError for options tha
   assert.throws(() => new FrameDecoderStream({ maxFrameBytes: 0 }), /Invalid option maxFrameBytes/);
 });
 
+// ---- the bus's hot path: FrameParser over borrowed chunks, byte strings by hand ------------------------------
+
+/** A deterministic generator, so a failing cut can be replayed. */
+function rng(seed: number): () => number {
+  let state = seed;
+  return () => (state = (state * 1103515245 + 12345) % 2147483648) / 2147483648;
+}
+
+test("FrameParser hands out every frame intact when each chunk is overwritten after push, as a socket's read buffer is", () => {
+  const bodies = [0, 1, 3, 4, 5, 100, 4096, 5000, 70_000, 300_000, 12].map((n, i) =>
+    new Uint8Array(n).map((_, j) => (i * 31 + j) & 0xff)
+  );
+  const stream = concat(bodies.map(frame));
+  for (const seed of [1, 2, 3, 4, 5]) {
+    const random = rng(seed);
+    const parser = new FrameParser();
+    const got: Uint8Array[] = [];
+    let own = 0;
+    const onFrame = (body: Uint8Array, isOwn: boolean) => {
+      if (isOwn) own++;
+      got.push(isOwn ? body : body.slice());
+    };
+    // One read buffer, reused for every read; reads go into space() when the parser offers it.
+    const readBuffer = new Uint8Array(8192);
+    for (let at = 0; at < stream.byteLength;) {
+      const space = parser.space();
+      const target = space ?? readBuffer;
+      const n = Math.min(target.byteLength, 1 + Math.floor(random() * 9000), stream.byteLength - at);
+      target.set(stream.subarray(at, at + n));
+      at += n;
+      parser.push(target.subarray(0, n), onFrame);
+      readBuffer.fill(0xee);
+    }
+    assert.equal(got.length, bodies.length, `seed ${seed}`);
+    for (let i = 0; i < bodies.length; i++) assert.deepEqual(got[i], bodies[i], `seed ${seed}, frame ${i}`);
+    assert.ok(own > 0, "frames assembled in a buffer of their own are handed out as own");
+    assert.equal(parser.buffered, 0);
+  }
+});
+
+test("FrameParser offers a large frame's own buffer to read into, and takes bytes read there without copying", () => {
+  const parser = new FrameParser();
+  const body = new Uint8Array(200_000).map((_, i) => i & 0xff);
+  const bytes = frame(body);
+  const frames: Uint8Array[] = [];
+  parser.push(bytes.subarray(0, 1000), (b) => frames.push(b));
+  const space = parser.space();
+  assert.ok(space && space.byteLength >= 4096, "space is offered for the rest");
+  assert.equal(parser.buffered, 1000);
+  let at = 1000;
+  while (frames.length === 0) {
+    const target = parser.space()!;
+    const n = Math.min(target.byteLength, bytes.byteLength - at);
+    target.set(bytes.subarray(at, at + n));
+    at += n;
+    parser.push(target.subarray(0, n), (b, own) => {
+      assert.ok(own);
+      frames.push(b);
+    });
+  }
+  assert.deepEqual(frames[0], body);
+  assert.equal(parser.space(), undefined);
+});
+
+test("decodeCbor reads byte strings of every head size as cbor-x writes them, as plain Uint8Arrays", () => {
+  const cborX = new Encoder({ useRecords: false, tagUint8Array: false } as ConstructorParameters<typeof Encoder>[0]);
+  for (const n of [0, 1, 23, 24, 255, 256, 65_535, 65_536, 100_000]) {
+    const bytes = new Uint8Array(n).map((_, i) => (i * 7) & 0xff);
+    const back = decodeCbor(new Uint8Array(cborX.encode(bytes))) as Uint8Array;
+    assert.equal(back.constructor, Uint8Array);
+    assert.deepEqual(back, bytes, `${n} bytes back`);
+  }
+});
+
+test("decodeCbor returns a byte string as a view of a frame's own buffer, and as a plain copy otherwise", () => {
+  const encoded = new Uint8Array(encodeCbor(new Uint8Array(1000).fill(9)));
+  const view = decodeCbor(encoded, true) as Uint8Array;
+  assert.equal(view.buffer, encoded.buffer, "in a frame's own buffer: a view");
+  const copied = decodeCbor(encoded) as Uint8Array;
+  assert.notEqual(copied.buffer, encoded.buffer, "in a read buffer: a copy");
+  assert.deepEqual(copied, new Uint8Array(1000).fill(9));
+  if (typeof globalThis.Buffer === "function") {
+    const fromBuffer = decodeCbor(globalThis.Buffer.from(encoded)) as Uint8Array;
+    assert.equal(fromBuffer.constructor, Uint8Array, "from a Buffer (Bun's chunks): a plain Uint8Array");
+  }
+});
+
+test("decodeCbor refuses a byte string whose length disagrees with the frame, as cbor-x input would be", () => {
+  for (const bad of [[0x45, 1, 2], [0x58], [0x59, 0, 3, 1, 2, 3, 4], [0x5a, 0, 0, 0]]) {
+    assert.throws(() => decodeCbor(new Uint8Array(bad)), ProtocolError, JSON.stringify(bad));
+  }
+});
+
+test("FrameParser hands out a frame filling most of a chunk its reader does not reuse as own, and others as not", () => {
+  const parser = new FrameParser();
+  const big = frame(new Uint8Array(1000).fill(1));
+  const small = frame(new Uint8Array(10).fill(2));
+  const seen: Array<[number, boolean]> = [];
+  const onFrame = (body: Uint8Array, own: boolean) => void seen.push([body.byteLength, own]);
+  parser.push(concat([big, small]), onFrame, true);
+  parser.push(concat([big, small]), onFrame, false);
+  assert.deepEqual(seen, [[1000, true], [10, false], [1000, false], [10, false]]);
+});
+
 async function roundTripOne(value: unknown): Promise<unknown> {
   return (await roundTrip([value]))[0];
 }
@@ -419,4 +526,14 @@ test("an Error travels as a plain { name, message, code } record without a stack
   const err = Object.assign(new RangeError("bad page"), { code: "E_PAGE" });
   assert.deepEqual(await roundTripOne({ err }), { err: { name: "RangeError", message: "bad page", code: "E_PAGE" } });
   assert.deepEqual(await roundTripOne(new Error("boom")), { name: "Error", message: "boom" });
+});
+
+test("encodeCborTransient writes a Uint8Array of every head size as cbor-x does, and anything else through cbor-x", () => {
+  const cborX = new Encoder({ useRecords: false, tagUint8Array: false } as ConstructorParameters<typeof Encoder>[0]);
+  for (const n of [0, 1, 23, 24, 255, 256, 65_535, 65_536, 3 * 1024 * 1024, 100]) {
+    const bytes = new Uint8Array(n).map((_, i) => (i * 11) & 0xff);
+    assert.deepEqual(encodeCborTransient(bytes), new Uint8Array(cborX.encode(bytes)), `${n} bytes`);
+  }
+  const value = { a: [1, "two"], b: new Uint8Array([3]) };
+  assert.deepEqual(new Uint8Array(encodeCborTransient(value)), new Uint8Array(encodeCbor(value)));
 });

@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { type EnvelopeFields, readEnvelope, writeEnvelope } from "../src/bus/fast_envelope.ts";
+import { FrameParser } from "../src/codec/frame_parser.ts";
 import { FrameWriter } from "../src/bus/frame_writer.ts";
 import { decodeEnvelope, encodeCbor } from "../src/codec/cbor.ts";
 
@@ -70,4 +71,22 @@ test("readEnvelope leaves other kinds, other value types and incomplete envelope
 test("readEnvelope rejects a truncated envelope instead of reading past it", async () => {
   const body = await handEncoded("q", [["f", 1], ["t", 2], ["r", 3], ["u", "/job"], ["d", new Uint8Array(10)]]);
   for (let cut = 0; cut < body.byteLength; cut++) assert.equal(readEnvelope(body.subarray(0, cut)), undefined);
+});
+
+test("FrameWriter writes frames large and small in the order pushed, large ones in buffers of their own", async () => {
+  const chunks: Uint8Array[] = [];
+  const writer = new FrameWriter(new WritableStream({ write: (c) => void chunks.push(c.slice()) }), {
+    maxMessages: 100,
+    maxBytes: 1 << 24,
+  });
+  const sizes = [10, 100_000, 20, 30, 70_000, 65_532, 5];
+  sizes.forEach((n, i) => writer.push(new Uint8Array(n).fill(i)));
+  await writer.idle();
+  const bodies: Uint8Array[] = [];
+  const parser = new FrameParser();
+  for (const chunk of chunks) parser.push(chunk, (body) => bodies.push(body.slice()));
+  assert.deepEqual(bodies.map((b) => [b.byteLength, b[0] ?? 0]), sizes.map((n, i) => [n, i]));
+  assert.ok(chunks.some((c) => c.byteLength === 4 + 100_000), "the 100 kB frame was written alone");
+  assert.equal(writer.framesOut, sizes.length);
+  assert.equal(writer.messages, 0);
 });

@@ -11,6 +11,9 @@ import {
   memoryConnectionPair,
 } from "../mod.ts";
 import type { Connection, Listener } from "../mod.ts";
+import { byteChannel } from "../src/transport/byte_channel.ts";
+import { decodeCbor, encodeCbor } from "../src/codec/cbor.ts";
+import { frameBytes, FrameParser } from "../src/codec/frame_parser.ts";
 import { Child, currentRuntime, type Runtime, runtimes, tempDir, until, within } from "./_helpers.ts";
 
 const NAME: Record<Runtime, string> = { deno: "Deno", bun: "Bun" };
@@ -558,3 +561,103 @@ for (const readerRuntime of runtimes) {
 function mib(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
+
+// --- The byte channel under a connection (the bus's read and write path) ---
+
+/** Reads `conn` through its byte channel: decoded frames, and a promise of the end. */
+function channelReader(conn: Connection) {
+  const values: unknown[] = [];
+  const parser = new FrameParser();
+  let wake: (() => void) | undefined;
+  let ended: (error?: unknown) => void = () => {};
+  const end = new Promise<unknown>((resolve) => (ended = resolve));
+  byteChannel(conn).open({
+    data: (chunk, kept) => {
+      parser.push(chunk, (body) => values.push(decodeCbor(body)), kept);
+      wake?.();
+    },
+    space: () => parser.space(),
+    end: (error) => ended(error ?? "end"),
+  });
+  return {
+    values,
+    end,
+    /** Waits until `n` values came. */
+    until: (n: number) =>
+      within(
+        10_000,
+        `${n} frames`,
+        (async () => {
+          while (values.length < n) await new Promise<void>((resolve) => (wake = resolve));
+        })(),
+      ),
+  };
+}
+
+for (const runtime of runtimes) {
+  test(`A byte channel exchanges frames large and small with a ${NAME[runtime]} echo server, in order`, async () => {
+    const dir = tempDir();
+    const path = `${dir.path}/echo.sock`;
+    const server = await startServer(runtime, path);
+    try {
+      const conn = await dial(path);
+      const channel = byteChannel(conn);
+      const reader = channelReader(conn);
+      const sent = [1, "two", new Uint8Array(300_000).fill(3), { four: [4] }, new Uint8Array(5000).fill(5), "six"];
+      for (const value of sent) await channel.write(frameBytes(encodeCbor(value)));
+      await reader.until(1 + sent.length);
+      assert.deepEqual(reader.values, [{ server: runtime }, ...sent]);
+      assert.ok(conn.readable.locked, "the stream face is locked while the channel reads");
+      await channel.closeWrite();
+      assert.equal(await within(5000, "the end", reader.end), "end");
+      await conn.close();
+    } finally {
+      await server.kill();
+      dir.remove();
+    }
+  });
+}
+
+test("A paused byte channel leaves the bytes in the socket, so the writer waits, until it resumes", async () => {
+  const dir = tempDir();
+  const listener = await listen(`${dir.path}/c.sock`);
+  try {
+    const accepted = listener[Symbol.asyncIterator]().next();
+    const client = await dial(listener.path);
+    const served = (await within(5000, "the accept", accepted)).value as Connection;
+    const channel = byteChannel(served);
+    let received = 0;
+    let ended: () => void = () => {};
+    const end = new Promise<void>((resolve) => (ended = resolve));
+    channel.pause();
+    channel.open({ data: (chunk) => void (received += chunk.byteLength), end: () => ended() });
+    // Far more than the kernel buffers hold: it can only all be written once the channel reads.
+    const bytes = 16 * 1024 * 1024;
+    const writing = byteChannel(client).write(new Uint8Array(bytes));
+    const early = await Promise.race([
+      writing!.then(() => "written"),
+      new Promise((resolve) => setTimeout(() => resolve("pending"), 300)),
+    ]);
+    assert.equal(early, "pending", `the write finished while the reader was paused (${received} bytes read)`);
+    channel.resume();
+    await within(10_000, "the write to finish once the reader resumed", writing!);
+    await byteChannel(client).closeWrite();
+    await within(10_000, "the end", end);
+    assert.equal(received, bytes);
+    await client.close();
+    await served.close();
+  } finally {
+    await listener.close();
+    dir.remove();
+  }
+});
+
+test("A byte channel over an in-memory pair carries bytes and the end, through the streams", async () => {
+  const [a, b] = memoryConnectionPair();
+  const reader = channelReader(b);
+  await byteChannel(a).write(frameBytes(encodeCbor({ hello: 1 })));
+  await reader.until(1);
+  assert.deepEqual(reader.values, [{ hello: 1 }]);
+  await a.close();
+  assert.equal(await within(5000, "the end", reader.end), "end");
+});

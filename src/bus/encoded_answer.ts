@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { encodeCbor } from "../codec/cbor.ts";
+import { encodeCborTransient } from "../codec/cbor.ts";
 
 /**
  * A request handler's result given as the CBOR bytes of one item: written
@@ -20,7 +20,11 @@ export class EncodedAnswer {
   }
 }
 
-/** The payload of the answer carrying `result`: its own bytes if it is an {@linkcode EncodedAnswer}, else cbor-x's. */
+/**
+ * The payload of the answer carrying `result`: its own bytes if it is an
+ * {@linkcode EncodedAnswer}, else its encoding, valid until the next encode
+ * (see `encodeCborTransient`): the answer is written at once.
+ */
 export function answerPayload(result: unknown): Uint8Array {
-  return result instanceof EncodedAnswer ? result.bytes : encodeCbor(result);
+  return result instanceof EncodedAnswer ? result.bytes : encodeCborTransient(result);
 }

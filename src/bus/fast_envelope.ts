@@ -127,38 +127,37 @@ const KIND_BYTES: Record<string, number> = { a: 0x61, q: 0x71, p: 0x70 };
  * frame, written in place. Text values are passed as strings and written as
  * CBOR text; numbers as cbor-x writes them (integers from -2³² to 2³²−1 as
  * CBOR integers, other numbers as float64); `Uint8Array`s as byte strings.
+ * `size` is {@linkcode envelopeBytes} of `fields`, if the caller has it.
  * Returns the frame body's size, or -1 if the writer has failed.
  */
-export function writeEnvelope(writer: EnvelopeSink, k: "a" | "q" | "p", fields: EnvelopeFields): number {
-  const encoded: Array<[number, number | Uint8Array, number]> = [];
-  let size = 1 + 4;
-  for (const [key, value] of fields) {
-    if (value === undefined) continue;
-    if (typeof value === "number") {
-      encoded.push([KEY[key], value, 0x00]);
-      size += 2 + numberBytes(value);
-    } else {
-      const bytes = typeof value === "string" ? textBytes(value) : value;
-      encoded.push([KEY[key], bytes, typeof value === "string" ? 0x60 : 0x40]);
-      size += 2 + headBytes(bytes.byteLength) + bytes.byteLength;
-    }
-  }
+export function writeEnvelope(
+  writer: EnvelopeSink,
+  k: "a" | "q" | "p",
+  fields: EnvelopeFields,
+  size: number = envelopeBytes(fields),
+): number {
   let at = writer.reserve(size);
   if (at < 0) return -1;
   const buf = writer.buffer;
-  buf[at++] = 0xa0 | (encoded.length + 1);
+  // Written field by field, with no list built on the way: this runs per message.
+  let entries = 1;
+  for (let i = 0; i < fields.length; i++) if (fields[i][1] !== undefined) entries++;
+  buf[at++] = 0xa0 | entries;
   buf[at++] = TEXT_1;
   buf[at++] = KEY.k;
   buf[at++] = TEXT_1;
   buf[at++] = KIND_BYTES[k];
-  for (const [key, value, major] of encoded) {
+  for (let i = 0; i < fields.length; i++) {
+    const value = fields[i][1];
+    if (value === undefined) continue;
     buf[at++] = TEXT_1;
-    buf[at++] = key;
+    buf[at++] = KEY[fields[i][0]];
     if (typeof value === "number") at = writeNumber(buf, at, value);
     else {
-      at = writeHead(buf, at, major, value.byteLength);
-      buf.set(value, at);
-      at += value.byteLength;
+      const bytes = typeof value === "string" ? textBytes(value) : value;
+      at = writeHead(buf, at, typeof value === "string" ? 0x60 : 0x40, bytes.byteLength);
+      buf.set(bytes, at);
+      at += bytes.byteLength;
     }
   }
   return size;

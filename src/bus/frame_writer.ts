@@ -1,4 +1,6 @@
 import { FRAME_HEADER_BYTES, writeFrameHeader } from "../codec/frame_parser.ts";
+import { byteChannel } from "../transport/byte_channel.ts";
+import type { Connection } from "../transport/connection.ts";
 import { waitAtMost } from "../util/with_timeout.ts";
 
 /** Limits of one outgoing queue. */
@@ -10,40 +12,124 @@ export interface QueueLimits {
 }
 
 /**
- * Small, because they are taken for every batch: at 64 KiB a hub with 500
- * idle peers held 64 MiB in them (tests/load/soak_test.ts). A busy
- * connection's batches grow by doubling, and the grown one is kept as the
- * spare while the connection stays busy.
+ * A batch starts this small and doubles while a burst fills it. Batches are
+ * taken from a pool shared by every connection of the process and given
+ * back once written, so an idle connection holds none (issue 13: a hub's
+ * idle peer should cost at most 16 KiB; at 64 KiB each, two per connection,
+ * a hub with 500 idle peers once held 64 MiB in them, tests/load/soak_test.ts),
+ * while a burst reuses the batch the last one grew (a fresh one costs its
+ * page faults, and an alert flood regrew one per read).
  */
 const INITIAL_BATCH_BYTES = 4 * 1024;
-/** One write takes at most this much of the batch (see #writable); more than the kernel's socket buffer. */
-const MAX_WRITE_BYTES = 256 * 1024;
-/** A spare batch buffer larger than this is let go after a burst instead of kept. */
-const MAX_SPARE_BYTES = 1024 * 1024;
+/** Batches up to this size go back to the pool once written; larger ones are let go. */
+const MAX_POOLED_BATCH_BYTES = 1024 * 1024;
+/** Bytes the pool keeps, at most, whatever the number of connections. */
+const MAX_POOLED_BYTES = 4 * 1024 * 1024;
 /**
- * Batch buffers of {@linkcode INITIAL_BATCH_BYTES} kept for reuse by any
- * writer of the process, at most this many. An idle connection holds none
- * (a hub with 1 000 idle peers held 8 MiB in two buffers each, bench/hub_scale.ts);
- * a busy one takes from here instead of allocating.
+ * A frame this large gets a buffer of its own instead of a place in the
+ * batch: written as it is, between the batches before and after it, it is
+ * copied once (when its body is written into it) and the batch is not
+ * regrown to hold it.
  */
-const POOL_SIZE = 64;
-const pool: Uint8Array[] = [];
-/** The batch of a writer that holds no buffer. */
-const NO_BATCH = new Uint8Array(0);
+const OWN_BUFFER_FRAME_BYTES = 64 * 1024;
+/** One write takes at most this much of a run (see #writable); more than the kernel's socket buffer. */
+const MAX_WRITE_BYTES = 256 * 1024;
 
-function takeBuffer(bytes: number): Uint8Array {
-  return bytes <= INITIAL_BATCH_BYTES ? pool.pop() ?? new Uint8Array(INITIAL_BATCH_BYTES) : new Uint8Array(bytes);
+/**
+ * Large frames' own buffers are kept for the next large frame too, up to
+ * this size and count: a fresh buffer costs its zeroing and page faults,
+ * about what copying the frame into it costs.
+ */
+const MAX_POOLED_FRAME_BYTES = 4 * 1024 * 1024;
+const MAX_POOLED_FRAME_BUFFERS = 2;
+
+const pool: Uint8Array[] = [];
+const framePool: Uint8Array[] = [];
+
+function takeFrameBuffer(frameBytes: number): Uint8Array {
+  for (let i = 0; i < framePool.length; i++) {
+    if (framePool[i].byteLength >= frameBytes) return framePool.splice(i, 1)[0].subarray(0, frameBytes);
+  }
+  return new Uint8Array(frameBytes);
 }
 
-function giveBack(buffer: Uint8Array | undefined): void {
-  if (buffer?.byteLength === INITIAL_BATCH_BYTES && pool.length < POOL_SIZE) pool.push(buffer);
+function giveBackFrameBuffer(bytes: Uint8Array): void {
+  const whole = new Uint8Array(bytes.buffer);
+  if (whole.byteLength > MAX_POOLED_FRAME_BYTES) return;
+  if (framePool.length >= MAX_POOLED_FRAME_BUFFERS) {
+    // Keep the larger ones: they serve every smaller frame too.
+    framePool.sort((a, b) => a.byteLength - b.byteLength);
+    if (framePool[0].byteLength >= whole.byteLength) return;
+    framePool.shift();
+  }
+  framePool.push(whole);
+}
+
+let pooledBytes = 0;
+
+/** The largest pooled batch if it holds `minBytes`, else a new one of at least `minBytes`. */
+function takeBatch(minBytes: number): Uint8Array {
+  let largest = -1;
+  for (let i = 0; i < pool.length; i++) if (largest < 0 || pool[i].byteLength > pool[largest].byteLength) largest = i;
+  if (largest >= 0 && pool[largest].byteLength >= minBytes) {
+    const batch = pool[largest];
+    pool[largest] = pool[pool.length - 1];
+    pool.pop();
+    pooledBytes -= batch.byteLength;
+    return batch;
+  }
+  return new Uint8Array(Math.max(INITIAL_BATCH_BYTES, minBytes));
+}
+
+function giveBack(batch: Uint8Array): void {
+  if (batch.byteLength > MAX_POOLED_BATCH_BYTES || pooledBytes + batch.byteLength > MAX_POOLED_BYTES) return;
+  pool.push(batch);
+  pooledBytes += batch.byteLength;
+}
+
+/** Where batches are written: a connection's byte channel, or any byte stream. */
+interface BatchSink {
+  write(bytes: Uint8Array): Promise<void> | undefined;
+  closeWrite(): Promise<void>;
+  abort(): void;
+}
+
+function batchSink(target: Connection | WritableStream<Uint8Array>): BatchSink {
+  if (target instanceof WritableStream) {
+    const writer = target.getWriter();
+    // A failed write is reported through onError; the writer's own promise must not go unhandled.
+    writer.closed.catch(() => {});
+    return {
+      write: (bytes) => writer.write(bytes),
+      closeWrite: () => writer.close().catch(() => {}),
+      abort: () => void writer.abort().catch(() => {}),
+    };
+  }
+  const channel = byteChannel(target);
+  return {
+    write: (bytes) => channel.write(bytes),
+    closeWrite: () => channel.closeWrite().catch(() => {}),
+    abort: () => void target.close(),
+  };
+}
+
+/** A run of frames ready to be written, in order. */
+interface Sealed {
+  bytes: Uint8Array;
+  frames: number;
+  /** The batch it is in, to give back to the pool once written. */
+  batch: Uint8Array | undefined;
 }
 
 /**
- * The outgoing side of one connection. Frames are copied, each behind its
+ * The outgoing side of one connection. Frames are written, each behind its
  * length, into one batch buffer; the batch is written with a single
- * `write()` once the current tick ends, while the next batch fills. A frame
- * is copied exactly once, and no per-frame buffer is allocated.
+ * `write()` once the current tick ends, while the next batch fills. A small
+ * frame is copied exactly once, and no per-frame buffer is allocated; a
+ * large one is written into a buffer of its own (see OWN_BUFFER_FRAME_BYTES).
+ *
+ * Written through the connection's byte channel (no stream per write), or
+ * through a `WritableStream`.
  *
  * The caller checks {@linkcode FrameWriter.hasRoom} before pushing: this
  * class never refuses, so the policy for a full queue lives with the caller.
@@ -62,25 +148,37 @@ export class FrameWriter {
    * queued, the time since tells how long the other side has read nothing.
    */
   progressAt = 0;
-  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
-  #batch: Uint8Array = NO_BATCH;
-  #spare: Uint8Array | undefined;
+  readonly #sink: BatchSink;
+  /** The batch filling, if any frame is in it. */
+  #batch: Uint8Array | undefined;
   #batchBytes = 0;
   #batchFrames = 0;
+  /** Where the last reserve() points: the batch, or a large frame's own buffer. */
+  #target: Uint8Array = new Uint8Array(0);
   /** Start offsets of droppable frames in the batch, oldest first (see dropOldest). */
   #droppable: number[] = [];
+  /** Runs sealed before the batch (when a large frame came), oldest first. */
+  readonly #sealed: Sealed[] = [];
+  #sealedMessages = 0;
+  #sealedBytes = 0;
   #inFlightMessages = 0;
   #inFlightBytes = 0;
+  /** What the transport is writing, and the pooled batch it is in (if it is one). */
+  #inFlight: Uint8Array | undefined;
+  #inFlightBatch: Uint8Array | undefined;
   #writing = false;
   #scheduled = false;
   #failed = false;
   #idleWaiters: Array<() => void> = [];
 
-  constructor(writable: WritableStream<Uint8Array>, limits: QueueLimits) {
-    this.#writer = writable.getWriter();
+  /**
+   * @param target The connection to write to (through its byte channel, and
+   * closed on abort), or a stream.
+   * @param limits The queue's limits.
+   */
+  constructor(target: Connection | WritableStream<Uint8Array>, limits: QueueLimits) {
+    this.#sink = batchSink(target);
     this.limits = limits;
-    // A failed write is reported through onError; the writer's own promise must not go unhandled.
-    this.#writer.closed.catch(() => {});
   }
 
   /** Whether a write failed or the writer was aborted: nothing more will be written. */
@@ -90,12 +188,12 @@ export class FrameWriter {
 
   /** Frames queued or in flight. */
   get messages(): number {
-    return this.#batchFrames + this.#inFlightMessages;
+    return this.#batchFrames + this.#sealedMessages + this.#inFlightMessages;
   }
 
   /** Bytes queued or in flight. */
   get bytes(): number {
-    return this.#batchBytes + this.#inFlightBytes;
+    return this.#batchBytes + this.#sealedBytes + this.#inFlightBytes;
   }
 
   /**
@@ -122,7 +220,7 @@ export class FrameWriter {
   /** Queues one frame body. `droppable` frames may later be removed by {@linkcode dropOldest}. */
   push(body: Uint8Array, droppable = false): void {
     const at = this.reserve(body.byteLength, droppable);
-    if (at >= 0) this.#batch.set(body, at);
+    if (at >= 0) this.#target.set(body, at);
   }
 
   /**
@@ -133,36 +231,63 @@ export class FrameWriter {
   reserve(bodyBytes: number, droppable = false): number {
     if (this.#failed) return -1;
     if (this.messages === 0) this.progressAt = performance.now();
-    const need = this.#batchBytes + FRAME_HEADER_BYTES + bodyBytes;
-    if (need > this.#batch.byteLength) this.#grow(need);
-    if (droppable) this.#droppable.push(this.#batchBytes);
-    writeFrameHeader(this.#batch, this.#batchBytes, bodyBytes);
-    this.#batchBytes = need;
-    this.#batchFrames++;
     if (!this.#scheduled && !this.#writing) {
       this.#scheduled = true;
-      queueMicrotask(() => void this.#drain());
+      queueMicrotask(this.#drainSoon);
     }
+    const frameBytes = FRAME_HEADER_BYTES + bodyBytes;
+    if (frameBytes >= OWN_BUFFER_FRAME_BYTES) {
+      this.#seal();
+      const own = takeFrameBuffer(frameBytes);
+      writeFrameHeader(own, 0, bodyBytes);
+      this.#sealed.push({ bytes: own, frames: 1, batch: undefined });
+      this.#sealedMessages++;
+      this.#sealedBytes += frameBytes;
+      this.#target = own;
+      return FRAME_HEADER_BYTES;
+    }
+    const need = this.#batchBytes + frameBytes;
+    let batch = this.#batch;
+    if (!batch) batch = this.#batch = takeBatch(need);
+    else if (need > batch.byteLength) batch = this.#grow(batch, need);
+    if (droppable) this.#droppable.push(this.#batchBytes);
+    writeFrameHeader(batch, this.#batchBytes, bodyBytes);
+    this.#batchBytes = need;
+    this.#batchFrames++;
+    this.#target = batch;
     return need - bodyBytes;
   }
 
-  /** The batch buffer {@linkcode reserve} offsets point into. */
+  /** The buffer the last {@linkcode reserve} offset points into. */
   get buffer(): Uint8Array {
-    return this.#batch;
+    return this.#target;
   }
 
-  #grow(need: number): void {
-    const next = takeBuffer(Math.max(need, this.#batch.byteLength * 2));
-    next.set(this.#batch.subarray(0, this.#batchBytes));
-    giveBack(this.#batch);
-    this.#batch = next;
+  #grow(batch: Uint8Array, need: number): Uint8Array {
+    const next = takeBatch(Math.max(need, batch.byteLength * 2));
+    next.set(batch.subarray(0, this.#batchBytes));
+    giveBack(batch);
+    return this.#batch = next;
   }
 
-  /** Removes the oldest queued droppable frame. Returns false if there is none. */
+  /** Moves the batch's frames behind the runs already sealed; the next frame starts a new batch. */
+  #seal(): void {
+    const batch = this.#batch;
+    if (!batch) return;
+    this.#sealed.push({ bytes: batch.subarray(0, this.#batchBytes), frames: this.#batchFrames, batch });
+    this.#sealedMessages += this.#batchFrames;
+    this.#sealedBytes += this.#batchBytes;
+    this.#batch = undefined;
+    this.#batchBytes = 0;
+    this.#batchFrames = 0;
+    this.#droppable = [];
+  }
+
+  /** Removes the oldest droppable frame still in the batch. Returns false if there is none. */
   dropOldest(): boolean {
     const start = this.#droppable.shift();
     if (start === undefined) return false;
-    const b = this.#batch;
+    const b = this.#batch!;
     const frameBytes = FRAME_HEADER_BYTES +
       (b[start] * 0x1000000 + (b[start + 1] << 16 | b[start + 2] << 8 | b[start + 3]));
     b.copyWithin(start, start + frameBytes, this.#batchBytes);
@@ -178,9 +303,15 @@ export class FrameWriter {
    * one last frame.
    */
   discardQueued(): void {
+    if (this.#batch) giveBack(this.#batch);
+    this.#batch = undefined;
     this.#batchBytes = 0;
     this.#batchFrames = 0;
     this.#droppable = [];
+    for (const run of this.#sealed) if (run.batch) giveBack(run.batch);
+    this.#sealed.length = 0;
+    this.#sealedMessages = 0;
+    this.#sealedBytes = 0;
   }
 
   /** Resolves once everything pushed so far has been written (or writing failed). */
@@ -189,109 +320,154 @@ export class FrameWriter {
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
-  /** Closes the stream after the queued frames, waiting at most `timeout` ms for them. */
+  /** Closes the writing side after the queued frames, waiting at most `timeout` ms for them. */
   async close(timeout: number): Promise<void> {
     await waitAtMost(this.idle(), timeout);
-    if (this.messages === 0 && !this.#failed) await this.#writer.close().catch(() => {});
+    if (this.messages === 0 && !this.#failed) await this.#sink.closeWrite();
     else this.abort();
   }
 
-  /** Drops everything queued; the stream errors. */
+  /** Drops everything queued; the connection (or stream) is closed. */
   abort(): void {
     this.#failed = true;
+    if (this.#batch) giveBack(this.#batch);
+    this.#batch = undefined;
     this.#batchBytes = 0;
     this.#batchFrames = 0;
     this.#droppable = [];
-    void this.#writer.abort().catch(() => {});
+    this.#sealed.length = 0;
+    this.#sealedMessages = 0;
+    this.#sealedBytes = 0;
+    this.#sink.abort();
     this.#wakeIdle();
   }
 
-  async #drain(): Promise<void> {
+  #drain(): void {
     this.#scheduled = false;
     if (this.#writing) return;
     this.#writing = true;
-    try {
-      while (this.#batchFrames > 0 && !this.#failed) {
-        const written = this.#batch;
-        const [bytes, frames] = this.#writable();
-        const rest = written.subarray(bytes, this.#batchBytes);
-        const restFrames = this.#batchFrames - frames;
-        const droppable = this.#droppable;
-        this.#batch = this.#spare ?? NO_BATCH;
-        this.#spare = undefined;
-        this.#batchBytes = 0;
-        this.#batchFrames = 0;
-        this.#droppable = [];
-        if (restFrames > 0) {
-          // Frames beyond this write stay queued, at the start of the next batch.
-          if (rest.byteLength > this.#batch.byteLength) {
-            giveBack(this.#batch);
-            this.#batch = takeBuffer(rest.byteLength);
-          }
-          this.#batch.set(rest);
-          this.#batchBytes = rest.byteLength;
-          this.#batchFrames = restFrames;
-          this.#droppable = droppable.filter((at) => at >= bytes).map((at) => at - bytes);
-        }
-        this.#inFlightMessages = frames;
-        this.#inFlightBytes = bytes;
-        // Counted when handed to the transport: the other side may have them
-        // before this write's promise settles.
-        this.framesOut += frames;
-        this.bytesOut += bytes;
-        await this.#writer.write(written.subarray(0, bytes));
-        this.progressAt = performance.now();
-        // The transport is done with it: reuse it for a later batch unless a burst made it huge.
-        if (written.byteLength <= MAX_SPARE_BYTES) this.#spare = written;
-        this.#inFlightMessages = 0;
-        this.#inFlightBytes = 0;
-        this.onWritten?.();
-      }
-      if (this.#batchFrames === 0) {
-        // Idle: hold no buffer.
-        giveBack(this.#spare);
-        giveBack(this.#batch);
-        this.#spare = undefined;
-        this.#batch = NO_BATCH;
-      }
-    } catch (err) {
-      this.#failed = true;
-      this.#inFlightMessages = 0;
-      this.#inFlightBytes = 0;
-      this.onError?.(err);
-    } finally {
-      this.#writing = false;
-      if (this.#batchFrames === 0 || this.#failed) this.#wakeIdle();
-    }
+    this.#writeNext();
   }
 
   /**
-   * How much of the batch one write takes: all of it, or the frames that
-   * fit in half of either limit and in MAX_WRITE_BYTES (one at least). A
-   * write to a peer that stopped reading never completes, so what it took
-   * can never be dropped: without the half, one write could hold a whole
-   * queue and leave `dropOldest()` nothing to drop (tests/load/, a peer
-   * frozen mid-burst). And a write completes only once the peer has read
-   * most of it: the hub tells a slow peer from a stalled one by completed
-   * writes, so a peer reading a 2 MiB write for longer than the stall
-   * threshold looked stalled.
+   * Writes the sealed runs, then the batch, for as long as the sink takes
+   * them at once (Bun's socket usually does), without a promise; the first
+   * write that has to wait continues this when it settles.
    */
-  #writable(): [bytes: number, frames: number] {
+  #writeNext(): void {
+    try {
+      while (!this.#failed) {
+        // Runs sealed before a large frame go first; the batch filling now is the newest.
+        const sealed = this.#sealed.length > 0 ? this.#sealed.shift() : undefined;
+        let bytes: Uint8Array;
+        let frames: number;
+        let batch: Uint8Array | undefined;
+        /** Whether the buffer written goes back to a pool once written (not when a part of a run is). */
+        let pooled = true;
+        if (sealed) {
+          ({ bytes, frames, batch } = sealed);
+          const [n, taken] = this.#writable(bytes, bytes.byteLength, frames);
+          if (taken < frames) {
+            // The rest of the run stays first in line, and its batch goes back once the rest is written.
+            this.#sealed.unshift({ bytes: bytes.subarray(n), frames: frames - taken, batch });
+            bytes = bytes.subarray(0, n);
+            frames = taken;
+            pooled = false;
+          }
+          this.#sealedMessages -= frames;
+          this.#sealedBytes -= bytes.byteLength;
+        } else if (this.#batchFrames > 0) {
+          batch = this.#batch!;
+          const [n, taken] = this.#writable(batch, this.#batchBytes, this.#batchFrames);
+          bytes = batch.subarray(0, n);
+          frames = taken;
+          const restFrames = this.#batchFrames - taken;
+          if (restFrames > 0) {
+            // Frames beyond this write stay queued (and droppable), at the start of the next batch.
+            const rest = batch.subarray(n, this.#batchBytes);
+            this.#batch = takeBatch(rest.byteLength);
+            this.#batch.set(rest);
+            this.#batchBytes = rest.byteLength;
+            this.#batchFrames = restFrames;
+            this.#droppable = this.#droppable.filter((at) => at >= n).map((at) => at - n);
+          } else {
+            this.#batch = undefined;
+            this.#batchBytes = 0;
+            this.#batchFrames = 0;
+            this.#droppable.length = 0;
+          }
+        } else break;
+        this.#inFlightMessages = frames;
+        this.#inFlightBytes = bytes.byteLength;
+        this.#inFlight = pooled ? bytes : undefined;
+        this.#inFlightBatch = pooled ? batch : undefined;
+        // Counted when handed to the transport: the other side may have them
+        // before this write's promise settles.
+        this.framesOut += frames;
+        this.bytesOut += bytes.byteLength;
+        const writing = this.#sink.write(bytes);
+        if (writing) return void writing.then(this.#writtenLater, this.#failLater);
+        this.#written();
+      }
+    } catch (err) {
+      return this.#fail(err);
+    }
+    this.#writing = false;
+    if (this.messages === 0 || this.#failed) this.#wakeIdle();
+  }
+
+  /** The transport is done with what is in flight: its buffer can be reused. */
+  #written(): void {
+    if (this.#inFlightBatch) giveBack(this.#inFlightBatch);
+    else if (this.#inFlight) giveBackFrameBuffer(this.#inFlight);
+    this.#inFlight = this.#inFlightBatch = undefined;
+    this.#inFlightMessages = 0;
+    this.#inFlightBytes = 0;
+    this.progressAt = performance.now();
+    this.onWritten?.();
+  }
+
+  /**
+   * How much of a run of `frames` frames in `bytes` bytes of `b` one write
+   * takes: all of it, or the frames that fit in half of either limit and in
+   * MAX_WRITE_BYTES (one at least). A write to a peer that stopped reading
+   * never completes, so what it took can never be dropped: without the half,
+   * one write could hold a whole queue and leave `dropOldest()` nothing to
+   * drop (tests/load/, a peer frozen mid-burst). And a write completes only
+   * once the peer has read most of it: the hub tells a slow peer from a
+   * stalled one by completed writes, so a peer reading a 2 MiB write for
+   * longer than the stall threshold looked stalled.
+   */
+  #writable(b: Uint8Array, bytes: number, frames: number): [bytes: number, frames: number] {
     const { maxMessages } = this.limits;
     const maxBytes = Math.min(this.limits.maxBytes / 2, MAX_WRITE_BYTES);
-    if (this.#batchFrames * 2 <= maxMessages && this.#batchBytes <= maxBytes) {
-      return [this.#batchBytes, this.#batchFrames];
-    }
-    const b = this.#batch;
+    if (frames * 2 <= maxMessages && bytes <= maxBytes) return [bytes, frames];
     let at = 0;
-    let frames = 0;
-    while (frames < this.#batchFrames) {
+    let taken = 0;
+    while (taken < frames) {
       const end = at + FRAME_HEADER_BYTES + (b[at] * 0x1000000 + (b[at + 1] << 16 | b[at + 2] << 8 | b[at + 3]));
-      if (frames > 0 && ((frames + 1) * 2 > maxMessages || end > maxBytes)) break;
+      if (taken > 0 && ((taken + 1) * 2 > maxMessages || end > maxBytes)) break;
       at = end;
-      frames++;
+      taken++;
     }
-    return [at, frames];
+    return [at, taken];
+  }
+
+  // Bound once: the write path allocates no closure per batch.
+  readonly #drainSoon = (): void => this.#drain();
+  readonly #writtenLater = (): void => {
+    this.#written();
+    this.#writeNext();
+  };
+  readonly #failLater = (err: unknown): void => this.#fail(err);
+
+  #fail(err: unknown): void {
+    this.#failed = true;
+    this.#writing = false;
+    this.#inFlightMessages = 0;
+    this.#inFlightBytes = 0;
+    this.onError?.(err);
+    this.#wakeIdle();
   }
 
   #wakeIdle(): void {

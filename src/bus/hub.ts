@@ -14,7 +14,7 @@ import {
 import { type FastEnvelope, readEnvelope } from "./fast_envelope.ts";
 import { admitHello } from "./hub_handshake.ts";
 import { hubCounters, type HubSettings, type HubStats } from "./hub_settings.ts";
-import { InFlightRequests } from "./in_flight_requests.ts";
+import { type InFlight, InFlightRequests } from "./in_flight_requests.ts";
 import { PeerLink } from "./peer_link.ts";
 import { HubListener } from "./hub_listener.ts";
 import { BroadcastRefusals } from "./broadcast_refusals.ts";
@@ -93,6 +93,7 @@ export class Hub extends EventTarget {
   #rr = 0;
   #closing = false;
   #closed: Promise<void> | undefined;
+  #wakeDrained: (() => void) | undefined;
   readonly #stats = hubCounters();
   #framesOutClosed = 0;
   #bytesOutClosed = 0;
@@ -138,10 +139,10 @@ export class Hub extends EventTarget {
 
   async #serveLink(link: PeerLink, isHubPeer: boolean): Promise<void> {
     const reason = await link.read({ ...this.#settings, slowConsumerTimeout: this.#slowConsumers.timeout }, {
-      frame: (body) => {
+      frame: (body, own) => {
         this.#stats.framesIn++;
         this.#stats.bytesIn += body.byteLength + 4;
-        this.#onFrame(link, body, isHubPeer);
+        this.#onFrame(link, body, isHubPeer, own);
       },
       full: () => this.#slowConsumers.watch(link),
       error: (err) => this.#error(err, true),
@@ -165,7 +166,7 @@ export class Hub extends EventTarget {
     this.#onGone(link, ErrorCode.SlowConsumer, false);
   }
 
-  #onFrame(link: PeerLink, body: Uint8Array, isHubPeer: boolean): void {
+  #onFrame(link: PeerLink, body: Uint8Array, isHubPeer: boolean, own: boolean): void {
     // Found by tests/fuzz/: a hello pipelined behind a refused one was welcomed, and what followed it routed.
     if (link.refused) return;
     // Nobody may hear from a peer before hearing that it joined.
@@ -174,20 +175,19 @@ export class Hub extends EventTarget {
     const fast = link.info ? readEnvelope(body) : undefined;
     if (fast) {
       if (fast.k === "a") return this.#onAlert(link, body, this.#from(link, fast as AlertFields));
-      if (fast.k === "q") return this.#onRequest(link, body, this.#from(link, fast as Request));
+      if (fast.k === "q") return this.#onRequest(link, body, this.#from(link, fast as Request), own);
       return this.#onReply(link, body, this.#from(link, fast as { f: number; t: number; r: number }));
     }
     const m = asEnvelope(decodeEnvelope(body));
     if (!link.info) {
       if (m.k !== Kind.Hello) throw new ProtocolError(`Expected a hello first, got ${m.k}`);
-      this.#onHello(link, asHello(m), isHubPeer);
-      return;
+      return this.#onHello(link, asHello(m), isHubPeer);
     }
     switch (m.k) {
       case Kind.Alert:
         return this.#onAlert(link, body, this.#from(link, asAlert(m) as AlertFields));
       case Kind.Request:
-        return this.#onRequest(link, body, this.#from(link, asRequest(m)));
+        return this.#onRequest(link, body, this.#from(link, asRequest(m)), own);
       case Kind.Response:
       case Kind.ErrorResponse:
         return this.#onReply(link, body, this.#from(link, asReply(m)));
@@ -313,7 +313,7 @@ export class Hub extends EventTarget {
     }));
   }
 
-  #onRequest(from: PeerLink, body: Uint8Array, m: Request): void {
+  #onRequest(from: PeerLink, body: Uint8Array, m: Request, own: boolean): void {
     this.#stats.requests++;
     // Reports about what it sent before come before the answer to this request.
     if (from.unreported) this.#refusals.report(from);
@@ -326,24 +326,26 @@ export class Hub extends EventTarget {
       dest = this.#responderFor(m.u);
       if (!dest) return this.#fail(from, m, new NoResponderError(`No handler for route ${m.u}`));
     }
+    if (dest.id === 0 && this.#settings.ownPeer !== false) return this.#serveOwn(from, m, own);
     if (!dest.writer.hasRoom()) {
       this.#slowConsumers.watch(dest);
       this.#drop("queue_full");
       return this.#fail(from, m, new QueueFullError(`Cannot route ${m.u}: the queue of peer ${dest.id} is full`));
     }
-    const entry = this.#inFlight.add(from.id, m.r, dest.id, m.u, m.w);
-    if (dest.id === 0 && this.#settings.ownPeer !== false) {
-      // The hub's own handlers run here by a direct call: no two stream hops a way through its own connection.
-      void servePeer(this.peer, m).then((answer) => {
-        if (this.#inFlight.get(from.id, m.r) !== entry) return; // answered with an error meanwhile (closing)
-        this.#inFlight.forget(from.id, m.r);
-        this.#stats.responses++;
-        writeAnswer(from.writer, 0, m, this.#settings.maxFrameBytes, answer);
-        if (this.#closing && this.#inFlight.size === 0) this.#wakeDrained?.();
-      });
-      return;
-    }
+    this.#inFlight.add(from.id, m.r, dest.id, m.u, m.w);
     dest.writer.push(body);
+  }
+
+  /** Own handlers run by a direct call: answered within it when they return a value, remembered while a promise runs. */
+  #serveOwn(from: PeerLink, m: Request, own: boolean): void {
+    let entry: InFlight | undefined;
+    const answered = servePeer(this.peer, m, own, (answer) => {
+      if (entry && !this.#inFlight.settle(entry)) return; // answered with an error meanwhile (closing)
+      this.#stats.responses++;
+      writeAnswer(from.writer, 0, m, this.#settings.maxFrameBytes, answer);
+      if (this.#closing && this.#inFlight.size === 0) this.#wakeDrained?.();
+    });
+    if (!answered) entry = this.#inFlight.add(from.id, m.r, 0, m.u, m.w);
   }
 
   #responderFor(route: string): PeerLink | undefined {
@@ -404,8 +406,6 @@ export class Hub extends EventTarget {
     this.#announcements.announce({ leave: info.id, reason }, { now: this.#closing });
     if (this.#closing && this.#inFlight.size === 0) this.#wakeDrained?.();
   }
-
-  #wakeDrained: (() => void) | undefined;
 
   #drop(reason: string): void {
     this.#stats.dropped[reason] = (this.#stats.dropped[reason] ?? 0) + 1;

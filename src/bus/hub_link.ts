@@ -1,11 +1,12 @@
 import { decodeEnvelope } from "../codec/cbor.ts";
-import { FrameParser } from "../codec/frame_parser.ts";
 import type { Connection } from "../transport/connection.ts";
 import { ConnectError, ErrorCode, FrameTooLargeError, IpcError, QueueFullError } from "../errors.ts";
 import { errorFromCode } from "../error_from_code.ts";
 import { withTimeout } from "../util/with_timeout.ts";
 import { deliverEnvelope } from "./deliver_envelope.ts";
 import { envelopeBytes, type EnvelopeFields, writeEnvelope } from "./fast_envelope.ts";
+import { copyBytes } from "../util/copy_bytes.ts";
+import { FrameReceiver } from "./frame_receiver.ts";
 import { FrameWriter } from "./frame_writer.ts";
 import type { Ack, Answer, Link, LinkHandler, LinkWelcome, Sequence } from "./link.ts";
 import {
@@ -68,7 +69,7 @@ export class HubLink implements Link {
   constructor(conn: Connection, settings: HubLinkSettings) {
     this.#conn = conn;
     this.#settings = settings;
-    this.#writer = new FrameWriter(conn.writable, {
+    this.#writer = new FrameWriter(conn, {
       maxMessages: settings.maxQueueMessages,
       maxBytes: settings.maxQueueBytes,
     });
@@ -79,38 +80,70 @@ export class HubLink implements Link {
     const writer = this.#writer;
     const hello: Hello = { k: Kind.Hello, v: PROTOCOL_VERSION, ...this.#settings.hello };
     writer.push(encodeMessage(hello));
-    const reader = this.#conn.readable.getReader();
-    const parser = new FrameParser(this.#settings.maxFrameBytes);
+    // Frames before the welcome is handled (the welcome, and whatever came
+    // with it) are kept, copied, in order.
+    let early: Uint8Array[] | undefined = [];
+    let ended: { reason: string | undefined; error: unknown } | undefined;
+    let wake: (() => void) | undefined;
+    new FrameReceiver(this.#conn, this.#settings.maxFrameBytes, {
+      frame: (body, own) => {
+        if (!early) return this.#onFrame(body, own);
+        early.push(own ? body : copyBytes(body));
+        wake?.();
+      },
+      end: (error) => {
+        let reason: string | undefined;
+        if (error !== undefined) {
+          reason = error instanceof Error ? error.message : String(error);
+          if (error instanceof IpcError && !early) this.#handler!.error(error);
+        }
+        ended = { reason, error };
+        wake?.();
+        if (!early) void this.#lost(reason);
+      },
+    });
     const timeout = this.#settings.timeout;
     const first = await withTimeout(
-      this.#readWelcome(reader, parser),
+      (async () => {
+        while (early!.length === 0) {
+          if (ended) throw ended.error ?? new ConnectError("The hub closed the connection during the handshake");
+          await new Promise<void>((resolve) => (wake = resolve));
+        }
+        return this.#readWelcome(early![0]);
+      })(),
       timeout,
       () => `No answer to the handshake within ${timeout} ms`,
     ).catch(async (err) => {
+      early = undefined;
+      this.#done = true;
       writer.abort();
       await this.#conn.close();
       throw err;
     });
+    wake = undefined;
     this.#id = first.id;
     writer.onWritten = undefined;
     writer.onError = () => void this.#conn.close();
     const welcome = { id: first.id, peers: first.peers, ...(first.host === undefined ? {} : { host: first.host }) };
     handler.welcome(welcome);
-    void this.#readLoop(reader, parser, first.rest);
+    const rest = early.slice(1);
+    if (rest.length === 0 && !ended) early = undefined;
+    else {
+      // Frames that came with the welcome wait a macrotask, so the caller of
+      // connect() can register handlers for them first; later ones queue behind.
+      setTimeout(() => {
+        const queued = early!.slice(1);
+        early = undefined;
+        for (const body of queued) if (!this.#done) this.#onFrame(body, true);
+        if (ended) void this.#lost(ended.reason);
+      }, 0);
+    }
     return welcome;
   }
 
-  async #readWelcome(
-    reader: ReadableStreamDefaultReader<Uint8Array>,
-    parser: FrameParser,
-  ): Promise<{ id: number; host: number | undefined; peers: PeerInfo[]; rest: Uint8Array[] }> {
-    const frames: Uint8Array[] = [];
-    while (frames.length === 0) {
-      const { value, done } = await reader.read();
-      if (done) throw new ConnectError("The hub closed the connection during the handshake");
-      parser.push(value, (body) => frames.push(body.slice()));
-    }
-    const m = asEnvelope(decodeEnvelope(frames[0]));
+  /** Reads the welcome (or the refusal) in the hub's first frame. */
+  #readWelcome(frame: Uint8Array): { id: number; host: number | undefined; peers: PeerInfo[] } {
+    const m = asEnvelope(decodeEnvelope(frame));
     if (m.k === Kind.Refuse || m.k === Kind.Error) {
       const e = asErrorRecord(m.e);
       throw errorFromCode(e.code ?? "ipc_error", e.message);
@@ -119,49 +152,36 @@ export class HubLink implements Link {
       throw new ConnectError(`Unexpected answer to the handshake: ${String(m.k)}`);
     }
     const w = asWelcome(m);
-    return { id: w.id, host: w.host, peers: w.peers, rest: frames.slice(1) };
+    return { id: w.id, host: w.host, peers: w.peers };
   }
 
-  async #readLoop(reader: ReadableStreamDefaultReader<Uint8Array>, parser: FrameParser, rest: Uint8Array[]) {
-    let reason: string | undefined;
-    const onFrame = (body: Uint8Array) => this.#onFrame(body);
-    try {
-      if (rest.length > 0) {
-        // Frames that came in the same chunk as the welcome wait a macrotask,
-        // so the caller of connect() can register handlers for them first.
-        await new Promise((resolve) => setTimeout(resolve, 0));
-        for (const body of rest) onFrame(body);
-      }
-      while (!this.#done) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        parser.push(value, onFrame);
-      }
-    } catch (err) {
-      reason = err instanceof Error ? err.message : String(err);
-      if (err instanceof IpcError) this.#handler!.error(err);
-    }
-    if (!this.#done) {
-      await this.#conn.close();
-      this.#end();
-      // A hub that cut this peer loose says why; one that closes says `close`
-      // first; one whose process died (SIGKILL, a crash) just vanishes, and
-      // the kernel ends or resets the connection.
-      const cut = this.#cutLoose;
-      if (cut) this.#handler!.lost(cut.code, cut);
-      else {
-        this.#handler!.lost(
-          this.#hubClosing
-            ? `hub closed${reason === undefined ? "" : `: ${reason}`}`
-            : `connection reset: the hub went away without closing${reason === undefined ? "" : ` (${reason})`}`,
-        );
-      }
+  /** The connection ended (not by close()): the handler hears it is lost, and why. */
+  async #lost(reason: string | undefined): Promise<void> {
+    if (this.#done) return;
+    await this.#conn.close();
+    this.#end();
+    // A hub that cut this peer loose says why; one that closes says `close`
+    // first; one whose process died (SIGKILL, a crash) just vanishes, and
+    // the kernel ends or resets the connection.
+    const cut = this.#cutLoose;
+    if (cut) this.#handler!.lost(cut.code, cut);
+    else {
+      this.#handler!.lost(
+        this.#hubClosing
+          ? `hub closed${reason === undefined ? "" : `: ${reason}`}`
+          : `connection reset: the hub went away without closing${reason === undefined ? "" : ` (${reason})`}`,
+      );
     }
   }
 
-  #onFrame(body: Uint8Array): void {
+  /**
+   * Dispatches one frame: a view into the read buffer, valid only during
+   * this call, unless `own`. The data handed on is the handler's to keep:
+   * copied out unless the frame is `own`.
+   */
+  #onFrame(body: Uint8Array, own: boolean): void {
     const h = this.#handler!;
-    const m = deliverEnvelope(body, h);
+    const m = deliverEnvelope(body, h, own);
     if (!m) return;
     switch (m.k) {
       case Kind.Join:
@@ -352,8 +372,9 @@ export class HubLink implements Link {
 
   /** Queues an alert or request envelope written in place (see fast_envelope.ts), within the limits. */
   #pushFast(kind: "a" | "q", fields: EnvelopeFields, what: string, isRequest: boolean): void {
-    this.#checkLimits(envelopeBytes(fields), what, isRequest);
-    writeEnvelope(this.#writer, kind, fields);
+    const size = envelopeBytes(fields);
+    this.#checkLimits(size, what, isRequest);
+    writeEnvelope(this.#writer, kind, fields, size);
   }
 
   /** Queues an envelope encoded the general way, within the same limits. */

@@ -63,6 +63,14 @@ export class InFlightRequests {
     this.#forgetKey(`${requester}:${rid}`);
   }
 
+  /** Forgets `entry` if it is still the one remembered for its request; returns whether it was. */
+  settle(entry: InFlight): boolean {
+    const key = `${entry.requester}:${entry.rid}`;
+    if (this.#entries.get(key) !== entry) return false;
+    this.#forgetKey(key);
+    return true;
+  }
+
   /** Peer `id` left: forgets its requests, and those it was to answer, each passed to `orphaned` first. */
   peerGone(id: number, orphaned: (entry: InFlight) => void): void {
     for (const entry of this.#entries.values()) {

@@ -69,7 +69,12 @@ export interface LinkWelcome {
  * What a link reports to the peer above it; the facade implements it.
  *
  * `alert` and `request` take positional arguments so that the per-message
- * path allocates nothing beyond what the wire decoder already made.
+ * path allocates nothing beyond what the wire decoder already made. The
+ * `data` of a request or an answer is the handler's to keep: not a view into
+ * a buffer the link reads into again (the hub link copies it out of its read
+ * buffer unless the frame had a buffer of its own), so the facade decodes
+ * byte strings as views of it. An alert's `data` is valid only during the
+ * call: the facade decodes it there, copying what it keeps.
  */
 export interface LinkHandler {
   /**
@@ -121,7 +126,10 @@ export interface LinkHandler {
 /**
  * What carries a peer's messages: a hub connection, or a NATS connection.
  * Methods that queue throw synchronously: `QueueFullError`,
- * `FrameTooLargeError`, `ClosedError`.
+ * `FrameTooLargeError`, `ClosedError`. The `data` given to `alert`,
+ * `request` and `answer` is valid only during the call (the facade encodes
+ * bytes into one reused buffer): a link copies what it queues before
+ * returning, as writing it into a frame does.
  */
 export interface Link {
   /**

@@ -1,6 +1,6 @@
-import { FrameParser } from "../codec/frame_parser.ts";
 import { IpcError } from "../errors.ts";
 import type { Connection } from "../transport/connection.ts";
+import { FrameReceiver } from "./frame_receiver.ts";
 import { FrameWriter } from "./frame_writer.ts";
 import { encodeMessage, Kind, type PeerInfo, wireError } from "./protocol.ts";
 import type { RouteMatcher } from "./route_pattern.ts";
@@ -39,7 +39,7 @@ export class PeerLink {
 
   constructor(conn: Connection, limits: { maxQueueMessages: number; maxQueueBytes: number }) {
     this.conn = conn;
-    this.writer = new FrameWriter(conn.writable, {
+    this.writer = new FrameWriter(conn, {
       maxMessages: limits.maxQueueMessages,
       maxBytes: limits.maxQueueBytes,
     });
@@ -150,18 +150,18 @@ export class PeerLink {
   }
 
   /**
-   * Reads the peer's frames into `on.frame` until the connection ends, and
-   * resolves with the reason. After each chunk it applies the hub's flow
-   * control (`on.full` says the peer's own queue has no room). A connection without a
-   * hello after `handshakeTimeout` ms is closed. An `IpcError` (a protocol
-   * violation) goes to `on.error` and is told to the peer before hanging up.
+   * Reads the peer's frames into `on.frame` (see {@linkcode FrameHandlers}:
+   * a body that is not `own` is valid only during the call) until the
+   * connection ends, and resolves with the reason. After each frame it
+   * applies the hub's flow control (`on.full` says the peer's own queue has
+   * no room). A connection without a hello after `handshakeTimeout` ms is
+   * closed. An `IpcError` (a protocol violation) goes to `on.error` and is
+   * told to the peer before hanging up.
    */
-  async read(
+  read(
     settings: { maxFrameBytes: number; handshakeTimeout: number; slowConsumerTimeout: number },
-    on: { frame(body: Uint8Array): void; full(): void; error(err: IpcError): void },
+    on: { frame(body: Uint8Array, own: boolean): void; full(): void; error(err: IpcError): void },
   ): Promise<string> {
-    const reader = this.conn.readable.getReader();
-    const parser = new FrameParser(settings.maxFrameBytes);
     let reason = "closed";
     const handshake = setTimeout(() => {
       if (!this.info) {
@@ -169,35 +169,46 @@ export class PeerLink {
         void this.conn.close();
       }
     }, settings.handshakeTimeout);
-    try {
-      while (true) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        parser.push(value, (body) => on.frame(body));
-        if (this.gone) await this.goodbye;
-        else if (!this.writer.hasRoom()) {
-          // Found by tests/fuzz/: frames the hub answers (unknown kinds, alerts to nobody, refusals) grew the
-          // sender's own queue without bound, as replies bypass the limits. Dropping the peer once its queue
-          // passed twice them also dropped busy peers that do read (tests/load/: a full-speed broadcaster
-          // gets a refusal per full destination): so stop reading a peer while its own queue is past its
-          // limits, which bounds it to the limits plus one chunk's replies. If it reads nothing for
-          // slowConsumer.timeout, the hub cuts it loose.
-          on.full();
-          await this.untilRoom(settings.slowConsumerTimeout);
-        } else if (this.slowing.size > 0) await this.untilDrained();
-      }
-    } catch (err) {
-      reason = err instanceof Error ? err.message : String(err);
-      if (err instanceof IpcError) {
-        on.error(err);
-        // Tell the offender why before hanging up; everyone else carries on.
-        this.writer.push(encodeMessage({ k: Kind.Error, e: wireError(err) }));
-        await this.writer.close(200);
-      }
-    } finally {
-      clearTimeout(handshake);
-      reader.releaseLock();
-    }
-    return reason;
+    let waiting = false;
+    return new Promise((resolve) => {
+      const receiver: FrameReceiver = new FrameReceiver(this.conn, settings.maxFrameBytes, {
+        frame: (body, own) => {
+          on.frame(body, own);
+          if (waiting) return;
+          let wait: Promise<void> | undefined;
+          if (this.gone) wait = this.goodbye ?? Promise.resolve();
+          else if (!this.writer.hasRoom()) {
+            // Found by tests/fuzz/: frames the hub answers (unknown kinds, alerts to nobody, refusals) grew the
+            // sender's own queue without bound, as replies bypass the limits. Dropping the peer once its queue
+            // passed twice them also dropped busy peers that do read (tests/load/: a full-speed broadcaster
+            // gets a refusal per full destination): so stop reading a peer while its own queue is past its
+            // limits, which bounds it to the limits plus one chunk's replies. If it reads nothing for
+            // slowConsumer.timeout, the hub cuts it loose.
+            on.full();
+            wait = this.untilRoom(settings.slowConsumerTimeout);
+          } else if (this.slowing.size > 0) wait = this.untilDrained();
+          if (!wait) return;
+          waiting = true;
+          receiver.pause();
+          wait.then(() => {
+            waiting = false;
+            receiver.resume();
+          }, (err) => receiver.stop(err));
+        },
+        end: async (error) => {
+          clearTimeout(handshake);
+          if (error !== undefined) {
+            reason = error instanceof Error ? error.message : String(error);
+            if (error instanceof IpcError) {
+              on.error(error);
+              // Tell the offender why before hanging up; everyone else carries on.
+              this.writer.push(encodeMessage({ k: Kind.Error, e: wireError(error) }));
+              await this.writer.close(200);
+            }
+          }
+          resolve(reason);
+        },
+      });
+    });
   }
 }

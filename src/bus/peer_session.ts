@@ -1,4 +1,4 @@
-import { decodeCbor, encodeCbor } from "../codec/cbor.ts";
+import { decodeCbor, encodeCbor, encodeCborTransient } from "../codec/cbor.ts";
 import { ClosedError, FrameTooLargeError, IpcError, QueueFullError } from "../errors.ts";
 import { randomHex } from "../util/random_hex.ts";
 import { AlertHandlers, textAlertName } from "./alert_handlers.ts";
@@ -89,21 +89,21 @@ export class PeerSession {
   }
 
   /**
-   * Runs the handler of route `m.u` for request `m`; resolves to its answer,
-   * never rejects. While draining, answers `ClosedError` instead.
+   * Runs the handler of route `m.u` for request `m` (whose `d` it may keep);
+   * calls `done` with its answer, once, and returns whether it did before
+   * returning. While draining, answers `ClosedError` instead.
    */
-  serve(m: { f: number; u: string; d: Uint8Array; h?: MessageHeaders }): Promise<Answer> {
+  serve(m: { f: number; u: string; d: Uint8Array; h?: MessageHeaders }, done: (answer: Answer) => void): boolean {
     if (this.draining) {
-      return Promise.resolve({ error: systemError(new ClosedError(`Peer ${this.id} is draining: ${m.u} not served`)) });
+      done({ error: systemError(new ClosedError(`Peer ${this.id} is draining: ${m.u} not served`)) });
+      return true;
     }
     this.#serving++;
-    const answer = this.responders.serve(this.id, m, this.view.get(m.f)?.pid ?? -1);
-    // Registered before the caller's reaction that queues the answer, which
-    // therefore runs before anything drain() does once this count is zero.
-    void answer.then(() => {
+    return this.responders.serve(this.id, m, this.view.get(m.f)?.pid ?? -1, (answer) => {
+      // The answer is queued before anything drain() does once this count is zero.
+      done(answer);
       if (--this.#serving === 0) { for (const wake of this.#servedWaiters.splice(0)) wake(); }
     });
-    return answer;
   }
 
   /** Resolves once no request is being served. */
@@ -145,7 +145,7 @@ export class PeerSession {
       },
       request: (from, id, route, data, headers) => {
         const m = headers === undefined ? { f: from, u: route, d: data } : { f: from, u: route, d: data, h: headers };
-        void this.serve(m).then((answer) => {
+        this.serve(m, (answer) => {
           if (this.link === link) link.answer(from, id, answer);
         });
       },
@@ -224,7 +224,7 @@ export class PeerSession {
     if ("data" in answer) {
       let value: unknown;
       try {
-        value = decodeCbor(answer.data);
+        value = decodeCbor(answer.data, true);
       } catch (err) {
         settled = this.pending.settle(id, err);
         if (!settled) this.counters.drop("late_response");
@@ -246,7 +246,8 @@ export class PeerSession {
     const link = this.usableOrReconnecting();
     textAlertName(name);
     const dest = to === undefined ? undefined : this.view.resolve(to);
-    const d = this.encodeData(data, name);
+    // Queued while reconnecting it must stay as it is; sent now it may be transient.
+    const d = this.encodeData(data, name, link !== undefined);
     if (link) {
       // A broadcast is never refused for one busy peer: the hub refuses it for that peer alone.
       if (dest !== undefined) link.checkRoom(dest, name);
@@ -284,7 +285,8 @@ export class PeerSession {
       if (!(timeout > 0)) throw new RangeError(`Invalid timeout: expected a positive number, got ${timeout}`);
       const headers = checkHeaders(options.headers);
       options.signal?.throwIfAborted();
-      const d = this.encodeData(data, route);
+      // Queued for later (no link yet) it must stay as it is; sent now it may be transient.
+      const d = this.encodeData(data, route, link !== undefined);
       const add = (to: number | undefined) => this.pending.add(route, to, timeout, options.signal, withHeaders);
       if (!link && this.id === undefined) {
         // Not yet joined: no view to check `to` against; resolve it on replay.
@@ -413,9 +415,14 @@ export class PeerSession {
     return link;
   }
 
-  encodeData(data: unknown, what: string): Uint8Array {
+  /**
+   * The CBOR of `data`. With `now`, the caller hands it to the link before
+   * anything else encodes (a link copies what it is given): bytes then go
+   * through one reused buffer (see `encodeCborTransient`).
+   */
+  encodeData(data: unknown, what: string, now = false): Uint8Array {
     try {
-      return encodeCbor(data);
+      return now ? encodeCborTransient(data) : encodeCbor(data);
     } catch (cause) {
       // The codec's own typed errors (DataError, naming the bad value's path) pass as they are.
       if (cause instanceof IpcError) throw cause;

@@ -43,14 +43,18 @@ export class Responders {
 
   /**
    * Runs the handler of route `m.u` for a request of peer `m.f` (OS process
-   * id `senderPid`) carrying CBOR `m.d`. Resolves to the answer; never
-   * rejects. `self` is this peer's id, for the error when no route matches.
+   * id `senderPid`) carrying CBOR `m.d`, which the handler may keep, and
+   * calls `done` with the answer, once: at once when the handler returns a
+   * value (no promise, no turn of the event loop), or when its promise
+   * settles. `self` is this peer's id, for the error when no route matches.
+   * Returns whether `done` was called before returning.
    */
   serve(
     self: number | undefined,
     m: { f: number; u: string; d: Uint8Array; h?: MessageHeaders },
     senderPid: number,
-  ): Promise<Answer> {
+    done: (answer: Answer) => void,
+  ): boolean {
     let entry: { handler: RequestHandler } | undefined;
     for (const candidate of this.#routes.values()) {
       if (candidate.matcher.matches(m.u)) {
@@ -59,33 +63,44 @@ export class Responders {
       }
     }
     if (!entry) {
-      return Promise.resolve({
-        error: systemError(new NoResponderError(`Peer ${self} has no handler for route ${m.u}`)),
-      });
+      done({ error: systemError(new NoResponderError(`Peer ${self} has no handler for route ${m.u}`)) });
+      return true;
     }
     this.#counters.requestsServed++;
-    const handler = entry.handler;
-    return (async (): Promise<Answer> => {
-      let result: unknown;
-      try {
-        result = await handler({
-          route: m.u,
-          data: decodeCbor(m.d),
-          payload: m.d,
-          sender: m.f,
-          senderPid,
-          headers: m.h ?? NO_HEADERS,
-        });
-      } catch (err) {
-        return { error: toErrorRecord(err) };
-      }
-      try {
-        if (!isReply(result)) return { data: answerPayload(result) };
-        const data = answerPayload(result.data);
-        return result.headers === NO_HEADERS ? { data } : { data, headers: result.headers };
-      } catch (err) {
-        return { error: toErrorRecord(err) };
-      }
-    })();
+    let result: unknown;
+    try {
+      result = entry.handler({
+        route: m.u,
+        data: decodeCbor(m.d, true),
+        payload: m.d,
+        sender: m.f,
+        senderPid,
+        headers: m.h ?? NO_HEADERS,
+      });
+    } catch (err) {
+      done({ error: toErrorRecord(err) });
+      return true;
+    }
+    if (isThenable(result)) {
+      Promise.resolve(result).then((value) => done(answerOf(value)), (err) => done({ error: toErrorRecord(err) }));
+      return false;
+    }
+    done(answerOf(result));
+    return true;
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === "function";
+}
+
+/** The answer carrying `result` (a value, or a reply with headers), or the error encoding it failed with. */
+function answerOf(result: unknown): Answer {
+  try {
+    if (!isReply(result)) return { data: answerPayload(result) };
+    const data = answerPayload(result.data);
+    return result.headers === NO_HEADERS ? { data } : { data, headers: result.headers };
+  } catch (err) {
+    return { error: toErrorRecord(err) };
   }
 }

@@ -29,7 +29,7 @@ export function writeAnswer(
     } else {
       const fields: EnvelopeFields = [["f", from], ["t", m.f], ["r", m.r], ["d", answer.data]];
       size = envelopeBytes(fields);
-      if (size <= maxFrameBytes) return void writeEnvelope(writer, "p", fields);
+      if (size <= maxFrameBytes) return void writeEnvelope(writer, "p", fields, size);
     }
     error = toErrorRecord(new FrameTooLargeError(`Response of ${size} bytes exceeds maxFrameBytes ${maxFrameBytes}`));
   } else error = answer.error;

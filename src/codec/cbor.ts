@@ -10,6 +10,7 @@ import { addExtension, Encoder } from "cbor-x/encode";
 import { Decoder, setSizeLimits } from "cbor-x/decode";
 import { DataError, ProtocolError } from "../errors.ts";
 import { scanCbor } from "./cbor_scan.ts";
+import { copyBytes } from "../util/copy_bytes.ts";
 import { plainBytes } from "../util/plain_bytes.ts";
 
 /** Upper bounds on what one CBOR item may declare, whatever its frame size. */
@@ -55,6 +56,38 @@ const valueDecoder = new Decoder({ useRecords: false, copyBuffers: true } as Rec
 // one (plainBytes): cbor-x slices or views its source.
 const envelopeDecoder = new Decoder({ useRecords: false } as Record<string, unknown>);
 
+const MAJOR_BYTES = 0x40;
+
+/** Bytes of the CBOR head of a byte string of `length` bytes (a frame's, so below 2^32). */
+export function byteStringHeadBytes(length: number): number {
+  return length < 24 ? 1 : length < 0x100 ? 2 : length < 0x10000 ? 3 : 5;
+}
+
+/** Writes the CBOR head of a byte string of `length` bytes (below 2^32) at `at`; returns the offset after it. */
+export function writeByteStringHead(target: Uint8Array, at: number, length: number): number {
+  if (length < 24) {
+    target[at] = MAJOR_BYTES | length;
+    return at + 1;
+  }
+  if (length < 0x100) {
+    target[at] = MAJOR_BYTES | 24;
+    target[at + 1] = length;
+    return at + 2;
+  }
+  if (length < 0x10000) {
+    target[at] = MAJOR_BYTES | 25;
+    target[at + 1] = length >>> 8;
+    target[at + 2] = length & 0xff;
+    return at + 3;
+  }
+  target[at] = MAJOR_BYTES | 26;
+  target[at + 1] = length >>> 24;
+  target[at + 2] = (length >>> 16) & 0xff;
+  target[at + 3] = (length >>> 8) & 0xff;
+  target[at + 4] = length & 0xff;
+  return at + 5;
+}
+
 /**
  * Encodes one value as a CBOR item.
  *
@@ -72,6 +105,32 @@ export function encodeCbor(value: unknown): Uint8Array {
     if (bad === undefined) throw cause;
     throw new DataError(`Cannot encode ${bad.path}: ${bad.what}`, { path: bad.path, cause });
   }
+}
+
+/** The largest scratch {@linkcode encodeCborTransient} keeps between calls; larger values get a buffer of their own. */
+const MAX_SCRATCH_BYTES = 2 * 1024 * 1024;
+let scratch = new Uint8Array(0);
+
+/**
+ * Encodes `value` for a caller that copies the result before anything else
+ * encodes: a `Uint8Array`, the common payload, is written by hand (head,
+ * then bytes) into one buffer that every call reuses, so a large payload
+ * costs one copy and no fresh memory (fresh pages cost more than the copy
+ * on the project's VM, and cbor-x moves on to a fresh buffer every few large
+ * values). Anything else is {@linkcode encodeCbor}'s.
+ *
+ * @throws {DataError} as {@linkcode encodeCbor}.
+ */
+export function encodeCborTransient(value: unknown): Uint8Array {
+  if (!(value instanceof Uint8Array) || value.byteLength >= 0x100000000) return encodeCbor(value);
+  const bytes = byteStringHeadBytes(value.byteLength) + value.byteLength;
+  let target = scratch;
+  if (target.byteLength < bytes) {
+    target = new Uint8Array(Math.max(bytes, Math.min(2 * target.byteLength, MAX_SCRATCH_BYTES)));
+    if (target.byteLength <= MAX_SCRATCH_BYTES) scratch = target;
+  }
+  target.set(value, writeByteStringHead(target, 0, value.byteLength));
+  return target.subarray(0, bytes);
 }
 
 /** How a property key reads in a path: `.name`, or `["odd key"]`. */
@@ -112,6 +171,37 @@ function findUnencodable(root: unknown): { path: string; what: string } | undefi
   return undefined;
 }
 
+/**
+ * The contents of `bytes` if it is exactly one definite-length CBOR byte
+ * string, else undefined: a view when `bytes` lies in a frame's own buffer
+ * (`own`), else a copy, a plain `Uint8Array` either way.
+ */
+function byteString(bytes: Uint8Array, own: boolean): Uint8Array | undefined {
+  if (bytes.byteLength === 0) return undefined;
+  const first = bytes[0];
+  if (first < MAJOR_BYTES || first > (MAJOR_BYTES | 26)) return undefined;
+  const info = first & 0x1f;
+  let head = 1;
+  let length = info;
+  if (info === 24) {
+    head = 2;
+    length = bytes[1];
+  } else if (info === 25) {
+    head = 3;
+    length = bytes[1] << 8 | bytes[2];
+  } else if (info === 26) {
+    head = 5;
+    length = bytes[1] * 0x1000000 + (bytes[2] << 16 | bytes[3] << 8 | bytes[4]);
+  } else if (info > 26) return undefined;
+  // Truncated heads read undefined bytes: NaN lengths fail this too.
+  if (head + length !== bytes.byteLength) return undefined;
+  if (!own) return copyBytes(bytes.subarray(head));
+  // A view of Bun's Buffer would be a Buffer: users get plain arrays.
+  return bytes.constructor === Uint8Array
+    ? bytes.subarray(head)
+    : new Uint8Array(bytes.buffer, bytes.byteOffset + head, length);
+}
+
 function decodeWith(decoder: Decoder, bytes: Uint8Array): unknown {
   const plain = plainBytes(bytes);
   // Checked before cbor-x sees it: nesting, declared sizes, trailing bytes.
@@ -126,9 +216,14 @@ function decodeWith(decoder: Decoder, bytes: Uint8Array): unknown {
   }
 }
 
-/** Decodes one CBOR item of user data: byte strings come back as fresh `Uint8Array`s. */
-export function decodeCbor(bytes: Uint8Array): unknown {
-  return decodeWith(valueDecoder, bytes);
+/**
+ * Decodes one CBOR item of user data: byte strings come back as fresh
+ * `Uint8Array`s, except that a value that is one byte string comes back as
+ * a view of `bytes` when they lie in a frame's own buffer (`own`: a plain
+ * `Uint8Array` the frame reader allocated and handed over).
+ */
+export function decodeCbor(bytes: Uint8Array, own = false): unknown {
+  return byteString(bytes, own) ?? decodeWith(valueDecoder, bytes);
 }
 
 /** Decodes a protocol envelope; byte strings in it are views into `bytes`. */

@@ -24,16 +24,45 @@ export function checkMaxFrameBytes(value: number): number {
 }
 
 /**
- * Splits a byte stream into frame bodies. Chunks of a split frame are kept in
- * a list and joined once, when the frame is complete; frames wholly inside one
- * chunk are emitted as views of it without copying.
+ * Called with each complete frame body. With `own` true the body may be
+ * kept, and views of it too: it is a buffer of its own (a frame assembled
+ * from several chunks), or most of a chunk its reader does not reuse, so a
+ * view pins little else. Otherwise it is a view into a chunk that may be
+ * overwritten once the call returns, or that holds much more.
+ */
+export type FrameHandler = (body: Uint8Array, own: boolean) => void;
+
+/** A frame whose rest is at least this large is read straight into its own buffer (see `space`). */
+const MIN_SPACE_BYTES = 4 * 1024;
+/** A frame being assembled gets at least this much room at first, however little of it came. */
+const FIRST_CAPACITY_BYTES = 64 * 1024;
+/** ... and at most this many times what came of it so far (see FrameParser). */
+const CAPACITY_PER_BYTE_IN = 16;
+
+/**
+ * Splits a byte stream into frame bodies: the one frame reader of the hub,
+ * the peer and `FrameDecoderStream`. Frames wholly inside one chunk are
+ * handed out as views of it without copying. A frame split across chunks is
+ * assembled in a buffer of its own size, allocated once its header is in:
+ * each byte is copied once, and a reader that reads into a buffer of the
+ * caller's choosing can read the rest of a large frame straight into it
+ * ({@linkcode space}), which copies nothing.
+ *
+ * A header may lie about its length (up to `maxFrameBytes`): that buffer
+ * therefore grows with what arrives, to at most 16 times the bytes in (at
+ * least 64 KiB), so a liar gets little memory for the bytes it sends, and
+ * an honest large frame is regrown once or twice, copying a sixteenth of
+ * it on the way.
  */
 export class FrameParser {
   readonly #maxFrameBytes: number;
-  #pending: Uint8Array[] = [];
-  #pendingBytes = 0;
-  /** Length of the frame being assembled, or -1 until its header is in. */
-  #bodyBytes = -1;
+  /** Header of a frame whose 4 header bytes were split across chunks. */
+  readonly #head = new Uint8Array(FRAME_HEADER_BYTES);
+  #headBytes = 0;
+  /** Body of the frame being assembled (its first bytes, while it grows), its length, and how much is in. */
+  #body: Uint8Array | undefined;
+  #bodyBytes = 0;
+  #filled = 0;
 
   constructor(maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES) {
     this.#maxFrameBytes = maxFrameBytes;
@@ -41,41 +70,54 @@ export class FrameParser {
 
   /** Bytes received of a frame not yet complete, its header included once read. */
   get buffered(): number {
-    return this.#pendingBytes + (this.#bodyBytes >= 0 ? FRAME_HEADER_BYTES : 0);
+    return this.#body ? FRAME_HEADER_BYTES + this.#filled : this.#headBytes;
+  }
+
+  /**
+   * Where the next bytes should be read to: the rest of a large frame being
+   * assembled, which then needs no copy. Undefined when there is none, or
+   * when the rest is small enough that reading more at once is cheaper.
+   */
+  space(): Uint8Array | undefined {
+    let body = this.#body;
+    if (!body || this.#bodyBytes - this.#filled < MIN_SPACE_BYTES) return undefined;
+    if (body.byteLength - this.#filled < MIN_SPACE_BYTES) body = this.#grow(this.#filled + MIN_SPACE_BYTES);
+    return body.subarray(this.#filled);
   }
 
   /**
    * Feeds one chunk; calls `onFrame` with every frame body it completes.
+   * With `kept` false the chunk is a buffer the caller reads into again once
+   * this returns; either way what is left of a frame is copied out of it
+   * (unless it was read into {@linkcode space}).
    *
    * @throws {FrameTooLargeError} when a header declares more than `maxFrameBytes`.
    */
-  push(chunk: Uint8Array, onFrame: (body: Uint8Array) => void): void {
-    let offset = 0;
-    // A header may end exactly at a chunk's end: then no body byte is pending
-    // yet, but the next chunk still starts inside that frame's body.
-    if (this.#pendingBytes > 0 || this.#bodyBytes >= 0) {
-      offset = this.#completePending(chunk, onFrame);
-      if (offset < 0) return;
-    }
+  push(chunk: Uint8Array, onFrame: FrameHandler, kept = false): void {
     const end = chunk.byteLength;
-    while (end - offset >= FRAME_HEADER_BYTES) {
+    let at = 0;
+    if (this.#body) {
+      at = this.#fill(chunk, onFrame);
+    } else if (this.#headBytes > 0) {
+      const head = this.#head;
+      while (this.#headBytes < FRAME_HEADER_BYTES && at < end) head[this.#headBytes++] = chunk[at++];
+      if (this.#headBytes < FRAME_HEADER_BYTES) return;
+      this.#headBytes = 0;
+      const bodyBytes = this.#readLength(head[0] * 0x1000000 + (head[1] << 16 | head[2] << 8 | head[3]));
+      if (end - at < bodyBytes) return this.#assemble(chunk, at, bodyBytes);
+      onFrame(chunk.subarray(at, at + bodyBytes), kept && bodyBytes * 2 >= end);
+      at += bodyBytes;
+    }
+    while (end - at >= FRAME_HEADER_BYTES) {
       const bodyBytes = this.#readLength(
-        chunk[offset] * 0x1000000 + (chunk[offset + 1] << 16 | chunk[offset + 2] << 8 | chunk[offset + 3]),
+        chunk[at] * 0x1000000 + (chunk[at + 1] << 16 | chunk[at + 2] << 8 | chunk[at + 3]),
       );
-      const start = offset + FRAME_HEADER_BYTES;
-      if (end - start < bodyBytes) {
-        // Keep only the body's first bytes: the header is consumed.
-        this.#bodyBytes = bodyBytes;
-        offset = start;
-        break;
-      }
-      offset = start + bodyBytes;
-      onFrame(chunk.subarray(start, offset));
+      at += FRAME_HEADER_BYTES;
+      if (end - at < bodyBytes) return this.#assemble(chunk, at, bodyBytes);
+      onFrame(chunk.subarray(at, at + bodyBytes), kept && bodyBytes * 2 >= end);
+      at += bodyBytes;
     }
-    if (offset < end) {
-      this.#pending.push(chunk.subarray(offset));
-      this.#pendingBytes = end - offset;
-    }
+    while (at < end) this.#head[this.#headBytes++] = chunk[at++];
   }
 
   #readLength(bodyBytes: number): number {
@@ -87,57 +129,44 @@ export class FrameParser {
     return bodyBytes;
   }
 
-  /**
-   * Adds `chunk` to a partial frame. Returns the offset in `chunk` where
-   * unconsumed bytes start, or -1 when all of it was kept as pending.
-   */
-  #completePending(chunk: Uint8Array, onFrame: (body: Uint8Array) => void): number {
-    if (this.#bodyBytes < 0) {
-      const missing = FRAME_HEADER_BYTES - this.#pendingBytes;
-      if (chunk.byteLength < missing) {
-        this.#keep(chunk);
-        return -1;
-      }
-      const header = this.#take(this.#pendingBytes, chunk, missing);
-      this.#bodyBytes = this.#readLength(new DataView(header.buffer, header.byteOffset, 4).getUint32(0));
-      this.#pending = [];
-      this.#pendingBytes = 0;
-      return this.#completeBody(chunk, missing, onFrame);
-    }
-    return this.#completeBody(chunk, 0, onFrame);
+  /** Starts assembling a frame of `bodyBytes` with the rest of `chunk`, from `at`. */
+  #assemble(chunk: Uint8Array, at: number, bodyBytes: number): void {
+    const have = chunk.byteLength - at;
+    this.#bodyBytes = bodyBytes;
+    this.#body = new Uint8Array(this.#capacity(have));
+    this.#body.set(chunk.subarray(at));
+    this.#filled = have;
   }
 
-  #completeBody(chunk: Uint8Array, offset: number, onFrame: (body: Uint8Array) => void): number {
-    const missing = this.#bodyBytes - this.#pendingBytes;
-    if (chunk.byteLength - offset < missing) {
-      this.#keep(chunk.subarray(offset));
-      return -1;
-    }
-    const body = this.#take(this.#pendingBytes, chunk.subarray(offset), missing);
-    this.#pending = [];
-    this.#pendingBytes = 0;
-    this.#bodyBytes = -1;
-    onFrame(body);
-    return offset + missing;
+  /** Room for a frame of which `bytesIn` bytes came: see the class doc. */
+  #capacity(bytesIn: number): number {
+    return Math.min(this.#bodyBytes, Math.max(FIRST_CAPACITY_BYTES, bytesIn * CAPACITY_PER_BYTE_IN));
   }
 
-  #keep(chunk: Uint8Array): void {
-    if (chunk.byteLength === 0) return;
-    this.#pending.push(chunk);
-    this.#pendingBytes += chunk.byteLength;
+  /** Regrows the frame being assembled to hold at least `bytes`, within the capacity its bytes in allow. */
+  #grow(bytes: number): Uint8Array {
+    const grown = new Uint8Array(Math.max(bytes, this.#capacity(this.#filled)));
+    grown.set(this.#body!.subarray(0, this.#filled));
+    return this.#body = grown;
   }
 
-  /** Joins the pending chunks and the first `fromChunk` bytes of `chunk`, once. */
-  #take(pendingBytes: number, chunk: Uint8Array, fromChunk: number): Uint8Array {
-    if (pendingBytes === 0) return chunk.subarray(0, fromChunk);
-    const joined = new Uint8Array(pendingBytes + fromChunk);
-    let at = 0;
-    for (const part of this.#pending) {
-      joined.set(part, at);
-      at += part.byteLength;
+  /** Adds the start of `chunk` to the frame being assembled; returns where its unused bytes start. */
+  #fill(chunk: Uint8Array, onFrame: FrameHandler): number {
+    let body = this.#body!;
+    const n = Math.min(this.#bodyBytes - this.#filled, chunk.byteLength);
+    // Read straight into space(): the bytes are in place already.
+    const inPlace = chunk.buffer === body.buffer && chunk.byteOffset === body.byteOffset + this.#filled;
+    if (!inPlace) {
+      if (this.#filled + n > body.byteLength) body = this.#grow(this.#filled + n);
+      body.set(n === chunk.byteLength ? chunk : chunk.subarray(0, n), this.#filled);
     }
-    joined.set(chunk.subarray(0, fromChunk), at);
-    return joined;
+    this.#filled += n;
+    if (this.#filled === this.#bodyBytes) {
+      this.#body = undefined;
+      this.#filled = 0;
+      onFrame(body, true);
+    }
+    return n;
   }
 }
 

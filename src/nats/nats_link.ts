@@ -302,7 +302,8 @@ export class NatsLink implements Link {
     if (this.#closing) return;
     try {
       // Kinds this build does not know (from newer peers) come back undelivered: ignored.
-      deliverEnvelope(bytes, this.#deliver!);
+      // nats.js hands each message's data as a view of the chunk it read, which it does not reuse: kept as it is.
+      deliverEnvelope(bytes, this.#deliver!, true);
     } catch (err) {
       h.error(err);
     }

@@ -8,6 +8,7 @@
  */
 import type { Connection, DialOptions, Listener, ListenOptions } from "./connection.ts";
 import { bindSocket, dialSocket, isDeadSocketError, removeSocketFile, socketInode } from "./socket_path.ts";
+import { BYTE_CHANNEL, type ByteChannel, type ByteChannelConnection, type ByteSink } from "./byte_channel.ts";
 import { plainBytes } from "../util/plain_bytes.ts";
 
 interface BunSocket {
@@ -53,10 +54,13 @@ const HALF_OPEN = true;
 /** Bytes a paused reader lets queue in user space before pausing the socket. */
 const READ_HIGH_WATER_BYTES = 64 * 1024;
 
-class BunConnection implements Connection {
+class BunConnection implements ByteChannelConnection {
   readonly readable: ReadableStream<Uint8Array>;
   readonly writable: WritableStream<Uint8Array>;
+  readonly [BYTE_CHANNEL]: ByteChannel = new BunByteChannel(this);
   readonly #socket: BunSocket;
+  /** Set when the byte channel is open: data goes straight to it, not to `readable`. */
+  #sink: ByteSink | undefined;
   #reader!: ReadableStreamDefaultController<Uint8Array>;
   #paused = false;
   #closed = false;
@@ -79,7 +83,7 @@ class BunConnection implements Connection {
       cancel: () => this.close(),
     }, new ByteLengthQueuingStrategy({ highWaterMark: READ_HIGH_WATER_BYTES }));
     this.writable = new WritableStream<Uint8Array>({
-      write: (chunk) => this.#write(chunk),
+      write: (chunk) => this.write(chunk),
       close: () => {
         if (!this.#closed) socket.shutdown();
       },
@@ -87,25 +91,46 @@ class BunConnection implements Connection {
     });
   }
 
+  /** Opens the byte channel (see ByteChannel.open). */
+  openChannel(sink: ByteSink): void {
+    // Locks the stream face: the socket has one reader.
+    void this.readable.getReader();
+    this.#sink = sink;
+  }
+
+  get socket(): BunSocket {
+    return this.#socket;
+  }
+
+  /** Writes at once when the socket takes everything (the common case), without a promise. */
+  write(chunk: Uint8Array): Promise<void> | undefined {
+    if (this.#closed) return Promise.reject(new Error("Socket is closed"));
+    const written = this.#socket.write(chunk);
+    if (written === chunk.byteLength) return undefined;
+    if (written < 0) return Promise.reject(new Error("Socket is closed"));
+    return this.#writeRest(chunk, written);
+  }
+
   /** Bun's write may take only part of the buffer and keeps none of the rest (oven-sh/bun#16076): resend the rest on drain. */
-  async #write(chunk: Uint8Array): Promise<void> {
-    let offset = 0;
+  async #writeRest(chunk: Uint8Array, offset: number): Promise<void> {
     while (offset < chunk.byteLength) {
+      await new Promise<void>((resolve, reject) => {
+        this.#drained = resolve;
+        this.#lost = reject;
+      });
+      if (this.#closed) throw new Error("Socket is closed");
       if (this.#closed) throw new Error("Socket is closed");
       const written = this.#socket.write(chunk.subarray(offset));
       if (written < 0) throw new Error("Socket is closed");
       offset += written;
-      if (offset < chunk.byteLength) {
-        await new Promise<void>((resolve, reject) => {
-          this.#drained = resolve;
-          this.#lost = reject;
-        });
-      }
     }
   }
 
   onData(data: Uint8Array): void {
     if (this.#closed) return;
+    // Bun hands each data event a fresh Buffer: kept. Passed as it is: a
+    // plain view would cost JSC an ArrayBuffer object per chunk.
+    if (this.#sink) return this.#sink.data(data, true);
     // Bun hands a Buffer; users and cbor-x get a plain Uint8Array view.
     try {
       this.#reader.enqueue(plainBytes(data));
@@ -120,6 +145,7 @@ class BunConnection implements Connection {
 
   /** The peer shut down its writing side: our readable ends, our writable stays open. */
   onEnd(): void {
+    this.#endSink();
     try {
       this.#reader.close();
     } catch {
@@ -137,6 +163,7 @@ class BunConnection implements Connection {
     const lost = this.#lost;
     this.#drained = this.#lost = undefined;
     lost?.(error ?? new Error("Socket closed while writing"));
+    this.#endSink(error);
     if (this.#closed) return;
     this.#closed = true;
     try {
@@ -156,10 +183,48 @@ class BunConnection implements Connection {
         // Cancelled already.
       }
       this.#socket.end();
+      this.#endSink();
       const lost = this.#lost;
       this.#drained = this.#lost = undefined;
       lost?.(new Error("Socket closed while writing"));
     }
+    return Promise.resolve();
+  }
+
+  #endSink(error?: unknown): void {
+    const sink = this.#sink;
+    if (!sink) return;
+    this.#sink = undefined;
+    sink.end(error);
+  }
+}
+
+/** Bun pushes each chunk to a callback already: the channel is that callback, with pause/resume and write. */
+class BunByteChannel implements ByteChannel {
+  readonly #conn: BunConnection;
+
+  constructor(conn: BunConnection) {
+    this.#conn = conn;
+  }
+
+  open(sink: ByteSink): void {
+    this.#conn.openChannel(sink);
+  }
+
+  pause(): void {
+    this.#conn.socket.pause();
+  }
+
+  resume(): void {
+    this.#conn.socket.resume();
+  }
+
+  write(bytes: Uint8Array): Promise<void> | undefined {
+    return this.#conn.write(bytes);
+  }
+
+  closeWrite(): Promise<void> {
+    this.#conn.socket.shutdown();
     return Promise.resolve();
   }
 }

@@ -13,6 +13,8 @@
 import type { Connection, DialOptions, Listener, ListenOptions } from "./connection.ts";
 import { bindSocket, dialSocket, isDeadSocketError, removeSocketFile, socketInode } from "./socket_path.ts";
 
+import { BYTE_CHANNEL, type ByteChannel, type ByteChannelConnection, type ByteSink } from "./byte_channel.ts";
+
 interface DenoUnixConn {
   read(p: Uint8Array): Promise<number | null>;
   write(p: Uint8Array): Promise<number>;
@@ -35,26 +37,47 @@ interface DenoApi {
 
 const deno = () => (globalThis as unknown as { Deno: DenoApi }).Deno;
 
+/** Bytes a `readable` read asks the socket for when the reader brings no buffer of its own. */
 const READ_CHUNK_BYTES = 64 * 1024;
+/**
+ * The byte channel's own read buffer, for the read that waits while the
+ * socket is quiet: a pending read holds its buffer for as long as the other
+ * side stays silent, so an idle connection costs this much (issue 13: a
+ * hub's idle peer should cost at most 16 KiB).
+ */
+const IDLE_READ_BYTES = 8 * 1024;
+/**
+ * After a read that filled its buffer more is waiting: the next read goes
+ * into one of these, shared by all connections and taken only for the read
+ * and the synchronous handling of its bytes.
+ */
+const BURST_READ_BYTES = 64 * 1024;
+/** Burst buffers kept for reuse: as many as connections read a burst at the same time. */
+const MAX_POOLED_BURST_BUFFERS = 4;
+const burstBuffers: Uint8Array[] = [];
 
-class DenoConnection implements Connection {
+class DenoConnection implements ByteChannelConnection {
   readonly readable: ReadableStream<Uint8Array>;
   readonly writable: WritableStream<Uint8Array>;
+  readonly [BYTE_CHANNEL]: ByteChannel;
   readonly #conn: DenoUnixConn;
   #closed = false;
 
   constructor(conn: DenoUnixConn) {
     this.#conn = conn;
+    this[BYTE_CHANNEL] = new DenoByteChannel(conn, this);
     // Built on read/write rather than conn.readable/conn.writable, whose p99
     // round trip measured 10x worse here. HWM 0: the socket is read only when
     // the consumer asks, so a paused reader leaves data in the kernel.
-    const scratch = new Uint8Array(READ_CHUNK_BYTES);
+    let scratch: Uint8Array | undefined;
     this.readable = new ReadableStream({
       type: "bytes",
       pull: async (controller) => {
         const request = controller.byobRequest;
         const view = request?.view;
-        const target = view ? new Uint8Array(view.buffer, view.byteOffset, view.byteLength) : scratch;
+        const target = view
+          ? new Uint8Array(view.buffer, view.byteOffset, view.byteLength)
+          : (scratch ??= new Uint8Array(READ_CHUNK_BYTES));
         let n: number | null;
         try {
           n = await conn.read(target);
@@ -71,21 +94,23 @@ class DenoConnection implements Connection {
         } else if (request) {
           request.respond(n);
         } else {
-          controller.enqueue(scratch.slice(0, n));
+          controller.enqueue(target.slice(0, n));
         }
       },
       cancel: () => this.close(),
     }, { highWaterMark: 0 });
+    const channel = this[BYTE_CHANNEL];
     this.writable = new WritableStream({
-      async write(chunk) {
-        let offset = 0;
-        while (offset < chunk.byteLength) offset += await conn.write(chunk.subarray(offset));
-      },
+      write: (chunk) => channel.write(chunk),
       close: async () => {
         if (!this.#closed) await conn.closeWrite().catch(() => {});
       },
       abort: () => this.close(),
     });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
   }
 
   close(): Promise<void> {
@@ -98,6 +123,83 @@ class DenoConnection implements Connection {
       }
     }
     return Promise.resolve();
+  }
+}
+
+/** Reads with `conn.read` in a loop and pushes each chunk to the sink: what raw Deno code does. */
+class DenoByteChannel implements ByteChannel {
+  readonly #conn: DenoUnixConn;
+  readonly #owner: DenoConnection;
+  #paused = false;
+  #resume: (() => void) | undefined;
+
+  constructor(conn: DenoUnixConn, owner: DenoConnection) {
+    this.#conn = conn;
+    this.#owner = owner;
+  }
+
+  open(sink: ByteSink): void {
+    // Locks the stream face: the socket has one reader.
+    void this.#owner.readable.getReader();
+    void this.#pump(sink);
+  }
+
+  async #pump(sink: ByteSink): Promise<void> {
+    const own = new Uint8Array(IDLE_READ_BYTES);
+    let burst = false;
+    let error: unknown;
+    try {
+      while (true) {
+        while (this.#paused) await new Promise<void>((resolve) => (this.#resume = resolve));
+        const space = sink.space?.();
+        if (space) {
+          const n = await this.#conn.read(space);
+          if (n === null) break;
+          sink.data(space.subarray(0, n), true);
+          burst = false;
+          continue;
+        }
+        // A read that filled its buffer left more behind: read it at once
+        // into a large shared buffer. One that did not emptied the socket, and
+        // the next may wait long: into the small buffer of our own.
+        const buffer: Uint8Array = burst ? burstBuffers.pop() ?? new Uint8Array(BURST_READ_BYTES) : own;
+        try {
+          const n = await this.#conn.read(buffer);
+          if (n === null) break;
+          sink.data(buffer.subarray(0, n), false);
+          burst = n === buffer.byteLength;
+        } finally {
+          if (buffer !== own && burstBuffers.length < MAX_POOLED_BURST_BUFFERS) burstBuffers.push(buffer);
+        }
+      }
+    } catch (err) {
+      if (!this.#owner.closed && !isClosedError(err)) error = err;
+    }
+    sink.end(error);
+  }
+
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    this.#paused = false;
+    const resume = this.#resume;
+    this.#resume = undefined;
+    resume?.();
+  }
+
+  write(bytes: Uint8Array): Promise<void> {
+    // One promise besides the op's when the socket takes it all, as it mostly does.
+    return this.#conn.write(bytes).then((n) => (n < bytes.byteLength ? this.#writeRest(bytes, n) : undefined));
+  }
+
+  async #writeRest(bytes: Uint8Array, offset: number): Promise<void> {
+    while (offset < bytes.byteLength) offset += await this.#conn.write(bytes.subarray(offset));
+  }
+
+  async closeWrite(): Promise<void> {
+    if (!this.#owner.closed) await this.#conn.closeWrite().catch(() => {});
   }
 }
 

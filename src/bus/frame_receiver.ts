@@ -1,0 +1,87 @@
+import { FrameParser } from "../codec/frame_parser.ts";
+import { type ByteChannel, byteChannel } from "../transport/byte_channel.ts";
+import type { Connection } from "../transport/connection.ts";
+
+/** What a {@linkcode FrameReceiver} calls. */
+export interface FrameHandlers {
+  /**
+   * A frame arrived. With `own` false the body is a view into a read buffer
+   * that may be overwritten once this returns: copy what must outlive the
+   * call. With `own` true it is a buffer of its own, which may be kept.
+   * Throwing ends the reading with that error.
+   */
+  frame(body: Uint8Array, own: boolean): void;
+  /**
+   * Reading ended: the other side closed (no `error`), the socket failed, a
+   * header declared too large a frame, or `frame` threw. Called once; no
+   * frame follows it.
+   */
+  end(error?: unknown): void;
+}
+
+/**
+ * Reads a connection's frames for the hub and the peer: chunks come from its
+ * byte channel as the socket delivers them, and go through the one frame
+ * reader (`FrameParser`) to the handler, in the same call, with no stream,
+ * promise or queue per chunk or per frame.
+ */
+export class FrameReceiver {
+  readonly #channel: ByteChannel;
+  readonly #parser: FrameParser;
+  readonly #handlers: FrameHandlers;
+  #ended = false;
+
+  /**
+   * Starts reading `conn` at once.
+   *
+   * @param conn The connection; its `readable` is locked from now on.
+   * @param maxFrameBytes Largest frame body accepted: a header declaring more ends the reading with `FrameTooLargeError`.
+   * @param handlers Called with each frame and once at the end.
+   */
+  constructor(conn: Connection, maxFrameBytes: number, handlers: FrameHandlers) {
+    this.#channel = byteChannel(conn);
+    this.#parser = new FrameParser(maxFrameBytes);
+    this.#handlers = handlers;
+    const onFrame = (body: Uint8Array, own: boolean) => {
+      if (!this.#ended) handlers.frame(body, own);
+    };
+    this.#channel.open({
+      data: (chunk, kept) => {
+        if (this.#ended) return;
+        try {
+          this.#parser.push(chunk, onFrame, kept);
+        } catch (err) {
+          this.#end(err);
+        }
+      },
+      space: () => (this.#ended ? undefined : this.#parser.space()),
+      end: (error) => this.#end(error),
+    });
+  }
+
+  /** Whether the reading ended. */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** Stops reading the socket until {@linkcode resume}: what is sent waits in the kernel, then in the sender. */
+  pause(): void {
+    this.#channel.pause();
+  }
+
+  /** Reads again after {@linkcode pause}. */
+  resume(): void {
+    this.#channel.resume();
+  }
+
+  /** Ends the reading now, as if the connection had ended with `error`; later bytes are ignored. */
+  stop(error?: unknown): void {
+    this.#end(error);
+  }
+
+  #end(error: unknown): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#handlers.end(error);
+  }
+}
