@@ -44,7 +44,7 @@ export { FrameDecoderStream } from "./src/codec/frame_decoder_stream.ts";
 export type { FrameDecoderStreamOptions } from "./src/codec/frame_decoder_stream.ts";
 export { serve } from "./src/socket/serve.ts";
 export type { ServeOptions } from "./src/socket/serve.ts";
-export type { QueueOptions } from "./src/bus/queue_options.ts";
+export type { QueueOptions, SlowConsumerOptions } from "./src/bus/queue_options.ts";
 export { connect } from "./src/socket/connect.ts";
 export type { ConnectOptions } from "./src/socket/connect.ts";
 export { Hub } from "./src/bus/hub.ts";
