@@ -413,6 +413,73 @@ test("FrameParser hands out every frame intact when each chunk is overwritten af
   }
 });
 
+test("FrameParser with lend: two connections' frames stay intact, lent (not own), in reused buffers, never past a frame's end", () => {
+  const sizes = [300_000, 5000, 70_000, 12, 300_000, 100_000, 9000];
+  const streams = [0, 1].map((c) => sizes.map((n, i) => new Uint8Array(n).map((_, j) => (c * 7 + i * 31 + j) & 0xff)));
+  const parsers = [new FrameParser(1 << 20, true), new FrameParser(1 << 20, true)];
+  const bytes = streams.map((bodies) => concat(bodies.map(frame)));
+  const got: Uint8Array[][] = [[], []];
+  const lentBuffers = new Set<ArrayBufferLike>();
+  let lent = 0;
+  const at = [0, 0];
+  const random = rng(7);
+  const readBuffer = new Uint8Array(8192);
+  // The two connections' reads interleave, so both assemble at the same time from the one pool.
+  for (let turn = 0; turn < 10_000 && (at[0] < bytes[0].byteLength || at[1] < bytes[1].byteLength); turn++) {
+    const c = turn % 2;
+    if (at[c] >= bytes[c].byteLength) continue;
+    const space = parsers[c].space();
+    const target = space ?? readBuffer;
+    const n = Math.min(target.byteLength, 1 + Math.floor(random() * 70_000), bytes[c].byteLength - at[c]);
+    target.set(bytes[c].subarray(at[c], at[c] + n));
+    at[c] += n;
+    parsers[c].push(target.subarray(0, n), (body, own) => {
+      if (!own) {
+        lent++;
+        lentBuffers.add(body.buffer);
+      } else assert.ok(!lentBuffers.has(body.buffer), "a frame handed out as own is never in a pooled buffer");
+      got[c].push(own ? body : body.slice());
+      // A lent body may be overwritten once the handler returns: scribble on it to prove nothing later reads it.
+      if (!own) body.fill(0xdd);
+    }, space !== undefined);
+    readBuffer.fill(0xee);
+  }
+  for (const c of [0, 1]) {
+    assert.equal(got[c].length, sizes.length, `connection ${c}`);
+    for (let i = 0; i < sizes.length; i++) assert.deepEqual(got[c][i], streams[c][i], `connection ${c}, frame ${i}`);
+    assert.equal(parsers[c].buffered, 0);
+  }
+  assert.ok(lent >= 8, `large frames are lent, got ${lent}`);
+  assert.ok(
+    lentBuffers.size < 8,
+    `assembly buffers are reused across frames and connections: ${lentBuffers.size} buffers`,
+  );
+});
+
+test("FrameParser with lend offers space only up to the frame's end, even in a larger pooled buffer", () => {
+  const parser = new FrameParser(1 << 20, true);
+  const big = frame(new Uint8Array(300_000).fill(1));
+  const next = concat([frame(new Uint8Array(70_000).fill(2)), frame(new Uint8Array(12).fill(3))]);
+  const got: Array<[number, boolean]> = [];
+  const onFrame = (body: Uint8Array, own: boolean) => void got.push([body.byteLength, own]);
+  // The 300 kB frame is assembled in a pooled buffer, which goes back to the pool once handled.
+  parser.push(big.subarray(0, 8192), onFrame);
+  for (let at = 8192; at < big.byteLength;) {
+    const space = parser.space()!;
+    const n = Math.min(space.byteLength, big.byteLength - at);
+    space.set(big.subarray(at, at + n));
+    parser.push(space.subarray(0, n), onFrame, true);
+    at += n;
+  }
+  parser.push(next.subarray(0, 8192), onFrame);
+  const space = parser.space()!;
+  assert.equal(space.byteLength, 4 + 70_000 - 8192, "the rest of the 70 kB frame, not the pooled buffer's 300 kB");
+  space.set(next.subarray(8192, 8192 + space.byteLength));
+  parser.push(space, onFrame, true);
+  parser.push(next.subarray(8192 + space.byteLength), onFrame);
+  assert.deepEqual(got, [[300_000, false], [70_000, false], [12, false]]);
+});
+
 test("FrameParser offers a large frame's own buffer to read into, and takes bytes read there without copying", () => {
   const parser = new FrameParser();
   const body = new Uint8Array(200_000).map((_, i) => i & 0xff);

@@ -37,10 +37,12 @@ export class FrameReceiver {
    * @param conn The connection; its `readable` is locked from now on.
    * @param maxFrameBytes Largest frame body accepted: a header declaring more ends the reading with `FrameTooLargeError`.
    * @param handlers Called with each frame and once at the end.
+   * @param lend Frames split across reads are lent from a shared pool (`own` false) rather than given
+   * in a fresh buffer each: for a reader that copies what it keeps (see `FrameParser`).
    */
-  constructor(conn: Connection, maxFrameBytes: number, handlers: FrameHandlers) {
+  constructor(conn: Connection, maxFrameBytes: number, handlers: FrameHandlers, lend = false) {
     this.#channel = byteChannel(conn);
-    this.#parser = new FrameParser(maxFrameBytes);
+    this.#parser = new FrameParser(maxFrameBytes, lend);
     this.#handlers = handlers;
     const onFrame = (body: Uint8Array, own: boolean) => {
       if (!this.#ended) handlers.frame(body, own);

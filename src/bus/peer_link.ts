@@ -208,7 +208,8 @@ export class PeerLink {
           }
           resolve(reason);
         },
-      });
+        // The hub copies what it forwards into the destination's queue: large frames are lent, not given.
+      }, true);
     });
   }
 }

@@ -1,4 +1,5 @@
 import { FrameTooLargeError } from "../errors.ts";
+import { giveBackAssembly, takeAssembly } from "./assembly_pool.ts";
 
 /** Bytes of the big-endian length that precedes every frame body. */
 export const FRAME_HEADER_BYTES = 4;
@@ -53,6 +54,12 @@ const CAPACITY_PER_BYTE_IN = 16;
  * least 64 KiB), so a liar gets little memory for the bytes it sends, and
  * an honest large frame is regrown once or twice, copying a sixteenth of
  * it on the way.
+ *
+ * A parser made with `lend: true` assembles in buffers from a pool shared
+ * by the process (`assembly_pool.ts`) and hands such frames out with `own`
+ * false, taking the buffer back once the handler returns: for a reader
+ * that copies what it keeps anyway, as the hub does, since a fresh buffer
+ * per large frame costs more than the copy.
  */
 export class FrameParser {
   readonly #maxFrameBytes: number;
@@ -64,8 +71,15 @@ export class FrameParser {
   #bodyBytes = 0;
   #filled = 0;
 
-  constructor(maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES) {
+  readonly #lend: boolean;
+
+  /**
+   * @param maxFrameBytes Largest frame body accepted.
+   * @param lend Assemble split frames in pooled buffers and lend them to the handler (see the class doc).
+   */
+  constructor(maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES, lend = false) {
     this.#maxFrameBytes = maxFrameBytes;
+    this.#lend = lend;
   }
 
   /** Bytes received of a frame not yet complete, its header included once read. */
@@ -82,7 +96,8 @@ export class FrameParser {
     let body = this.#body;
     if (!body || this.#bodyBytes - this.#filled < MIN_SPACE_BYTES) return undefined;
     if (body.byteLength - this.#filled < MIN_SPACE_BYTES) body = this.#grow(this.#filled + MIN_SPACE_BYTES);
-    return body.subarray(this.#filled);
+    // Only up to the frame's end: a pooled buffer may be larger, and what follows the frame must not land in it.
+    return body.subarray(this.#filled, Math.min(body.byteLength, this.#bodyBytes));
   }
 
   /**
@@ -133,7 +148,7 @@ export class FrameParser {
   #assemble(chunk: Uint8Array, at: number, bodyBytes: number): void {
     const have = chunk.byteLength - at;
     this.#bodyBytes = bodyBytes;
-    this.#body = new Uint8Array(this.#capacity(have));
+    this.#body = this.#allocate(this.#capacity(have));
     this.#body.set(chunk.subarray(at));
     this.#filled = have;
   }
@@ -145,9 +160,14 @@ export class FrameParser {
 
   /** Regrows the frame being assembled to hold at least `bytes`, within the capacity its bytes in allow. */
   #grow(bytes: number): Uint8Array {
-    const grown = new Uint8Array(Math.max(bytes, this.#capacity(this.#filled)));
+    const grown = this.#allocate(Math.max(bytes, this.#capacity(this.#filled)));
     grown.set(this.#body!.subarray(0, this.#filled));
+    if (this.#lend) giveBackAssembly(this.#body!);
     return this.#body = grown;
+  }
+
+  #allocate(bytes: number): Uint8Array {
+    return this.#lend ? takeAssembly(bytes) : new Uint8Array(bytes);
   }
 
   /** Adds the start of `chunk` to the frame being assembled; returns where its unused bytes start. */
@@ -164,7 +184,14 @@ export class FrameParser {
     if (this.#filled === this.#bodyBytes) {
       this.#body = undefined;
       this.#filled = 0;
-      onFrame(body, true);
+      if (!this.#lend) onFrame(body, true);
+      else {
+        try {
+          onFrame(body.byteLength === this.#bodyBytes ? body : body.subarray(0, this.#bodyBytes), false);
+        } finally {
+          giveBackAssembly(body);
+        }
+      }
     }
     return n;
   }
