@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { headBytes, writeHead } from "../codec/cbor.ts";
 
 /** The fields of an envelope the fast path handles; which are set depends on `k`. */
 export interface FastEnvelope {
@@ -52,11 +53,6 @@ const KEY = {
   d: 0x64,
 } as const;
 
-/** Size of the head of a length or of an integer argument below 2³². */
-function headBytes(value: number): number {
-  return value < 24 ? 1 : value < 0x100 ? 2 : value < 0x10000 ? 3 : 5;
-}
-
 /** Integers cbor-x writes as CBOR integers; it writes every other number as a float64. */
 function isSmallInt(value: number): boolean {
   return Number.isInteger(value) && value >= -0x100000000 && value < 0x100000000;
@@ -65,31 +61,6 @@ function isSmallInt(value: number): boolean {
 /** Size of `value` written by {@linkcode writeNumber}. */
 function numberBytes(value: number): number {
   return !isSmallInt(value) ? 9 : headBytes(value < 0 ? -1 - value : value);
-}
-
-/** Writes a head of major type `major` whose argument is below 2³². */
-function writeHead(buf: Uint8Array, at: number, major: number, value: number): number {
-  if (value < 24) {
-    buf[at] = major | value;
-    return at + 1;
-  }
-  if (value < 0x100) {
-    buf[at] = major | 24;
-    buf[at + 1] = value;
-    return at + 2;
-  }
-  if (value < 0x10000) {
-    buf[at] = major | 25;
-    buf[at + 1] = value >>> 8;
-    buf[at + 2] = value & 0xff;
-    return at + 3;
-  }
-  buf[at] = major | 26;
-  buf[at + 1] = value >>> 24;
-  buf[at + 2] = (value >>> 16) & 0xff;
-  buf[at + 3] = (value >>> 8) & 0xff;
-  buf[at + 4] = value & 0xff;
-  return at + 5;
 }
 
 const float64 = new DataView(new ArrayBuffer(8));

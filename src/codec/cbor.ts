@@ -58,33 +58,38 @@ const envelopeDecoder = new Decoder({ useRecords: false } as Record<string, unkn
 
 const MAJOR_BYTES = 0x40;
 
-/** Bytes of the CBOR head of a byte string of `length` bytes (a frame's, so below 2^32). */
-export function byteStringHeadBytes(length: number): number {
-  return length < 24 ? 1 : length < 0x100 ? 2 : length < 0x10000 ? 3 : 5;
+/** Bytes of a CBOR head whose argument (a length, or an integer's magnitude) is below 2³². */
+export function headBytes(value: number): number {
+  return value < 24 ? 1 : value < 0x100 ? 2 : value < 0x10000 ? 3 : 5;
 }
 
-/** Writes the CBOR head of a byte string of `length` bytes (below 2^32) at `at`; returns the offset after it. */
-export function writeByteStringHead(target: Uint8Array, at: number, length: number): number {
-  if (length < 24) {
-    target[at] = MAJOR_BYTES | length;
+/**
+ * Writes a CBOR head of major type `major` (its top three bits, e.g. `0x40`
+ * for a byte string) whose argument `value` is below 2³², in the shortest
+ * form, at `at`; returns the offset after it. What cbor-x writes for the same
+ * argument (tests/envelope_differential_test.ts).
+ */
+export function writeHead(target: Uint8Array, at: number, major: number, value: number): number {
+  if (value < 24) {
+    target[at] = major | value;
     return at + 1;
   }
-  if (length < 0x100) {
-    target[at] = MAJOR_BYTES | 24;
-    target[at + 1] = length;
+  if (value < 0x100) {
+    target[at] = major | 24;
+    target[at + 1] = value;
     return at + 2;
   }
-  if (length < 0x10000) {
-    target[at] = MAJOR_BYTES | 25;
-    target[at + 1] = length >>> 8;
-    target[at + 2] = length & 0xff;
+  if (value < 0x10000) {
+    target[at] = major | 25;
+    target[at + 1] = value >>> 8;
+    target[at + 2] = value & 0xff;
     return at + 3;
   }
-  target[at] = MAJOR_BYTES | 26;
-  target[at + 1] = length >>> 24;
-  target[at + 2] = (length >>> 16) & 0xff;
-  target[at + 3] = (length >>> 8) & 0xff;
-  target[at + 4] = length & 0xff;
+  target[at] = major | 26;
+  target[at + 1] = value >>> 24;
+  target[at + 2] = (value >>> 16) & 0xff;
+  target[at + 3] = (value >>> 8) & 0xff;
+  target[at + 4] = value & 0xff;
   return at + 5;
 }
 
@@ -123,13 +128,13 @@ let scratch = new Uint8Array(0);
  */
 export function encodeCborTransient(value: unknown): Uint8Array {
   if (!(value instanceof Uint8Array) || value.byteLength >= 0x100000000) return encodeCbor(value);
-  const bytes = byteStringHeadBytes(value.byteLength) + value.byteLength;
+  const bytes = headBytes(value.byteLength) + value.byteLength;
   let target = scratch;
   if (target.byteLength < bytes) {
     target = new Uint8Array(Math.max(bytes, Math.min(2 * target.byteLength, MAX_SCRATCH_BYTES)));
     if (target.byteLength <= MAX_SCRATCH_BYTES) scratch = target;
   }
-  target.set(value, writeByteStringHead(target, 0, value.byteLength));
+  target.set(value, writeHead(target, 0, MAJOR_BYTES, value.byteLength));
   return target.subarray(0, bytes);
 }
 
