@@ -72,14 +72,46 @@ export function byteChannel(conn: Connection): ByteChannel {
   return (conn as Partial<ByteChannelConnection>)[BYTE_CHANNEL] ?? new StreamByteChannel(conn);
 }
 
-/** A {@linkcode ByteChannel} over a connection's `readable` and `writable`. */
-class StreamByteChannel implements ByteChannel {
-  readonly #conn: Connection;
-  #writer: WritableStreamDefaultWriter<Uint8Array> | undefined;
+/**
+ * The pause and resume of a channel that reads in a loop of its own (one
+ * read at a time): while paused, the loop waits in `untilResumed` before
+ * its next read.
+ */
+export abstract class ReadLoopPause {
   #paused = false;
   #resume: (() => void) | undefined;
 
+  /** Stops the loop before its next read until {@linkcode resume}. */
+  pause(): void {
+    this.#paused = true;
+  }
+
+  /** Lets the loop read again after {@linkcode pause}. */
+  resume(): void {
+    this.#paused = false;
+    const resume = this.#resume;
+    this.#resume = undefined;
+    resume?.();
+  }
+
+  /** Whether {@linkcode pause} is in force. */
+  protected get paused(): boolean {
+    return this.#paused;
+  }
+
+  /** Resolves once resumed; the loop awaits it before a read while {@linkcode paused}. */
+  protected async untilResumed(): Promise<void> {
+    while (this.#paused) await new Promise<void>((resolve) => (this.#resume = resolve));
+  }
+}
+
+/** A {@linkcode ByteChannel} over a connection's `readable` and `writable`. */
+class StreamByteChannel extends ReadLoopPause implements ByteChannel {
+  readonly #conn: Connection;
+  #writer: WritableStreamDefaultWriter<Uint8Array> | undefined;
+
   constructor(conn: Connection) {
+    super();
     this.#conn = conn;
   }
 
@@ -91,7 +123,8 @@ class StreamByteChannel implements ByteChannel {
     let error: unknown;
     try {
       while (true) {
-        while (this.#paused) await new Promise<void>((resolve) => (this.#resume = resolve));
+        // Checked first: awaiting even a settled promise costs a turn per read.
+        if (this.paused) await this.untilResumed();
         const { value, done } = await reader.read();
         if (done) break;
         // A stream's chunks belong to whoever reads them.
@@ -103,17 +136,6 @@ class StreamByteChannel implements ByteChannel {
       reader.releaseLock();
     }
     sink.end(error);
-  }
-
-  pause(): void {
-    this.#paused = true;
-  }
-
-  resume(): void {
-    this.#paused = false;
-    const resume = this.#resume;
-    this.#resume = undefined;
-    resume?.();
   }
 
   write(bytes: Uint8Array): Promise<void> {

@@ -13,7 +13,13 @@
 import type { Connection, DialOptions, Listener, ListenOptions } from "./connection.ts";
 import { bindSocket, dialSocket, isDeadSocketError, removeSocketFile, socketInode } from "./socket_path.ts";
 
-import { BYTE_CHANNEL, type ByteChannel, type ByteChannelConnection, type ByteSink } from "./byte_channel.ts";
+import {
+  BYTE_CHANNEL,
+  type ByteChannel,
+  type ByteChannelConnection,
+  type ByteSink,
+  ReadLoopPause,
+} from "./byte_channel.ts";
 
 interface DenoUnixConn {
   read(p: Uint8Array): Promise<number | null>;
@@ -127,13 +133,12 @@ class DenoConnection implements ByteChannelConnection {
 }
 
 /** Reads with `conn.read` in a loop and pushes each chunk to the sink: what raw Deno code does. */
-class DenoByteChannel implements ByteChannel {
+class DenoByteChannel extends ReadLoopPause implements ByteChannel {
   readonly #conn: DenoUnixConn;
   readonly #owner: DenoConnection;
-  #paused = false;
-  #resume: (() => void) | undefined;
 
   constructor(conn: DenoUnixConn, owner: DenoConnection) {
+    super();
     this.#conn = conn;
     this.#owner = owner;
   }
@@ -150,7 +155,8 @@ class DenoByteChannel implements ByteChannel {
     let error: unknown;
     try {
       while (true) {
-        while (this.#paused) await new Promise<void>((resolve) => (this.#resume = resolve));
+        // Checked first: awaiting even a settled promise costs a turn per read.
+        if (this.paused) await this.untilResumed();
         const space = sink.space?.();
         if (space) {
           const n = await this.#conn.read(space);
@@ -176,17 +182,6 @@ class DenoByteChannel implements ByteChannel {
       if (!this.#owner.closed && !isClosedError(err)) error = err;
     }
     sink.end(error);
-  }
-
-  pause(): void {
-    this.#paused = true;
-  }
-
-  resume(): void {
-    this.#paused = false;
-    const resume = this.#resume;
-    this.#resume = undefined;
-    resume?.();
   }
 
   write(bytes: Uint8Array): Promise<void> {
