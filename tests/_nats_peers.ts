@@ -25,6 +25,25 @@ export class NatsScenario {
     return new NatsScenario(await startNats({ servers, ...(config === undefined ? {} : { config }) }));
   }
 
+  /**
+   * Runs `body` on a fresh scenario and cleans it up however `body` ends.
+   * `servers`/`config` as for {@linkcode start}.
+   */
+  static run(body: (s: NatsScenario) => Promise<void>): Promise<void>;
+  static run(options: { servers?: number; config?: string }, body: (s: NatsScenario) => Promise<void>): Promise<void>;
+  static async run(
+    first: { servers?: number; config?: string } | ((s: NatsScenario) => Promise<void>),
+    second?: (s: NatsScenario) => Promise<void>,
+  ): Promise<void> {
+    const [options, body] = typeof first === "function" ? [{}, first] : [first, second!];
+    const s = await NatsScenario.start(options.servers, options.config);
+    try {
+      await body(s);
+    } finally {
+      await s.cleanup();
+    }
+  }
+
   get urls(): string[] {
     return this.nats.urls;
   }

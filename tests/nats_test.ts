@@ -26,51 +26,50 @@ import { NATS_TEST, NatsScenario, sees, WAIT } from "./_nats_peers.ts";
 
 const other: Runtime = currentRuntime === "deno" ? "bun" : "deno";
 
-test("NATS peers get the lowest free ids from 1, and every peer lists the others", NATS_TEST, async () => {
-  const s = await NatsScenario.start();
-  try {
-    const a = await s.connect({ name: "a" });
-    const b = await s.child(other, { name: "b" });
-    const c = await s.connect();
-    assert.deepEqual([a.id, b.id, c.id], [1, 2, 3]);
-    await sees(a, [1, 2, 3]);
-    const peers = await a.peers();
-    assert.deepEqual(peers.map((p: PeerInfo) => p.id).sort(), [1, 2, 3]);
-    const pb = peers.find((p: PeerInfo) => p.id === 2)!;
-    assert.equal(pb.name, "b");
-    assert.equal(pb.pid, b.pid);
-    assert.equal(pb.runtime, other);
-    assert.deepEqual((await b.cmd("peers")).map((p: PeerInfo) => p.id).sort(), [1, 2, 3]);
-  } finally {
-    await s.cleanup();
-  }
-});
+test(
+  "NATS peers get the lowest free ids from 1, and every peer lists the others",
+  NATS_TEST,
+  () =>
+    NatsScenario.run(async (s) => {
+      const a = await s.connect({ name: "a" });
+      const b = await s.child(other, { name: "b" });
+      const c = await s.connect();
+      assert.deepEqual([a.id, b.id, c.id], [1, 2, 3]);
+      await sees(a, [1, 2, 3]);
+      const peers = await a.peers();
+      assert.deepEqual(peers.map((p: PeerInfo) => p.id).sort(), [1, 2, 3]);
+      const pb = peers.find((p: PeerInfo) => p.id === 2)!;
+      assert.equal(pb.name, "b");
+      assert.equal(pb.pid, b.pid);
+      assert.equal(pb.runtime, other);
+      assert.deepEqual((await b.cmd("peers")).map((p: PeerInfo) => p.id).sort(), [1, 2, 3]);
+    }),
+);
 
-test("NATS send reaches a peer by id and by name, with sender and pid, and ctx.reply answers", NATS_TEST, async () => {
-  const s = await NatsScenario.start();
-  try {
-    const a = await s.connect({ name: "a" });
-    const b = await s.child(other, { name: "b" });
-    await b.cmd("on", { name: "ping", reply: "pong" });
-    const pongs: unknown[] = [];
-    a.on("pong", (data) => void pongs.push(data));
-    await sees(a, [b.id]);
-    a.send(b.id, "ping", 1);
-    a.send("b", "ping", 2);
-    const first = await b.next("first ping", (e) => e.ev === "alert" && e.data === 1);
-    assert.equal(first.sender, a.id);
-    assert.equal(first.senderPid, process.pid);
-    await b.next("second ping", (e) => e.ev === "alert" && e.data === 2);
-    await until(WAIT, "two pongs", () => pongs.length === 2);
-    assert.deepEqual(pongs, [{ data: 1, by: b.id }, { data: 2, by: b.id }]);
-  } finally {
-    await s.cleanup();
-  }
-});
+test(
+  "NATS send reaches a peer by id and by name, with sender and pid, and ctx.reply answers",
+  NATS_TEST,
+  () =>
+    NatsScenario.run(async (s) => {
+      const a = await s.connect({ name: "a" });
+      const b = await s.child(other, { name: "b" });
+      await b.cmd("on", { name: "ping", reply: "pong" });
+      const pongs: unknown[] = [];
+      a.on("pong", (data) => void pongs.push(data));
+      await sees(a, [b.id]);
+      a.send(b.id, "ping", 1);
+      a.send("b", "ping", 2);
+      const first = await b.next("first ping", (e) => e.ev === "alert" && e.data === 1);
+      assert.equal(first.sender, a.id);
+      assert.equal(first.senderPid, process.pid);
+      await b.next("second ping", (e) => e.ev === "alert" && e.data === 2);
+      await until(WAIT, "two pongs", () => pongs.length === 2);
+      assert.deepEqual(pongs, [{ data: 1, by: b.id }, { data: 2, by: b.id }]);
+    }),
+);
 
-test("NATS broadcast reaches every peer once, the sender included", NATS_TEST, async () => {
-  const s = await NatsScenario.start();
-  try {
+test("NATS broadcast reaches every peer once, the sender included", NATS_TEST, () =>
+  NatsScenario.run(async (s) => {
     const a = await s.connect();
     const children = [await s.child(other), await s.child(currentRuntime)];
     for (const child of children) await child.cmd("on", { name: "hello" });
@@ -90,17 +89,13 @@ test("NATS broadcast reaches every peer once, the sender included", NATS_TEST, a
       assert.deepEqual(child.events((e) => e.ev === "alert").map((e) => e.data), ["x", "y", "z"]);
     }
     await until(WAIT, "a's third copy", () => own === 3);
-  } finally {
-    await s.cleanup();
-  }
-});
+  }));
 
 test(
   "NATS requests go to the responders in turn, across runtimes; RemoteError keeps the remote name and code",
   NATS_TEST,
-  async () => {
-    const s = await NatsScenario.start();
-    try {
+  () =>
+    NatsScenario.run(async (s) => {
       const a = await s.connect();
       const b = await s.child(other);
       const c = await s.child(currentRuntime);
@@ -130,18 +125,14 @@ test(
       assert.equal(err.remoteName, "RangeError");
       assert.equal(err.remoteCode, "E_BAD");
       assert.equal(err.message, "bad input");
-    } finally {
-      await s.cleanup();
-    }
-  },
+    }),
 );
 
 test(
   "NATS request rejects with NoResponderError at once when no live peer handles the route, and TimeoutError when the handler never answers",
   NATS_TEST,
-  async () => {
-    const s = await NatsScenario.start();
-    try {
+  () =>
+    NatsScenario.run(async (s) => {
       const a = await s.connect();
       const b = await s.connect();
       b.handle("/only", () => 1);
@@ -163,30 +154,22 @@ test(
         a.request("/only", null, { timeout: 30_000 }).catch((e) => e),
       );
       assert.ok(gone instanceof NoResponderError, String(gone));
-    } finally {
-      await s.cleanup();
-    }
-  },
+    }),
 );
 
-test("NATS send to an unknown id or name throws NoSuchPeerError", NATS_TEST, async () => {
-  const s = await NatsScenario.start();
-  try {
+test("NATS send to an unknown id or name throws NoSuchPeerError", NATS_TEST, () =>
+  NatsScenario.run(async (s) => {
     const a = await s.connect();
     assert.throws(() => a.send(99, "x"), NoSuchPeerError);
     assert.throws(() => a.send("nobody", "x"), NoSuchPeerError);
     assert.throws(() => a.send(0, "x"), NoSuchPeerError);
-  } finally {
-    await s.cleanup();
-  }
-});
+  }));
 
 test(
   "NATS: a SIGKILLed peer leaves every view within 3 s and its pending request rejects with PeerLeftError",
   NATS_TEST,
-  async () => {
-    const s = await NatsScenario.start();
-    try {
+  () =>
+    NatsScenario.run(async (s) => {
       const a = await s.connect();
       const b = await s.child(other, { name: "victim" });
       await b.cmd("handle", { route: "/hang", mode: "hang" });
@@ -206,18 +189,14 @@ test(
       // The same name gets the old id back once the old one is gone.
       const again = await s.connect({ name: "victim" });
       assert.equal(again.id, b.id);
-    } finally {
-      await s.cleanup();
-    }
-  },
+    }),
 );
 
 test(
   "NATS: what is sent to a peer the server no longer has is reported undeliverable, and a request to it fails with PeerLeftError before presence notices",
   NATS_TEST,
-  async () => {
-    const s = await NatsScenario.start();
-    try {
+  () =>
+    NatsScenario.run(async (s) => {
       const a = await s.connect();
       const b = await s.child(other);
       await sees(a, [b.id]);
@@ -240,18 +219,14 @@ test(
       const err = await a.request("/any", null, { to: b.id, timeout: 30_000 }).catch((e) => e);
       assert.ok(err instanceof PeerLeftError, String(err));
       assert.ok(!left, "PeerLeftError came before peerleave");
-    } finally {
-      await s.cleanup();
-    }
-  },
+    }),
 );
 
 test(
   "NATS: a peer that closes leaves the others' view at once, and its name gets the same id again",
   NATS_TEST,
-  async () => {
-    const s = await NatsScenario.start();
-    try {
+  () =>
+    NatsScenario.run(async (s) => {
       const a = await s.connect();
       const b = await s.connect({ name: "b" });
       const id = b.id;
@@ -266,18 +241,14 @@ test(
       assert.equal(b2.id, id);
       const err = await s.connect({ name: "b", connectTimeout: 8000 }).catch((e) => e);
       assert.equal(err.code, "name_taken", String(err));
-    } finally {
-      await s.cleanup();
-    }
-  },
+    }),
 );
 
 test(
   "NATS: a peer frozen longer than 3 s (SIGSTOP) loses its id to a new peer of its name, and is disconnected when it wakes",
   NATS_TEST,
-  async () => {
-    const s = await NatsScenario.start();
-    try {
+  () =>
+    NatsScenario.run(async (s) => {
       const frozen = await s.child(other, { name: "w" });
       frozen.signal("SIGSTOP");
       const successor = await s.connect({ name: "w" });
@@ -293,65 +264,61 @@ test(
           process.pid,
         ]].sort(),
       );
-    } finally {
-      await s.cleanup();
-    }
-  },
+    }),
 );
 
-test("NATS buses with different names never see each other's peers or traffic", NATS_TEST, async () => {
-  const s = await NatsScenario.start();
-  try {
-    const a = await s.connect();
-    const other = await connect({ servers: s.urls, bus: `${s.bus}x` });
-    try {
-      assert.equal(other.id, 1);
-      const seen: unknown[] = [];
-      other.on("*", (data) => void seen.push(data));
-      other.handle("/x", () => 1);
-      a.broadcast("hello", 1);
-      const err = await a.request("/x", null, { timeout: 5000 }).catch((e) => e);
-      assert.ok(err instanceof NoResponderError, String(err));
-      await a.flush();
-      assert.deepEqual((await other.peers()).map((p: PeerInfo) => p.id), [1]);
-      assert.deepEqual(seen, []);
-    } finally {
-      await other.close();
-    }
-  } finally {
-    await s.cleanup();
-  }
-});
-
-test("NATS: a full outgoing queue throws QueueFullError and flush() waits for room", NATS_TEST, async () => {
-  const s = await NatsScenario.start();
-  try {
-    const a = await s.connect({ maxQueueMessages: 8 });
-    let received = 0;
-    a.on("tick", () => void received++);
-    let refused: unknown;
-    let sent = 0;
-    for (let i = 0; i < 100 && refused === undefined; i++) {
+test(
+  "NATS buses with different names never see each other's peers or traffic",
+  NATS_TEST,
+  () =>
+    NatsScenario.run(async (s) => {
+      const a = await s.connect();
+      const other = await connect({ servers: s.urls, bus: `${s.bus}x` });
       try {
-        a.broadcast("tick", i);
-        sent++;
-      } catch (err) {
-        refused = err;
+        assert.equal(other.id, 1);
+        const seen: unknown[] = [];
+        other.on("*", (data) => void seen.push(data));
+        other.handle("/x", () => 1);
+        a.broadcast("hello", 1);
+        const err = await a.request("/x", null, { timeout: 5000 }).catch((e) => e);
+        assert.ok(err instanceof NoResponderError, String(err));
+        await a.flush();
+        assert.deepEqual((await other.peers()).map((p: PeerInfo) => p.id), [1]);
+        assert.deepEqual(seen, []);
+      } finally {
+        await other.close();
       }
-    }
-    assert.ok(refused instanceof QueueFullError, String(refused));
-    assert.ok(sent <= 8, `${sent} accepted`);
-    await a.flush();
-    a.broadcast("tick", "after");
-    await until(WAIT, "every tick", () => received === sent + 1);
-  } finally {
-    await s.cleanup();
-  }
-});
+    }),
+);
 
-test("NATS close() drains: alerts sent just before it arrive", NATS_TEST, async () => {
-  const s = await NatsScenario.start();
-  try {
+test(
+  "NATS: a full outgoing queue throws QueueFullError and flush() waits for room",
+  NATS_TEST,
+  () =>
+    NatsScenario.run(async (s) => {
+      const a = await s.connect({ maxQueueMessages: 8 });
+      let received = 0;
+      a.on("tick", () => void received++);
+      let refused: unknown;
+      let sent = 0;
+      for (let i = 0; i < 100 && refused === undefined; i++) {
+        try {
+          a.broadcast("tick", i);
+          sent++;
+        } catch (err) {
+          refused = err;
+        }
+      }
+      assert.ok(refused instanceof QueueFullError, String(refused));
+      assert.ok(sent <= 8, `${sent} accepted`);
+      await a.flush();
+      a.broadcast("tick", "after");
+      await until(WAIT, "every tick", () => received === sent + 1);
+    }),
+);
+
+test("NATS close() drains: alerts sent just before it arrive", NATS_TEST, () =>
+  NatsScenario.run(async (s) => {
     const b = await s.child(other);
     await b.cmd("on", { name: "last", quiet: true });
     const a = await s.connect();
@@ -359,28 +326,25 @@ test("NATS close() drains: alerts sent just before it arrive", NATS_TEST, async 
     for (let i = 0; i < 100; i++) a.send(b.id, "last", i);
     await a.close();
     await b.next("the 100th alert", (e) => e.ev === "count" && e.n === 100);
-  } finally {
-    await s.cleanup();
-  }
-});
+  }));
 
 test("NATS connect rejects with ConnectError when no server answers", NATS_TEST, async () => {
   const err = await connect({ servers: "nats://127.0.0.1:1", connectTimeout: 2000 }).catch((e) => e);
   assert.ok(err instanceof ConnectError, String(err));
 });
 
-test("NATS auth is passed to the server: the right token joins, a wrong one gets AuthError", NATS_TEST, async () => {
-  const s = await NatsScenario.start(1, 'authorization { token: "s3cret" }');
-  try {
-    const a = await s.connect({ auth: { token: "s3cret" } });
-    assert.equal(a.id, 1);
-    const err = await connect({ servers: s.urls, bus: s.bus, auth: { token: "wrong" }, connectTimeout: 3000 })
-      .catch((e) => e);
-    assert.ok(err instanceof AuthError, String(err));
-  } finally {
-    await s.cleanup();
-  }
-});
+test(
+  "NATS auth is passed to the server: the right token joins, a wrong one gets AuthError",
+  NATS_TEST,
+  () =>
+    NatsScenario.run({ config: 'authorization { token: "s3cret" }' }, async (s) => {
+      const a = await s.connect({ auth: { token: "s3cret" } });
+      assert.equal(a.id, 1);
+      const err = await connect({ servers: s.urls, bus: s.bus, auth: { token: "wrong" }, connectTimeout: 3000 })
+        .catch((e) => e);
+      assert.ok(err instanceof AuthError, String(err));
+    }),
+);
 
 test("mod.ts loads no NATS code: users of the Unix-socket bus never do", () => {
   const info = spawnSync(runtimeBin("deno"), ["info", "--json", "mod.ts"], { cwd: repoRoot, encoding: "utf8" });
@@ -393,9 +357,8 @@ test("mod.ts loads no NATS code: users of the Unix-socket bus never do", () => {
 test(
   "NATS carries headers on alerts, requests and answers, and alert name patterns match as over a hub",
   NATS_TEST,
-  async () => {
-    const s = await NatsScenario.start();
-    try {
+  () =>
+    NatsScenario.run(async (s) => {
       const a = await s.connect();
       const b = await s.connect();
       await sees(a, [a.id, b.id]);
@@ -421,8 +384,5 @@ test(
         })(),
       );
       assert.deepEqual(answer, { data: "<p>hi</p>", headers: { trace: "t1" } });
-    } finally {
-      await s.cleanup();
-    }
-  },
+    }),
 );
