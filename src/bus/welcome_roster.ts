@@ -1,6 +1,7 @@
 import type { FrameWriter } from "./frame_writer.ts";
 import { encodeMessage, Kind, type PeerInfo, PROTOCOL_VERSION } from "./protocol.ts";
 import { encodeCbor } from "../codec/cbor.ts";
+import { copyBytes } from "../util/copy_bytes.ts";
 
 /** CBOR's major type 4 (array): an array head is this plus the count. */
 const ARRAY = 0x80;
@@ -26,9 +27,9 @@ export class WelcomeRoster {
 
   /** Peer `info` joined: it is listed last. */
   add(info: PeerInfo): void {
-    // A copy: cbor-x's result is a view of its shared output buffer, and a view kept for as long as the peer
-    // stays would pin all of that buffer (some 5 KiB per peer, measured).
-    const bytes = encodeCbor(info).slice();
+    // A copy: cbor-x's result is a view of its shared output buffer (a Buffer, whose slice() is a view too),
+    // and a view kept for as long as the peer stays would pin all of that buffer (some 5 KiB per peer, measured).
+    const bytes = copyBytes(encodeCbor(info));
     if (this.#encoded.delete(info.id)) this.#stale = true;
     this.#encoded.set(info.id, bytes);
     if (!this.#stale) this.#append(bytes);
