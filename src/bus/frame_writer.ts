@@ -2,6 +2,7 @@ import { FRAME_HEADER_BYTES, writeFrameHeader } from "../codec/frame_parser.ts";
 import { byteChannel } from "../transport/byte_channel.ts";
 import type { Connection } from "../transport/connection.ts";
 import { waitAtMost } from "../util/with_timeout.ts";
+import { giveBack, giveBackFrameBuffer, takeBatch, takeFrameBuffer } from "./batch_pool.ts";
 
 /** Limits of one outgoing queue. */
 export interface QueueLimits {
@@ -12,20 +13,6 @@ export interface QueueLimits {
 }
 
 /**
- * A batch starts this small and doubles while a burst fills it. Batches are
- * taken from a pool shared by every connection of the process and given
- * back once written, so an idle connection holds none (issue 13: a hub's
- * idle peer should cost at most 16 KiB; at 64 KiB each, two per connection,
- * a hub with 500 idle peers once held 64 MiB in them, tests/load/soak_test.ts),
- * while a burst reuses the batch the last one grew (a fresh one costs its
- * page faults, and an alert flood regrew one per read).
- */
-const INITIAL_BATCH_BYTES = 4 * 1024;
-/** Batches up to this size go back to the pool once written; larger ones are let go. */
-const MAX_POOLED_BATCH_BYTES = 1024 * 1024;
-/** Bytes the pool keeps, at most, whatever the number of connections. */
-const MAX_POOLED_BYTES = 4 * 1024 * 1024;
-/**
  * A frame this large gets a buffer of its own instead of a place in the
  * batch: written as it is, between the batches before and after it, it is
  * copied once (when its body is written into it) and the batch is not
@@ -35,57 +22,8 @@ const OWN_BUFFER_FRAME_BYTES = 64 * 1024;
 /** One write takes at most this much of a run (see #writable); more than the kernel's socket buffer. */
 const MAX_WRITE_BYTES = 256 * 1024;
 
-/**
- * Large frames' own buffers are kept for the next large frame too, up to
- * this size and count: a fresh buffer costs its zeroing and page faults,
- * about what copying the frame into it costs.
- */
-const MAX_POOLED_FRAME_BYTES = 4 * 1024 * 1024;
-const MAX_POOLED_FRAME_BUFFERS = 2;
-
-const pool: Uint8Array[] = [];
-const framePool: Uint8Array[] = [];
-
-function takeFrameBuffer(frameBytes: number): Uint8Array {
-  for (let i = 0; i < framePool.length; i++) {
-    if (framePool[i].byteLength >= frameBytes) return framePool.splice(i, 1)[0].subarray(0, frameBytes);
-  }
-  return new Uint8Array(frameBytes);
-}
-
-function giveBackFrameBuffer(bytes: Uint8Array): void {
-  const whole = new Uint8Array(bytes.buffer);
-  if (whole.byteLength > MAX_POOLED_FRAME_BYTES) return;
-  if (framePool.length >= MAX_POOLED_FRAME_BUFFERS) {
-    // Keep the larger ones: they serve every smaller frame too.
-    framePool.sort((a, b) => a.byteLength - b.byteLength);
-    if (framePool[0].byteLength >= whole.byteLength) return;
-    framePool.shift();
-  }
-  framePool.push(whole);
-}
-
-let pooledBytes = 0;
-
-/** The largest pooled batch if it holds `minBytes`, else a new one of at least `minBytes`. */
-function takeBatch(minBytes: number): Uint8Array {
-  let largest = -1;
-  for (let i = 0; i < pool.length; i++) if (largest < 0 || pool[i].byteLength > pool[largest].byteLength) largest = i;
-  if (largest >= 0 && pool[largest].byteLength >= minBytes) {
-    const batch = pool[largest];
-    pool[largest] = pool[pool.length - 1];
-    pool.pop();
-    pooledBytes -= batch.byteLength;
-    return batch;
-  }
-  return new Uint8Array(Math.max(INITIAL_BATCH_BYTES, minBytes));
-}
-
-function giveBack(batch: Uint8Array): void {
-  if (batch.byteLength > MAX_POOLED_BATCH_BYTES || pooledBytes + batch.byteLength > MAX_POOLED_BYTES) return;
-  pool.push(batch);
-  pooledBytes += batch.byteLength;
-}
+/** Where `#target` points before the first frame: one empty array for every writer (an ArrayBuffer each costs memory). */
+const NO_BYTES = new Uint8Array(0);
 
 /** Where batches are written: a connection's byte channel, or any byte stream. */
 interface BatchSink {
@@ -154,7 +92,7 @@ export class FrameWriter {
   #batchBytes = 0;
   #batchFrames = 0;
   /** Where the last reserve() points: the batch, or a large frame's own buffer. */
-  #target: Uint8Array = new Uint8Array(0);
+  #target: Uint8Array = NO_BYTES;
   /** Start offsets of droppable frames in the batch, oldest first (see dropOldest). */
   #droppable: number[] = [];
   /** Runs sealed before the batch (when a large frame came), oldest first. */
@@ -421,6 +359,9 @@ export class FrameWriter {
     if (this.#inFlightBatch) giveBack(this.#inFlightBatch);
     else if (this.#inFlight) giveBackFrameBuffer(this.#inFlight);
     this.#inFlight = this.#inFlightBatch = undefined;
+    // reserve()'s target is used at once, never after a write: let go of the batch it may point to, which an
+    // idle writer would otherwise keep out of the pool (4 KiB per idle connection, measured).
+    this.#target = NO_BYTES;
     this.#inFlightMessages = 0;
     this.#inFlightBytes = 0;
     this.progressAt = performance.now();

@@ -19,6 +19,7 @@ import { PeerLink } from "./peer_link.ts";
 import { HubListener } from "./hub_listener.ts";
 import { BroadcastRefusals } from "./broadcast_refusals.ts";
 import { MemberAnnouncements } from "./member_announcements.ts";
+import { WelcomeRoster } from "./welcome_roster.ts";
 import { SlowConsumerWatch } from "./slow_consumer_watch.ts";
 import { waitAtMost } from "../util/with_timeout.ts";
 import { makePeer, Peer, type PeerSettings } from "./peer.ts";
@@ -38,7 +39,6 @@ import {
   type Hello,
   Kind,
   type PeerInfo,
-  PROTOCOL_VERSION,
   type Request,
   systemError,
   wireError,
@@ -100,6 +100,7 @@ export class Hub extends EventTarget {
   readonly #slowConsumers = new SlowConsumerWatch(this.#settings.slowConsumerTimeout, (l, e) => this.#cutLoose(l, e));
   readonly #refusals = new BroadcastRefusals();
   readonly #announcements = new MemberAnnouncements(this.#links);
+  readonly #roster = new WelcomeRoster();
 
   /** The socket path, if the hub listens on one. */
   get path(): string | undefined {
@@ -247,13 +248,8 @@ export class Hub extends EventTarget {
     this.#links.set(id, link);
     if (info.name !== undefined) this.#byName.set(info.name, id);
     if (!isHubPeer) this.#stats.peersJoined++;
-    link.writer.push(encodeMessage({
-      k: Kind.Welcome,
-      v: PROTOCOL_VERSION,
-      id,
-      ...(this.#hostId === undefined ? {} : { host: this.#hostId }),
-      peers: [...this.#links.values()].map((l) => l.info!),
-    }));
+    this.#roster.add(info);
+    this.#roster.welcome(link.writer, id, this.#hostId);
     link.writer.onWritten = () => this.#onWritten(link);
   }
 
@@ -385,6 +381,7 @@ export class Hub extends EventTarget {
     const info = link.info;
     if (!info || this.#links.get(info.id) !== link) return;
     this.#links.delete(info.id);
+    this.#roster.remove(info.id);
     if (info.name !== undefined && this.#byName.get(info.name) === info.id) this.#byName.delete(info.name);
     if (info.id !== 0) this.#stats.peersLeft++;
     const gone = reason === ErrorCode.SlowConsumer ? "was disconnected as a slow consumer" : "left";

@@ -14,20 +14,20 @@ import {
   asBusyOrRoom,
   asEnvelope,
   asErrorRecord,
-  asJoin,
   asLeave,
-  asMembers,
   asUndeliverable,
   asWelcome,
   encodeMessage,
   type ErrorRecord,
   type Hello,
   Kind,
+  type MemberChange,
   type PatternRecord,
   type PeerInfo,
   PROTOCOL_VERSION,
 } from "./protocol.ts";
 import { writeAnswer } from "./write_answer.ts";
+import { cachedMembership, membershipOf } from "./membership_cache.ts";
 import type { UndeliverableDetail } from "./link.ts";
 import type { MessageHeaders } from "./headers.ts";
 
@@ -179,23 +179,28 @@ export class HubLink implements Link {
    * this call, unless `own`. The data handed on is the handler's to keep:
    * copied out unless the frame is `own`.
    */
+  #applyMembership(changes: MemberChange[]): void {
+    const h = this.#handler!;
+    for (const change of changes) {
+      if ("join" in change) h.join(change.join);
+      else {
+        this.#setRoom(change.leave);
+        h.leave(change.leave, change.reason);
+      }
+    }
+  }
+
   #onFrame(body: Uint8Array, own: boolean): void {
     const h = this.#handler!;
+    const known = cachedMembership(body);
+    if (known) return this.#applyMembership(known);
     const m = deliverEnvelope(body, h, own);
     if (!m) return;
     switch (m.k) {
       case Kind.Join:
-        return h.join(asJoin(m).peer);
       case Kind.Members:
-        // Joins and leaves of a large bus, batched by the hub, in order.
-        for (const change of asMembers(m).changes) {
-          if ("join" in change) h.join(change.join);
-          else {
-            this.#setRoom(change.leave);
-            h.leave(change.leave, change.reason);
-          }
-        }
-        return;
+        // Joins and leaves (batched by the hub on a large bus), in order.
+        return this.#applyMembership(membershipOf(m, body));
       case Kind.Ack: {
         const a = asAck(m);
         return h.ack(a.f, { upTo: a.s, gap: a.g === true, skip: a.skip === true });

@@ -163,7 +163,7 @@ export class PeerLink {
     on: { frame(body: Uint8Array, own: boolean): void; full(): void; error(err: IpcError): void },
   ): Promise<string> {
     let reason = "closed";
-    const handshake = setTimeout(() => {
+    let handshake: ReturnType<typeof setTimeout> | undefined = setTimeout(() => {
       if (!this.info) {
         reason = "no handshake";
         void this.conn.close();
@@ -174,6 +174,11 @@ export class PeerLink {
       const receiver: FrameReceiver = new FrameReceiver(this.conn, settings.maxFrameBytes, {
         frame: (body, own) => {
           on.frame(body, own);
+          if (handshake !== undefined && this.info) {
+            // Welcomed: the timer would hold its closure (and, on Bun, a timer object) for the whole wait.
+            clearTimeout(handshake);
+            handshake = undefined;
+          }
           if (waiting) return;
           let wait: Promise<void> | undefined;
           if (this.gone) wait = this.goodbye ?? Promise.resolve();

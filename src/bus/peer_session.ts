@@ -5,7 +5,7 @@ import { AlertHandlers, textAlertName } from "./alert_handlers.ts";
 import { AwayQueue } from "./away_queue.ts";
 import { checkHeaders, type MessageHeaders } from "./headers.ts";
 import type { Answer, DeliveryPolicy, Link, LinkHandler, LinkWelcome, UndeliverableDetail } from "./link.ts";
-import { emitError } from "./peer_events.ts";
+import { emitError, hasListener } from "./peer_events.ts";
 import { PendingRequests } from "./pending_requests.ts";
 import { PeerCounters } from "./peer_counters.ts";
 import type { PeerSettings, RequestOptions } from "./peer_types.ts";
@@ -69,6 +69,7 @@ export class PeerSession {
       connected: () => this.link !== undefined,
       closing: () => this.closing,
       dispatchEvent: (event) => events.dispatchEvent(event),
+      listens: (type) => hasListener(events, type),
     }, this.policy && { policy: this.policy, graceMs: delivery!.graceMs });
     this.alerts = new AlertHandlers({
       pidOf: (id) => this.view.get(id)?.pid ?? -1,

@@ -64,7 +64,8 @@ const CAPACITY_PER_BYTE_IN = 16;
 export class FrameParser {
   readonly #maxFrameBytes: number;
   /** Header of a frame whose 4 header bytes were split across chunks. */
-  readonly #head = new Uint8Array(FRAME_HEADER_BYTES);
+  /** Made when a header is first split (an ArrayBuffer per idle connection costs memory). */
+  #head: Uint8Array | undefined;
   #headBytes = 0;
   /** Body of the frame being assembled (its first bytes, while it grows), its length, and how much is in. */
   #body: Uint8Array | undefined;
@@ -114,7 +115,7 @@ export class FrameParser {
     if (this.#body) {
       at = this.#fill(chunk, onFrame);
     } else if (this.#headBytes > 0) {
-      const head = this.#head;
+      const head = this.#head!;
       while (this.#headBytes < FRAME_HEADER_BYTES && at < end) head[this.#headBytes++] = chunk[at++];
       if (this.#headBytes < FRAME_HEADER_BYTES) return;
       this.#headBytes = 0;
@@ -132,7 +133,9 @@ export class FrameParser {
       onFrame(chunk.subarray(at, at + bodyBytes), kept && bodyBytes * 2 >= end);
       at += bodyBytes;
     }
-    while (at < end) this.#head[this.#headBytes++] = chunk[at++];
+    if (at === end) return;
+    const head = this.#head ??= new Uint8Array(FRAME_HEADER_BYTES);
+    while (at < end) head[this.#headBytes++] = chunk[at++];
   }
 
   #readLength(bodyBytes: number): number {

@@ -55,13 +55,23 @@ const HALF_OPEN = true;
 const READ_HIGH_WATER_BYTES = 64 * 1024;
 
 class BunConnection implements ByteChannelConnection {
-  readonly readable: ReadableStream<Uint8Array>;
-  readonly writable: WritableStream<Uint8Array>;
   readonly [BYTE_CHANNEL]: ByteChannel = new BunByteChannel(this);
   readonly #socket: BunSocket;
   /** Set when the byte channel is open: data goes straight to it, not to `readable`. */
   #sink: ByteSink | undefined;
-  #reader!: ReadableStreamDefaultController<Uint8Array>;
+  // The stream faces are made on first use: the hub and the peer read and
+  // write through the byte channel, and a stream pair with its controllers,
+  // queues and closures costs some 5 KiB per connection (issue 13). Data
+  // that comes before either face is used waits here.
+  #readable: ReadableStream<Uint8Array> | undefined;
+  #writable: WritableStream<Uint8Array> | undefined;
+  #reader: ReadableStreamDefaultController<Uint8Array> | undefined;
+  #early: Uint8Array[] | undefined;
+  #earlyBytes = 0;
+  /** Set when the byte channel opened: a `readable` made later comes locked. */
+  #channelOpened = false;
+  /** How the readable side ended before the stream was made: closed (null) or failed. */
+  #earlyEnd: Error | null | undefined;
   #paused = false;
   #closed = false;
   #drained: (() => void) | undefined;
@@ -70,7 +80,12 @@ class BunConnection implements ByteChannelConnection {
   constructor(socket: BunSocket) {
     this.#socket = socket;
     socket.data = this;
-    this.readable = new ReadableStream<Uint8Array>({
+  }
+
+  get readable(): ReadableStream<Uint8Array> {
+    if (this.#readable) return this.#readable;
+    const socket = this.#socket;
+    this.#readable = new ReadableStream<Uint8Array>({
       start: (controller) => {
         this.#reader = controller;
       },
@@ -82,10 +97,20 @@ class BunConnection implements ByteChannelConnection {
       },
       cancel: () => this.close(),
     }, new ByteLengthQueuingStrategy({ highWaterMark: READ_HIGH_WATER_BYTES }));
-    this.writable = new WritableStream<Uint8Array>({
+    const early = this.#early;
+    this.#early = undefined;
+    if (early) { for (const chunk of early) this.#enqueue(chunk); }
+    if (this.#earlyEnd !== undefined) this.#endReadable(this.#earlyEnd);
+    // The socket has one reader: the byte channel's, if it opened first.
+    if (this.#channelOpened) void this.#readable.getReader();
+    return this.#readable;
+  }
+
+  get writable(): WritableStream<Uint8Array> {
+    return this.#writable ??= new WritableStream<Uint8Array>({
       write: (chunk) => this.write(chunk),
       close: () => {
-        if (!this.#closed) socket.shutdown();
+        if (!this.#closed) this.#socket.shutdown();
       },
       abort: () => this.close(),
     });
@@ -93,9 +118,19 @@ class BunConnection implements ByteChannelConnection {
 
   /** Opens the byte channel (see ByteChannel.open). */
   openChannel(sink: ByteSink): void {
-    // Locks the stream face: the socket has one reader.
-    void this.readable.getReader();
+    // Locks the stream face: the socket has one reader (throws if it was read first).
+    if (this.#readable) void this.#readable.getReader();
+    this.#channelOpened = true;
     this.#sink = sink;
+    // Chunks that came before the channel opened (none in practice: it opens in the tick of the accept).
+    const early = this.#early;
+    this.#early = undefined;
+    if (early) { for (const chunk of early) sink.data(chunk, true); }
+    if (this.#earlyEnd !== undefined) return this.#endSink(this.#earlyEnd ?? undefined);
+    if (this.#paused) {
+      this.#paused = false;
+      this.#socket.resume();
+    }
   }
 
   get socket(): BunSocket {
@@ -107,7 +142,10 @@ class BunConnection implements ByteChannelConnection {
     if (this.#closed) return Promise.reject(new Error("Socket is closed"));
     const written = this.#socket.write(chunk);
     if (written === chunk.byteLength) return undefined;
-    if (written < 0) return Promise.reject(new Error("Socket is closed"));
+    // Closed by the other side (Bun noticed it in this write): what a write to it gets from the kernel.
+    if (written < 0) {
+      return Promise.reject(Object.assign(new Error("Socket is closed by the other side"), { code: "EPIPE" }));
+    }
     return this.#writeRest(chunk, written);
   }
 
@@ -131,13 +169,25 @@ class BunConnection implements ByteChannelConnection {
     // Bun hands each data event a fresh Buffer: kept. Passed as it is: a
     // plain view would cost JSC an ArrayBuffer object per chunk.
     if (this.#sink) return this.#sink.data(data, true);
+    if (this.#reader) return this.#enqueue(data);
+    // Neither face is in use yet: keep the chunk, and stop reading past the high-water mark.
+    (this.#early ??= []).push(data);
+    this.#earlyBytes += data.byteLength;
+    if (this.#earlyBytes >= READ_HIGH_WATER_BYTES && !this.#paused) {
+      this.#paused = true;
+      this.#socket.pause();
+    }
+  }
+
+  #enqueue(data: Uint8Array): void {
+    const reader = this.#reader!;
     // Bun hands a Buffer; users and cbor-x get a plain Uint8Array view.
     try {
-      this.#reader.enqueue(plainBytes(data));
+      reader.enqueue(plainBytes(data));
     } catch {
       return; // The reader was cancelled: close() is under way.
     }
-    if ((this.#reader.desiredSize ?? 0) <= 0 && !this.#paused) {
+    if ((reader.desiredSize ?? 0) <= 0 && !this.#paused) {
       this.#paused = true;
       this.#socket.pause();
     }
@@ -145,12 +195,7 @@ class BunConnection implements ByteChannelConnection {
 
   /** The peer shut down its writing side: our readable ends, our writable stays open. */
   onEnd(): void {
-    this.#endSink();
-    try {
-      this.#reader.close();
-    } catch {
-      // Closed or cancelled already.
-    }
+    this.#endReadable(null);
   }
 
   onDrain(): void {
@@ -163,32 +208,36 @@ class BunConnection implements ByteChannelConnection {
     const lost = this.#lost;
     this.#drained = this.#lost = undefined;
     lost?.(error ?? new Error("Socket closed while writing"));
-    this.#endSink(error);
-    if (this.#closed) return;
+    if (this.#closed) return this.#endSink(error);
     this.#closed = true;
-    try {
-      if (error) this.#reader.error(error);
-      else this.#reader.close();
-    } catch {
-      // The reader was cancelled already.
-    }
+    this.#endReadable(error ?? null);
   }
 
   close(): Promise<void> {
     if (!this.#closed) {
       this.#closed = true;
-      try {
-        this.#reader.close();
-      } catch {
-        // Cancelled already.
-      }
       this.#socket.end();
-      this.#endSink();
+      this.#endReadable(null);
       const lost = this.#lost;
       this.#drained = this.#lost = undefined;
       lost?.(new Error("Socket closed while writing"));
     }
     return Promise.resolve();
+  }
+
+  /** The reading side ended (`null`) or failed: tells whichever face is in use, or keeps it for the first used. */
+  #endReadable(error: Error | null): void {
+    if (this.#sink) return this.#endSink(error ?? undefined);
+    if (!this.#reader) {
+      this.#earlyEnd ??= error;
+      return;
+    }
+    try {
+      if (error) this.#reader.error(error);
+      else this.#reader.close();
+    } catch {
+      // Closed or cancelled already.
+    }
   }
 
   #endSink(error?: unknown): void {

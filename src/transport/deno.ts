@@ -63,20 +63,30 @@ const MAX_POOLED_BURST_BUFFERS = 4;
 const burstBuffers: Uint8Array[] = [];
 
 class DenoConnection implements ByteChannelConnection {
-  readonly readable: ReadableStream<Uint8Array>;
-  readonly writable: WritableStream<Uint8Array>;
   readonly [BYTE_CHANNEL]: ByteChannel;
   readonly #conn: DenoUnixConn;
   #closed = false;
+  // The stream faces are made on first use: the hub and the peer read and
+  // write through the byte channel, and a stream pair with its controllers,
+  // queues and closures costs some 5 KiB per connection (issue 13).
+  #readable: ReadableStream<Uint8Array> | undefined;
+  #writable: WritableStream<Uint8Array> | undefined;
+  /** Set when the byte channel opened: a `readable` made later comes locked. */
+  #channelOpen = false;
 
   constructor(conn: DenoUnixConn) {
     this.#conn = conn;
     this[BYTE_CHANNEL] = new DenoByteChannel(conn, this);
+  }
+
+  get readable(): ReadableStream<Uint8Array> {
+    if (this.#readable) return this.#readable;
+    const conn = this.#conn;
     // Built on read/write rather than conn.readable/conn.writable, whose p99
     // round trip measured 10x worse here. HWM 0: the socket is read only when
     // the consumer asks, so a paused reader leaves data in the kernel.
     let scratch: Uint8Array | undefined;
-    this.readable = new ReadableStream({
+    this.#readable = new ReadableStream({
       type: "bytes",
       pull: async (controller) => {
         const request = controller.byobRequest;
@@ -105,14 +115,26 @@ class DenoConnection implements ByteChannelConnection {
       },
       cancel: () => this.close(),
     }, { highWaterMark: 0 });
+    // The socket has one reader: the byte channel's, if it opened first.
+    if (this.#channelOpen) void this.#readable.getReader();
+    return this.#readable;
+  }
+
+  get writable(): WritableStream<Uint8Array> {
     const channel = this[BYTE_CHANNEL];
-    this.writable = new WritableStream({
+    return this.#writable ??= new WritableStream({
       write: (chunk) => channel.write(chunk),
       close: async () => {
-        if (!this.#closed) await conn.closeWrite().catch(() => {});
+        if (!this.#closed) await this.#conn.closeWrite().catch(() => {});
       },
       abort: () => this.close(),
     });
+  }
+
+  /** The byte channel opens: locks the stream face, which throws if `readable` was read first. */
+  lockReadable(): void {
+    if (this.#readable) void this.#readable.getReader();
+    this.#channelOpen = true;
   }
 
   get closed(): boolean {
@@ -144,8 +166,7 @@ class DenoByteChannel extends ReadLoopPause implements ByteChannel {
   }
 
   open(sink: ByteSink): void {
-    // Locks the stream face: the socket has one reader.
-    void this.#owner.readable.getReader();
+    this.#owner.lockReadable();
     void this.#pump(sink);
   }
 

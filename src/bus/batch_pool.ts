@@ -1,0 +1,135 @@
+import { setTimeout as setNodeTimeout } from "node:timers";
+
+/**
+ * The buffers a {@linkcode FrameWriter} writes from, shared by every
+ * connection of the process: batches of small frames, and the own buffers
+ * of large frames. A writer takes one when it has something to write and
+ * gives it back once written, so an idle connection holds none (issue 13: a
+ * hub's idle peer should cost at most 16 KiB; at 64 KiB each, two per
+ * connection, a hub with 500 idle peers once held 64 MiB in them,
+ * tests/load/soak_test.ts), while a burst reuses the batch the last one grew
+ * (a fresh one costs its page faults, and an alert flood regrew one per read).
+ *
+ * A broadcast to N peers takes N batches at once, so the pool may hold up
+ * to MAX_POOLED_BYTES; once nothing was taken for TRIM_AFTER_MS it is cut
+ * back to KEEP_WHEN_IDLE_BYTES, so that a hub at rest does not keep what its
+ * last burst needed.
+ *
+ * @module
+ */
+
+/** A batch starts this small and doubles while a burst fills it. */
+export const INITIAL_BATCH_BYTES = 4 * 1024;
+/** Batches up to this size go back to the pool once written; larger ones are let go. */
+const MAX_POOLED_BATCH_BYTES = 1024 * 1024;
+/** Bytes the pool keeps, at most, whatever the number of connections. */
+const MAX_POOLED_BYTES = 4 * 1024 * 1024;
+/** Grown batches (larger than INITIAL_BATCH_BYTES) kept, at most: those of the last bursts. */
+const MAX_GROWN_BATCHES = 8;
+/** Nothing taken for this long: the pool is cut back to KEEP_WHEN_IDLE_BYTES. */
+const TRIM_AFTER_MS = 100;
+const KEEP_WHEN_IDLE_BYTES = 256 * 1024;
+
+/**
+ * Large frames' own buffers are kept for the next large frame too, up to
+ * this size and count: a fresh buffer costs its zeroing and page faults,
+ * about what copying the frame into it costs.
+ */
+const MAX_POOLED_FRAME_BYTES = 4 * 1024 * 1024;
+const MAX_POOLED_FRAME_BUFFERS = 2;
+
+/** Batches of INITIAL_BATCH_BYTES: taken and given back in O(1), however many connections. */
+const initial: Uint8Array[] = [];
+/** Grown batches, at most MAX_GROWN_BATCHES. */
+const grown: Uint8Array[] = [];
+const framePool: Uint8Array[] = [];
+let pooledBytes = 0;
+let takenSinceTrim = false;
+let trimTimer: { unref(): unknown } | undefined;
+
+/** The largest pooled batch if it holds `minBytes` (a burst's), else one of at least `minBytes`. */
+export function takeBatch(minBytes: number): Uint8Array {
+  takenSinceTrim = true;
+  if (grown.length > 0) {
+    let largest = 0;
+    for (let i = 1; i < grown.length; i++) if (grown[i].byteLength > grown[largest].byteLength) largest = i;
+    const batch = grown[largest];
+    if (batch.byteLength >= minBytes) {
+      grown[largest] = grown[grown.length - 1];
+      grown.pop();
+      pooledBytes -= batch.byteLength;
+      return batch;
+    }
+  }
+  if (minBytes <= INITIAL_BATCH_BYTES && initial.length > 0) {
+    pooledBytes -= INITIAL_BATCH_BYTES;
+    return initial.pop()!;
+  }
+  return new Uint8Array(Math.max(INITIAL_BATCH_BYTES, minBytes));
+}
+
+/** A batch written: kept for the next one if the pool has room. */
+export function giveBack(batch: Uint8Array): void {
+  const bytes = batch.byteLength;
+  if (bytes > MAX_POOLED_BATCH_BYTES || pooledBytes + bytes > MAX_POOLED_BYTES) return;
+  if (bytes === INITIAL_BATCH_BYTES) initial.push(batch);
+  else if (grown.length < MAX_GROWN_BATCHES) grown.push(batch);
+  else {
+    // Keep the larger ones: they serve every smaller burst too.
+    let smallest = 0;
+    for (let i = 1; i < grown.length; i++) if (grown[i].byteLength < grown[smallest].byteLength) smallest = i;
+    if (grown[smallest].byteLength >= bytes) return;
+    pooledBytes -= grown[smallest].byteLength;
+    grown[smallest] = batch;
+  }
+  pooledBytes += bytes;
+  if (trimTimer === undefined && pooledBytes > KEEP_WHEN_IDLE_BYTES) {
+    // Unref'd: a pool waiting to be trimmed keeps no process alive.
+    trimTimer = setNodeTimeout(trim, TRIM_AFTER_MS);
+    trimTimer.unref();
+  }
+}
+
+/** Cuts the pool back to KEEP_WHEN_IDLE_BYTES once nothing was taken for TRIM_AFTER_MS. */
+function trim(): void {
+  trimTimer = undefined;
+  if (takenSinceTrim) {
+    takenSinceTrim = false;
+    if (pooledBytes > KEEP_WHEN_IDLE_BYTES) {
+      trimTimer = setNodeTimeout(trim, TRIM_AFTER_MS);
+      trimTimer.unref();
+    }
+    return;
+  }
+  while (pooledBytes > KEEP_WHEN_IDLE_BYTES && grown.length > 0) pooledBytes -= grown.pop()!.byteLength;
+  while (pooledBytes > KEEP_WHEN_IDLE_BYTES && initial.length > 0) {
+    initial.pop();
+    pooledBytes -= INITIAL_BATCH_BYTES;
+  }
+}
+
+/** Bytes the batch pool holds now (for tests). */
+export function pooledBatchBytes(): number {
+  return pooledBytes;
+}
+
+/** A buffer for one large frame of `frameBytes`: a pooled one if one holds it. */
+export function takeFrameBuffer(frameBytes: number): Uint8Array {
+  for (let i = 0; i < framePool.length; i++) {
+    if (framePool[i].byteLength >= frameBytes) return framePool.splice(i, 1)[0].subarray(0, frameBytes);
+  }
+  return new Uint8Array(frameBytes);
+}
+
+/** A large frame written: its buffer is kept for the next one, if among the largest. */
+export function giveBackFrameBuffer(bytes: Uint8Array): void {
+  const whole = new Uint8Array(bytes.buffer);
+  if (whole.byteLength > MAX_POOLED_FRAME_BYTES) return;
+  if (framePool.length >= MAX_POOLED_FRAME_BUFFERS) {
+    // Keep the larger ones: they serve every smaller frame too.
+    framePool.sort((a, b) => a.byteLength - b.byteLength);
+    if (framePool[0].byteLength >= whole.byteLength) return;
+    framePool.shift();
+  }
+  framePool.push(whole);
+}

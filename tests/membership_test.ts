@@ -1,0 +1,118 @@
+/**
+ * Membership at scale (issue 13): the hub's welcome written from peers
+ * encoded once (WelcomeRoster), and the process-wide reuse of a decoded
+ * `members`/`join` frame by the peers of one process.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { FrameWriter } from "../src/bus/frame_writer.ts";
+import { FrameParser } from "../src/codec/frame_parser.ts";
+import { decodeEnvelope } from "../src/codec/cbor.ts";
+import { WelcomeRoster } from "../src/bus/welcome_roster.ts";
+import { Kind, type PeerInfo, PROTOCOL_VERSION } from "../src/bus/protocol.ts";
+import { cachedMembership, membershipOf } from "../src/bus/membership_cache.ts";
+import { encodeMessage } from "../src/bus/protocol.ts";
+import { connect, type Peer, serve } from "../mod.ts";
+import { tempDir, until } from "./_helpers.ts";
+
+/** The frames a FrameWriter wrote, decoded. */
+async function written(fill: (writer: FrameWriter) => void): Promise<unknown[]> {
+  const frames: unknown[] = [];
+  const parser = new FrameParser();
+  const writer = new FrameWriter(
+    new WritableStream<Uint8Array>({
+      write: (chunk) => parser.push(chunk, (body) => void frames.push(decodeEnvelope(body.slice()))),
+    }),
+    { maxMessages: 1 << 20, maxBytes: 1 << 30 },
+  );
+  fill(writer);
+  await writer.close(1000);
+  return frames;
+}
+
+const info = (id: number): PeerInfo => ({
+  id,
+  pid: 1000 + id,
+  runtime: id % 2 ? "deno" : "bun",
+  since: 1_700_000_000_000 + id,
+  ...(id % 3 === 0 ? { name: `peer-${id}` } : {}),
+});
+
+test("A welcome from the roster decodes as the list of every peer in join order, across leaves and array sizes", async () => {
+  const roster = new WelcomeRoster();
+  const present: PeerInfo[] = [];
+  // 0 peers, then past the 1-byte (24) and 2-byte (256) CBOR array heads, with leaves in between.
+  for (const target of [0, 5, 23, 24, 30, 255, 256, 300]) {
+    while (present.length < target) {
+      const next = info(present.length === 0 ? 1 : present[present.length - 1].id + 1);
+      roster.add(next);
+      present.push(next);
+    }
+    if (target === 30) {
+      for (const gone of [present[3], present[17]]) roster.remove(gone.id);
+      present.splice(17, 1);
+      present.splice(3, 1);
+    }
+    for (const host of [undefined, 0]) {
+      const [frame] = await written((w) => roster.welcome(w, 7, host));
+      assert.deepEqual(frame, {
+        k: Kind.Welcome,
+        v: PROTOCOL_VERSION,
+        id: 7,
+        ...(host === undefined ? {} : { host }),
+        peers: present,
+      });
+    }
+  }
+});
+
+test("A membership frame seen again is answered from the cache, with copies, and only when every byte is equal", () => {
+  const changes = [{ join: info(3) }, { leave: 2, reason: "closed" }];
+  const body = encodeMessage({ k: Kind.Members, changes });
+  const first = membershipOf(decodeEnvelope(body) as never, body);
+  assert.deepEqual(first, changes);
+  const again = cachedMembership(body.slice())!;
+  assert.deepEqual(again, changes);
+  assert.notEqual((again[0] as { join: PeerInfo }).join, (first[0] as { join: PeerInfo }).join);
+  const other = body.slice();
+  other[other.byteLength - 1] ^= 1;
+  assert.equal(cachedMembership(other), undefined);
+});
+
+test("Peers of one process each keep an exact view of joins and leaves, with objects of their own", async () => {
+  const dir = tempDir();
+  const hub = await serve({ path: `${dir.path}/m.sock` });
+  const peers: Peer[] = [];
+  try {
+    for (let i = 0; i < 4; i++) peers.push(await connect({ path: hub.path! }));
+    const joined: number[] = [];
+    peers[0].addEventListener("peerjoin", (e) => void joined.push(e.detail.id));
+    const late = await connect({ path: hub.path!, name: "late" });
+    const ids = async (p: Peer) => (await p.peers()).map((x) => x.id);
+    /** Polls `p`'s view (as tests/_helpers.ts until does) until `done` holds of its ids. */
+    const view = async (p: Peer, what: string, done: (ids: number[]) => boolean) => {
+      let seen: number[] = [];
+      await until(5000, what, () => {
+        void ids(p).then((list) => (seen = list));
+        return done(seen);
+      });
+      return seen;
+    };
+    const expected = [0, ...peers.map((p) => p.id), late.id];
+    for (const p of peers) {
+      assert.deepEqual(await view(p, "the join in every view", (v) => v.length === expected.length), expected);
+    }
+    assert.deepEqual(joined, [late.id]);
+    // Each peer's records are its own.
+    const a = (await peers[1].peers()).find((x) => x.id === late.id)!;
+    const b = (await peers[2].peers()).find((x) => x.id === late.id)!;
+    assert.notEqual(a, b);
+    assert.equal(a.name, "late");
+    await late.close();
+    for (const p of peers) await view(p, "the leave in every view", (v) => !v.includes(late.id));
+  } finally {
+    for (const p of peers) await p.close();
+    await hub.close();
+    dir.remove();
+  }
+});
