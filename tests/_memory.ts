@@ -44,3 +44,26 @@ export async function liveBytes(): Promise<number> {
   const { heapUsed, external } = process.memoryUsage();
   return "Bun" in globalThis ? heapUsed : heapUsed + external;
 }
+
+/**
+ * Takes {@linkcode liveBytes} every `everyMs` until `stop()`, which resolves
+ * with the highest reading (one more taken then included): what the process
+ * held at most while something ran, its garbage not counted.
+ */
+export function livePeak(everyMs: number): { stop(): Promise<number> } {
+  let stopped = false;
+  let peak = 0;
+  const sampling = (async () => {
+    for (let i = 0; i < 100_000 && !stopped; i++) {
+      peak = Math.max(peak, await liveBytes());
+      await new Promise((resolve) => setTimeout(resolve, everyMs));
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await sampling;
+      return Math.max(peak, await liveBytes());
+    },
+  };
+}
