@@ -36,6 +36,8 @@ interface Worker {
   progress: { sent: number; received: number };
   /** Alerts this worker's channel reported undeliverable (a member left its view before acknowledging). */
   undeliverable: number;
+  /** The same, by `<destination id>:<reason>`. */
+  undeliverableTo: Record<string, number>;
   waiters: Array<(line: Record<string, unknown>) => boolean>;
 }
 
@@ -56,6 +58,7 @@ function start(name: string, runtime: "deno" | "bun"): Worker {
     alive: true,
     progress: { sent: 0, received: 0 },
     undeliverable: 0,
+    undeliverableTo: {},
     waiters: [],
   };
   let partial = "";
@@ -93,8 +96,11 @@ function onLine(w: Worker, line: Record<string, unknown>): void {
       );
       lastKill = undefined;
     }
-  } else if (line.ev === "undeliverable") w.undeliverable++;
-  else if (line.ev === "error") console.log(`  worker ${w.name}: error ${line.message}`);
+  } else if (line.ev === "undeliverable") {
+    w.undeliverable++;
+    const key = `${line.to}:${line.reason}`;
+    w.undeliverableTo[key] = (w.undeliverableTo[key] ?? 0) + 1;
+  } else if (line.ev === "error") console.log(`  worker ${w.name}: error ${line.message}`);
 }
 
 function waitFor(w: Worker, ev: string, ms: number): Promise<Record<string, unknown>> {
@@ -186,7 +192,12 @@ try {
   for (const r of reports) {
     const me = r.id as number;
     const counts = r.counts as Record<string, DeliveryCount>;
-    if (!r.complete) console.log(`  worker id ${me}: messages still missing after waiting 10 s for them`);
+    if (!r.complete) {
+      const missing = Object.entries(counts).filter(([, c]) => c.lost > 0).map(([from, c]) =>
+        `${c.lost} from id ${from}`
+      );
+      console.log(`  worker id ${me}: messages still missing after waiting 10 s for them: ${missing.join(", ")}`);
+    }
     let rowSent = 0;
     let row = NO_DELIVERIES;
     for (const [from, to] of sent) {
@@ -222,6 +233,11 @@ try {
     } s; ` +
       `reported undeliverable (to killed workers too) ${live.reduce((sum, w) => sum + w.undeliverable, 0)}`,
   );
+  for (const w of live) {
+    if (w.undeliverable > 0) {
+      console.log(`  ${w.name} (id ${w.id}) was told undeliverable: ${JSON.stringify(w.undeliverableTo)}`);
+    }
+  }
   const exact = delivered === total && lost === 0 && duplicated === 0 && reordered === 0 && unexpected === 0;
   exitCode = exact && total > 0 && failovers.length === kills ? 0 : 1;
   console.log(exitCode === 0 ? "OK: lost 0, duplicated 0" : "FAILED: messages were lost, duplicated or reordered");

@@ -6,15 +6,15 @@
  * peers keep their pace; the hub's resident memory stays bounded; and a
  * peer that asked for `dropOldestBroadcasts` loses its oldest broadcasts
  * (counted) without holding the broadcasters back. A peer frozen for 5 s
- * holds no broadcaster back (issue 13's bar: `flush()` ≤ 250 ms, the fast
- * peers get every broadcast); one whose queue stays full past
+ * holds no broadcaster back (its `flush()` does not wait for the frozen
+ * peer, the fast peers get every broadcast); one whose queue stays full past
  * `slowConsumer.timeout` is cut loose.
  *
  * The first two tests run the same traffic with nobody frozen first, and
  * take the hub's peak RSS of that window as the baseline: the freeze must not
  * add more than {@linkcode RSS_BOUND}. Progress during a freeze is asserted
- * as counts (rates are printed, not asserted: speed is bench/'s), except the
- * issue-13 bar on `flush()`.
+ * as counts and orderings (rates, and issue 13's 250 ms bar on `flush()`,
+ * are printed, not asserted: speed is bench/'s).
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -149,7 +149,8 @@ test(
             await turn();
           }
         })();
-        const measured = pingA.cmd("window", { name: "pong", ms: 1500 });
+        // At least 1.5 s, and until the fast peers made 10 times their window of round trips, 20 s at most.
+        const measured = pingA.cmd("window", { name: "pong", ms: 1500, atLeast: 10 * 32, maxMs: 20_000 });
         ({ peak: freezeRss, value: [during] } = await peakRss(hub.pid, Promise.all([measured, pushing])));
         if (!roomCame) {
           assert.equal(flushed, false, "flush() waits while the destination is frozen");
@@ -198,7 +199,8 @@ test(
       const rateWithFloods = withFloods.count / withFloods.ms * 1000;
       const rateDuring = during.count / during.ms * 1000;
       // Head-of-line blocking would stop the fast peers once `slow` stops reading: at most the 32 round trips in
-      // flight would complete. A count, not a rate: rates on a shared machine swing by more than any bound.
+      // flight would complete. A count, not a rate: rates on a shared machine swing by more than any bound; the
+      // window stretches (20 s at most) until the count is reached.
       assert.ok(during.count >= 10 * 32, `only ${during.count} round trips while the peer was frozen`);
       assert.ok(freezeRss - baseRss < RSS_BOUND, `hub RSS ${mib(freezeRss)} MiB vs ${mib(baseRss)} MiB before`);
       console.log(
@@ -309,12 +311,27 @@ test(
   },
 );
 
-/** The issue's bar: during a 5 s freeze of one peer, a broadcaster's flush() never waits longer than this. */
-const FLUSH_BOUND_MS = 250;
 const FREEZE_MS = 5_000;
+/**
+ * The freeze goes on at least this long after the broadcaster's first broadcast was refused for the
+ * frozen peer (its queue at the hub full). With default limits the queue takes 4 MiB, a fraction of a
+ * second of broadcasts on a quiet machine, 2-3 s on a loaded one.
+ */
+const PAST_FULL_MS = 4_000;
+/**
+ * What this test asserts of the broadcaster's flush() during the freeze: that it does not wait for the
+ * frozen peer. Before issue 13's fix it did, from shortly after the frozen peer's queue filled until
+ * SIGCONT: at least {@linkcode PAST_FULL_MS} less the few hundred broadcasts that fill the broadcaster's
+ * own buffers. A flush() still waiting when measured counts with how long it has waited
+ * (tests/fixtures/load_peer.ts, `flushes`). Issue 13's bar, at most 250 ms, is a speed on a quiet machine,
+ * printed here (90-113 ms measured) and not asserted: on a loaded 2-core machine scheduling delays alone
+ * stretched flushes with nobody frozen to 390 ms, and during the freeze to 331, 534 and 1 044 ms, with
+ * nothing waiting for the frozen peer.
+ */
+const FLUSH_BOUND_MS = PAST_FULL_MS / 2;
 
 test(
-  "A peer frozen by SIGSTOP for 5 s does not hold a broadcaster back: its flush() never waits more than 250 ms, the fast peers get every broadcast, and what the frozen peer could not take is refused for it alone, counted and reported in aggregate",
+  "A peer frozen by SIGSTOP for 5 s or more does not hold a broadcaster back: its flush() does not wait for the frozen peer, the fast peers get every broadcast, and what the frozen peer could not take is refused for it alone, counted and reported in aggregate",
   LOAD_TEST,
   async () => {
     await loadScenario(async (s) => {
@@ -344,10 +361,29 @@ test(
       let freezeFlushes = beforeFlushes;
       let result: Record<string, number> | undefined;
       frozen.signal("SIGSTOP");
+      const frozenAt = performance.now();
       try {
-        await elapse(FREEZE_MS);
+        // Refusals are reported every 250 ms: the queue was full by the time the first report is seen. A
+        // broadcaster held back by the frozen peer may never fill its queue: a flush() waiting past the bound
+        // ends this wait too, and fails below.
+        await until(WAIT, "a broadcast refused for the frozen peer", async () => {
+          const counts = await sender.cmd("counts");
+          return at(counts.undeliverable, "bc", frozen.id) > 0 || counts.flushPendingMs > FLUSH_BOUND_MS;
+        });
+        await elapse(Math.max(PAST_FULL_MS, FREEZE_MS - (performance.now() - frozenAt)));
         frozenEnd = await sentSoFar();
         freezeFlushes = await sender.cmd("flushes");
+        // What it measures: from calling flush() to its promise settling (or to now, if it has not), in the
+        // broadcaster's process. Waiting for the frozen peer would take the rest of the freeze; not waiting, the
+        // hub's stall detection (100 ms) at most, plus writing 64 KiB, plus the machine's scheduling delays.
+        assert.ok(
+          freezeFlushes.maxMs < FLUSH_BOUND_MS,
+          `longest flush() during the ${Math.round(performance.now() - frozenAt)} ms freeze: ${
+            Math.round(freezeFlushes.maxMs)
+          } ms${
+            freezeFlushes.pendingMs > 0 ? ` (one still waiting for ${Math.round(freezeFlushes.pendingMs)} ms)` : ""
+          }, bound ${FLUSH_BOUND_MS} ms: it waits for the frozen peer`,
+        );
         await sender.cmd("stop", { tag: "bc" });
         // The broadcaster finishes (everything routed) while the peer is still frozen.
         result = await sender.result(run, 15_000);
@@ -406,16 +442,6 @@ test(
       // Aggregated: far fewer reports than refusals (each report carries a count).
       assert.ok(counts.reports * 10 <= refusedFrozen, `${counts.reports} reports for ${refusedFrozen} refusals`);
       assert.ok(freezeFlushes.count > 0, "the broadcaster flushed during the freeze");
-      // The issue's bar. What it measures: from calling flush() to its promise settling, in the broadcaster's
-      // process. Before the fix it was the whole freeze (about 5000 ms); after it, the hub's stall detection
-      // (100 ms) at most, plus writing 64 KiB. A loaded machine adds its scheduling delays to every flush()
-      // (with load averages of 13-15 on the 2 cores, flushes with nobody frozen took up to 276 ms): when
-      // flush() already took longer than the bar in the 2 s before the freeze, the bound is twice that reading.
-      const bound = Math.max(FLUSH_BOUND_MS, 2 * beforeFlushes.maxMs);
-      assert.ok(
-        freezeFlushes.maxMs <= bound,
-        `longest flush() during the freeze: ${Math.round(freezeFlushes.maxMs)} ms (bound ${Math.round(bound)} ms)`,
-      );
     });
   },
 );
