@@ -329,6 +329,59 @@ for (const hubRuntime of ["deno", "bun"] as const) {
 }
 
 test(
+  "Two hub failovers closer than graceMs: a member that returns within the grace period of the second is kept",
+  PROCESS_TEST,
+  async () => {
+    // Found by the chaos test: the grace timer of the first failover kept running through the second and
+    // dropped members that were alive but had not yet reached the newest hub (their messages then lost).
+    const GRACE = 5000;
+    const cluster = new Cluster();
+    try {
+      const first = cluster.start("deno", { graceMs: GRACE });
+      await first.ready();
+      const [x, y, late] = (["bun", "deno", "bun"] as const).map((r) => cluster.start(r, { graceMs: GRACE }));
+      await Promise.all([x.ready(), y.ready(), late.ready()]);
+      await meshed([first, x, y, late]);
+
+      // `late` sleeps through both failovers.
+      process.kill(late.child.pid, "SIGSTOP");
+      const firstKill = Date.now();
+      await first.child.kill("SIGKILL");
+      const changes = await Promise.all([x, y].map((m) => m.next("hubchange", (e) => e.hubId !== first.id)));
+      const host = changes[0].hubId === x.id ? x : y;
+      const survivor = host === x ? y : x;
+      // The second failover comes 3.5 s after the first, well within the first one's grace period.
+      await until(WAIT, "3.5 s after the first kill", () => Date.now() - firstKill >= 3500);
+      const secondKill = Date.now();
+      await host.child.kill("SIGKILL");
+      await survivor.next("hubchange", (e) => e.hubId !== host.id && e.hubId !== first.id);
+
+      // `late` wakes after the first failover's grace has run out but well within the second's.
+      await until(WAIT, "the first grace period over", () => Date.now() - firstKill >= GRACE + 500);
+      process.kill(late.child.pid, "SIGCONT");
+      await late.next("hubchange", (e) => e.hubId === survivor.id);
+      await until(WAIT, "the second grace period over", () => Date.now() - secondKill >= GRACE + 1000);
+
+      const status = await survivor.status();
+      assert.deepEqual(
+        survivor.events("peerleave", (e) => e.id === late.id),
+        [],
+        "the member back within the second failover's grace period did not leave",
+      );
+      assert.ok(status.peers.includes(late.id), JSON.stringify(status.peers));
+      // The two dead hosts did leave, after the grace period of the failover that found each gone.
+      await survivor.next("peerleave", (e) => e.id === host.id && /failover/.test(e.reason));
+      const left = survivor.events("peerleave", (e) => e.id === host.id)[0];
+      assert.ok(left.at - secondKill >= GRACE, `left ${left.at - secondKill} ms after the second kill`);
+      late.command({ cmd: "send", to: survivor.id, name: "job", data: "still here" });
+      assert.deepEqual((await survivor.alerts("job", late.id)).map((e) => e.data), ["still here"]);
+    } finally {
+      await cluster.stop();
+    }
+  },
+);
+
+test(
   "A member that returns after the others gave up on it gets every alert sent after its return, both ways",
   PROCESS_TEST,
   async () => {

@@ -193,7 +193,7 @@ export class PeerSession {
     if (this.policy) {
       this.policy.onSessionLost();
       if (this.closing) this.policy.close();
-      else this.view.startGrace();
+      else this.view.restartGrace();
     }
     const reconnecting = !this.closing && (this.policy !== undefined || this.settings.reconnects === true);
     if (link) this.events.dispatchEvent(new CustomEvent("disconnect", { detail: { reason, reconnecting } }));

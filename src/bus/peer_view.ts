@@ -154,6 +154,19 @@ export class PeerView {
     }, this.#graceMs);
   }
 
+  /**
+   * Starts the grace period again from now: the link was lost once more, so
+   * members get the full period to reach the next hub. A timer left from an
+   * earlier failover would otherwise drop live members that had no time to
+   * reach this one (found by the channel chaos test: two hub kills 1.5–3 s
+   * apart with a 3 s grace lost messages to members reported `peer_left`).
+   */
+  restartGrace(): void {
+    clearTimeout(this.#graceTimer);
+    this.#graceTimer = undefined;
+    this.startGrace();
+  }
+
   /** Stops the grace timer (the peer closed). */
   close(): void {
     clearTimeout(this.#graceTimer);
