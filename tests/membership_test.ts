@@ -10,7 +10,8 @@ import { FrameParser } from "../src/codec/frame_parser.ts";
 import { decodeEnvelope } from "../src/codec/cbor.ts";
 import { WelcomeRoster } from "../src/bus/welcome_roster.ts";
 import { Kind, type PeerInfo, PROTOCOL_VERSION } from "../src/bus/protocol.ts";
-import { cachedMembership, membershipOf } from "../src/bus/membership_cache.ts";
+import { cachedMembership, decodeWelcome, membershipOf } from "../src/bus/membership_cache.ts";
+import { ProtocolError } from "../src/errors.ts";
 import { encodeMessage } from "../src/bus/protocol.ts";
 import { connect, type Peer, serve } from "../mod.ts";
 import { tempDir, until } from "./_helpers.ts";
@@ -64,6 +65,57 @@ test("A welcome from the roster decodes as the list of every peer in join order,
       });
     }
   }
+});
+
+/** The welcome frames a FrameWriter wrote, as bytes. */
+async function welcomeBytes(roster: WelcomeRoster, id: number, host?: number): Promise<Uint8Array> {
+  const frames: Uint8Array[] = [];
+  const parser = new FrameParser();
+  const writer = new FrameWriter(
+    new WritableStream<Uint8Array>({ write: (chunk) => parser.push(chunk, (body) => void frames.push(body.slice())) }),
+    { maxMessages: 16, maxBytes: 1 << 24 },
+  );
+  roster.welcome(writer, id, host);
+  await writer.close(1000);
+  return frames[0];
+}
+
+test("decodeWelcome decodes welcomes one after another as decodeEnvelope does, reusing repeated records as copies", async () => {
+  const roster = new WelcomeRoster();
+  let previous: Array<Record<string, unknown>> = [];
+  for (let id = 1; id <= 40; id++) {
+    roster.add(info(id));
+    // Leaves shift the later records: those are decoded again, not taken from the wrong place.
+    if (id === 20) roster.remove(4);
+    if (id === 30) roster.remove(25);
+    const frame = await welcomeBytes(roster, id, id % 2 ? 0 : undefined);
+    const welcome = decodeWelcome(frame) as { peers: Array<Record<string, unknown>> };
+    assert.deepEqual(welcome, decodeEnvelope(frame), `welcome ${id}`);
+    // Records of their own: a peer changing one changes nobody else's, nor the next welcome.
+    for (const p of welcome.peers) assert.ok(!previous.includes(p));
+    welcome.peers[0].name = "changed by a user";
+    previous = welcome.peers;
+  }
+  // A frame in another shape (here: an array of peers with an indefinite-length map) is decoded whole.
+  const odd = Uint8Array.from([
+    0xa2,
+    0x61,
+    0x6b,
+    0x67,
+    ...new TextEncoder().encode("welcome"),
+    0x65,
+    ...new TextEncoder().encode("peers"),
+    0x81,
+    0xbf,
+    0x62,
+    0x69,
+    0x64,
+    0x01,
+    0xff,
+  ]);
+  assert.deepEqual(decodeWelcome(odd), { k: "welcome", peers: [{ id: 1 }] });
+  // Malformed CBOR is refused as by decodeEnvelope: a map that declares more entries than it holds.
+  assert.throws(() => decodeWelcome(Uint8Array.from([0xa3, 0x61, 0x6b, 0x61, 0x77])), ProtocolError);
 });
 
 test("A membership frame seen again is answered from the cache, with copies, and only when every byte is equal", () => {

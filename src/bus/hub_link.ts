@@ -27,7 +27,7 @@ import {
   PROTOCOL_VERSION,
 } from "./protocol.ts";
 import { writeAnswer } from "./write_answer.ts";
-import { cachedMembership, membershipOf } from "./membership_cache.ts";
+import { cachedMembership, decodeWelcome, membershipOf } from "./membership_cache.ts";
 import type { UndeliverableDetail } from "./link.ts";
 import type { MessageHeaders } from "./headers.ts";
 
@@ -143,7 +143,7 @@ export class HubLink implements Link {
 
   /** Reads the welcome (or the refusal) in the hub's first frame. */
   #readWelcome(frame: Uint8Array): { id: number; host: number | undefined; peers: PeerInfo[] } {
-    const m = asEnvelope(decodeEnvelope(frame));
+    const m = asEnvelope(decodeWelcome(frame));
     if (m.k === Kind.Refuse || m.k === Kind.Error) {
       const e = asErrorRecord(m.e);
       throw errorFromCode(e.code ?? "ipc_error", e.message);
