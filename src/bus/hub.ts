@@ -98,6 +98,8 @@ export class Hub extends EventTarget {
   #framesOutClosed = 0;
   #bytesOutClosed = 0;
   readonly #slowConsumers = new SlowConsumerWatch(this.#settings.slowConsumerTimeout, (l, e) => this.#cutLoose(l, e));
+  /** What each link's read loop needs: one object for all of them (a copy per link cost every idle peer). */
+  readonly #readSettings = { ...this.#settings, slowConsumerTimeout: this.#slowConsumers.timeout };
   readonly #refusals = new BroadcastRefusals();
   readonly #announcements = new MemberAnnouncements(this.#links);
   readonly #roster = new WelcomeRoster();
@@ -139,7 +141,7 @@ export class Hub extends EventTarget {
   #hostId: number | undefined; // the peer hosting this hub: 0, or the channel member that runs it
 
   async #serveLink(link: PeerLink, isHubPeer: boolean): Promise<void> {
-    const reason = await link.read({ ...this.#settings, slowConsumerTimeout: this.#slowConsumers.timeout }, {
+    const reason = await link.read(this.#readSettings, {
       frame: (body, own) => {
         this.#stats.framesIn++;
         this.#stats.bytesIn += body.byteLength + 4;

@@ -24,8 +24,11 @@ export class PeerLink {
   refused = false;
   /** Senders told this peer's queue is full, to be told when room returns. */
   readonly toldBusy = new Set<number>();
-  /** Destinations of this peer's broadcasts whose queues filled past a quarter: it is not read until they drain or stall. */
-  readonly slowing = new Set<PeerLink>();
+  /**
+   * Destinations of this peer's broadcasts whose queues filled past a quarter: it is not read until they drain or
+   * stall. Made when first needed: most peers never broadcast into a full queue, and an idle peer should cost little.
+   */
+  slowing: Set<PeerLink> | undefined;
   /** Broadcasts refused for a destination and not yet reported to this peer: destination id → count and last name. */
   unreported: Map<number, { count: number; name: string }> | undefined;
   /** Whether the others were told this peer joined (on a large bus announcements are batched). */
@@ -86,13 +89,13 @@ export class PeerLink {
    * machine (tests/load/).
    */
   paceBy(dest: PeerLink): void {
-    if (!dest.writer.belowLowWater && !dest.stalled) this.slowing.add(dest);
+    if (!dest.writer.belowLowWater && !dest.stalled) (this.slowing ??= new Set()).add(dest);
   }
 
   /** Waits until this peer's own queue has room again, or it is gone (cut loose); then paces its broadcasts. */
   async untilRoom(ms: number): Promise<void> {
     while (!this.writer.hasRoom() && !this.writer.failed && !this.gone) await this.nextWrite(ms);
-    if (this.slowing.size > 0) await this.untilDrained();
+    if (this.slowing?.size) await this.untilDrained();
   }
 
   /**
@@ -103,7 +106,7 @@ export class PeerLink {
    * alone.
    */
   async untilDrained(): Promise<void> {
-    for (const dest of this.slowing) {
+    for (const dest of this.slowing ?? []) {
       while (!dest.gone && !this.gone && !dest.writer.belowLowWater) {
         const idle = performance.now() - dest.writer.progressAt;
         if (idle < STALL_MS) await dest.nextWrite(STALL_MS - idle + 1);
@@ -115,7 +118,7 @@ export class PeerLink {
         }
       }
     }
-    this.slowing.clear();
+    this.slowing?.clear();
   }
 
   /**
@@ -191,7 +194,7 @@ export class PeerLink {
             // slowConsumer.timeout, the hub cuts it loose.
             on.full();
             wait = this.untilRoom(settings.slowConsumerTimeout);
-          } else if (this.slowing.size > 0) wait = this.untilDrained();
+          } else if (this.slowing?.size) wait = this.untilDrained();
           if (!wait) return;
           waiting = true;
           receiver.pause();
