@@ -67,17 +67,19 @@ export function decodeWelcome(frame: Uint8Array): unknown {
       const peers: unknown[] = [];
       let p = headEnd;
       for (let r = 0; r < list; r++) {
-        const end = itemEnd(frame, p);
-        const bytes = frame.subarray(p, end);
         const known = lastWelcome[r];
-        if (known && sameBytes(known.bytes, bytes)) {
+        // CBOR items are prefix-free: bytes at `p` equal to a whole known record are that record, to its end.
+        if (known && bytesAt(frame, p, valueEnd, known.bytes)) {
           records.push(known);
           peers.push({ ...known.info });
-        } else {
-          const info = decodeEnvelope(bytes) as PeerInfo;
-          peers.push(info);
-          if (info !== null && typeof info === "object") records.push({ bytes: copyBytes(bytes), info: { ...info } });
+          p += known.bytes.byteLength;
+          continue;
         }
+        const end = itemEnd(frame, p);
+        const bytes = frame.subarray(p, end);
+        const info = decodeEnvelope(bytes) as PeerInfo;
+        peers.push(info);
+        if (info !== null && typeof info === "object") records.push({ bytes: copyBytes(bytes), info: { ...info } });
         p = end;
       }
       m[key] = peers;
@@ -88,9 +90,11 @@ export function decodeWelcome(frame: Uint8Array): unknown {
   return m;
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+/** Whether `frame` holds `bytes` at `at`, before `limit`. */
+function bytesAt(frame: Uint8Array, at: number, limit: number, bytes: Uint8Array): boolean {
+  const n = bytes.byteLength;
+  if (at + n > limit) return false;
+  for (let i = 0; i < n; i++) if (frame[at + i] !== bytes[i]) return false;
   return true;
 }
 
