@@ -1,9 +1,9 @@
 import { setTimeout as setNodeTimeout } from "node:timers";
 
 /**
- * The buffers a {@linkcode FrameWriter} writes from, shared by every
- * connection of the process: batches of small frames, and the own buffers
- * of large frames. A writer takes one when it has something to write and
+ * The batches of small frames a {@linkcode FrameWriter} writes from, shared
+ * by every connection of the process (a large frame's own buffer comes from
+ * `codec/large_buffer_pool.ts`). A writer takes one when it has something to write and
  * gives it back once written, so an idle connection holds none (issue 13: a
  * hub's idle peer should cost at most 16 KiB; at 64 KiB each, two per
  * connection, a hub with 500 idle peers once held 64 MiB in them,
@@ -30,19 +30,10 @@ const MAX_GROWN_BATCHES = 8;
 const TRIM_AFTER_MS = 100;
 const KEEP_WHEN_IDLE_BYTES = 256 * 1024;
 
-/**
- * Large frames' own buffers are kept for the next large frame too, up to
- * this size and count: a fresh buffer costs its zeroing and page faults,
- * about what copying the frame into it costs.
- */
-const MAX_POOLED_FRAME_BYTES = 4 * 1024 * 1024;
-const MAX_POOLED_FRAME_BUFFERS = 2;
-
 /** Batches of INITIAL_BATCH_BYTES: taken and given back in O(1), however many connections. */
 const initial: Uint8Array[] = [];
 /** Grown batches, at most MAX_GROWN_BATCHES. */
 const grown: Uint8Array[] = [];
-const framePool: Uint8Array[] = [];
 let pooledBytes = 0;
 let takenSinceTrim = false;
 let trimTimer: { unref(): unknown } | undefined;
@@ -111,25 +102,4 @@ function trim(): void {
 /** Bytes the batch pool holds now (for tests). */
 export function pooledBatchBytes(): number {
   return pooledBytes;
-}
-
-/** A buffer for one large frame of `frameBytes`: a pooled one if one holds it. */
-export function takeFrameBuffer(frameBytes: number): Uint8Array {
-  for (let i = 0; i < framePool.length; i++) {
-    if (framePool[i].byteLength >= frameBytes) return framePool.splice(i, 1)[0].subarray(0, frameBytes);
-  }
-  return new Uint8Array(frameBytes);
-}
-
-/** A large frame written: its buffer is kept for the next one, if among the largest. */
-export function giveBackFrameBuffer(bytes: Uint8Array): void {
-  const whole = new Uint8Array(bytes.buffer);
-  if (whole.byteLength > MAX_POOLED_FRAME_BYTES) return;
-  if (framePool.length >= MAX_POOLED_FRAME_BUFFERS) {
-    // Keep the larger ones: they serve every smaller frame too.
-    framePool.sort((a, b) => a.byteLength - b.byteLength);
-    if (framePool[0].byteLength >= whole.byteLength) return;
-    framePool.shift();
-  }
-  framePool.push(whole);
 }

@@ -2,7 +2,8 @@ import { FRAME_HEADER_BYTES, writeFrameHeader } from "../codec/frame_parser.ts";
 import { byteChannel } from "../transport/byte_channel.ts";
 import type { Connection } from "../transport/connection.ts";
 import { waitAtMost } from "../util/with_timeout.ts";
-import { giveBack, giveBackFrameBuffer, takeBatch, takeFrameBuffer } from "./batch_pool.ts";
+import { giveBack, takeBatch } from "./batch_pool.ts";
+import { giveBackLargeBuffer, takeLargeBuffer } from "../codec/large_buffer_pool.ts";
 
 /** Limits of one outgoing queue. */
 export interface QueueLimits {
@@ -176,7 +177,7 @@ export class FrameWriter {
     const frameBytes = FRAME_HEADER_BYTES + bodyBytes;
     if (frameBytes >= OWN_BUFFER_FRAME_BYTES) {
       this.#seal();
-      const own = takeFrameBuffer(frameBytes);
+      const own = takeLargeBuffer(frameBytes).subarray(0, frameBytes);
       writeFrameHeader(own, 0, bodyBytes);
       this.#sealed.push({ bytes: own, frames: 1, batch: undefined });
       this.#sealedMessages++;
@@ -357,7 +358,7 @@ export class FrameWriter {
   /** The transport is done with what is in flight: its buffer can be reused. */
   #written(): void {
     if (this.#inFlightBatch) giveBack(this.#inFlightBatch);
-    else if (this.#inFlight) giveBackFrameBuffer(this.#inFlight);
+    else if (this.#inFlight) giveBackLargeBuffer(this.#inFlight);
     this.#inFlight = this.#inFlightBatch = undefined;
     // reserve()'s target is used at once, never after a write: let go of the batch it may point to, which an
     // idle writer would otherwise keep out of the pool (4 KiB per idle connection, measured).

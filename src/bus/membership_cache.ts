@@ -1,5 +1,5 @@
 import { decodeEnvelope } from "../codec/cbor.ts";
-import { scanCbor } from "../codec/cbor_scan.ts";
+import { cborHeadArgument, cborHeadEnd, cborItemEnd, scanCbor } from "../codec/cbor_scan.ts";
 import { copyBytes } from "../util/copy_bytes.ts";
 import { type asEnvelope, asJoin, asMembers, Kind, type MemberChange, type PeerInfo } from "./protocol.ts";
 
@@ -52,20 +52,20 @@ let lastWelcome: Array<{ bytes: Uint8Array; info: PeerInfo }> = [];
  */
 export function decodeWelcome(frame: Uint8Array): unknown {
   scanCbor(frame);
-  const entries = frame[0] >= 0xa0 && frame[0] <= 0xbb ? headArgument(frame, 0) : -1;
+  const entries = frame[0] >= 0xa0 && frame[0] <= 0xbb ? cborHeadArgument(frame, 0) : -1;
   if (entries < 0) return decodeEnvelope(frame);
   const m: Record<string, unknown> = {};
   const records: Array<{ bytes: Uint8Array; info: PeerInfo }> = [];
-  let at = headEnd;
+  let at = cborHeadEnd();
   for (let i = 0; i < entries; i++) {
-    const keyEnd = itemEnd(frame, at);
-    const valueEnd = keyEnd < 0 ? -1 : itemEnd(frame, keyEnd);
+    const keyEnd = cborItemEnd(frame, at);
+    const valueEnd = keyEnd < 0 ? -1 : cborItemEnd(frame, keyEnd);
     if (valueEnd < 0) return decodeEnvelope(frame);
     const key = String(decodeEnvelope(frame.subarray(at, keyEnd)));
-    const list = key === "peers" && frame[keyEnd] >> 5 === 4 ? headArgument(frame, keyEnd) : -1;
+    const list = key === "peers" && frame[keyEnd] >> 5 === 4 ? cborHeadArgument(frame, keyEnd) : -1;
     if (list >= 0) {
       const peers: unknown[] = [];
-      let p = headEnd;
+      let p = cborHeadEnd();
       for (let r = 0; r < list; r++) {
         const known = lastWelcome[r];
         // CBOR items are prefix-free: bytes at `p` equal to a whole known record are that record, to its end.
@@ -75,7 +75,7 @@ export function decodeWelcome(frame: Uint8Array): unknown {
           p += known.bytes.byteLength;
           continue;
         }
-        const end = itemEnd(frame, p);
+        const end = cborItemEnd(frame, p);
         const bytes = frame.subarray(p, end);
         const info = decodeEnvelope(bytes) as PeerInfo;
         peers.push(info);
@@ -96,53 +96,4 @@ function bytesAt(frame: Uint8Array, at: number, limit: number, bytes: Uint8Array
   if (at + n > limit) return false;
   for (let i = 0; i < n; i++) if (frame[at + i] !== bytes[i]) return false;
   return true;
-}
-
-/** Where the head read by the last {@linkcode headArgument} ends (a module variable: this runs per item, 10⁶ times). */
-let headEnd = 0;
-
-/** The argument of the head at `at` (a count or a length), its end in `headEnd`; -1 for an indefinite length. */
-function headArgument(bytes: Uint8Array, at: number): number {
-  const info = bytes[at] & 0x1f;
-  if (info < 24) {
-    headEnd = at + 1;
-    return info;
-  }
-  if (info === 24) {
-    headEnd = at + 2;
-    return bytes[at + 1];
-  }
-  if (info === 25) {
-    headEnd = at + 3;
-    return bytes[at + 1] << 8 | bytes[at + 2];
-  }
-  if (info === 26) {
-    headEnd = at + 5;
-    return bytes[at + 1] * 0x1000000 + (bytes[at + 2] << 16 | bytes[at + 3] << 8 | bytes[at + 4]);
-  }
-  if (info === 27) {
-    let value = 0;
-    for (let i = 1; i <= 8; i++) value = value * 256 + bytes[at + i];
-    headEnd = at + 9;
-    return value;
-  }
-  return -1;
-}
-
-/**
- * Where the CBOR item at `at` ends, in bytes that `scanCbor` accepted; -1
- * for an item of indefinite length (left to the general decoder).
- */
-function itemEnd(bytes: Uint8Array, at: number): number {
-  const major = bytes[at] >> 5;
-  const value = headArgument(bytes, at);
-  if (value < 0) return -1;
-  let end = headEnd;
-  if (major === 2 || major === 3) return end + value;
-  if (major === 4 || major === 5 || major === 6) {
-    const items = major === 5 ? value * 2 : major === 6 ? 1 : value;
-    for (let i = 0; i < items && end >= 0; i++) end = itemEnd(bytes, end);
-  }
-  // Integers, and simple values and floats (whose "argument" is their payload), end with their head.
-  return end;
 }

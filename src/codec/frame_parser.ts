@@ -1,5 +1,5 @@
 import { FrameTooLargeError } from "../errors.ts";
-import { giveBackAssembly, takeAssembly } from "./assembly_pool.ts";
+import { giveBackLargeBuffer, takeLargeBuffer } from "./large_buffer_pool.ts";
 
 /** Bytes of the big-endian length that precedes every frame body. */
 export const FRAME_HEADER_BYTES = 4;
@@ -56,7 +56,7 @@ const CAPACITY_PER_BYTE_IN = 16;
  * it on the way.
  *
  * A parser made with `lend: true` assembles in buffers from a pool shared
- * by the process (`assembly_pool.ts`) and hands such frames out with `own`
+ * by the process (`large_buffer_pool.ts`) and hands such frames out with `own`
  * false, taking the buffer back once the handler returns: for a reader
  * that copies what it keeps anyway, as the hub does, since a fresh buffer
  * per large frame costs more than the copy.
@@ -165,12 +165,12 @@ export class FrameParser {
   #grow(bytes: number): Uint8Array {
     const grown = this.#allocate(Math.max(bytes, this.#capacity(this.#filled)));
     grown.set(this.#body!.subarray(0, this.#filled));
-    if (this.#lend) giveBackAssembly(this.#body!);
+    if (this.#lend) giveBackLargeBuffer(this.#body!);
     return this.#body = grown;
   }
 
   #allocate(bytes: number): Uint8Array {
-    return this.#lend ? takeAssembly(bytes) : new Uint8Array(bytes);
+    return this.#lend ? takeLargeBuffer(bytes) : new Uint8Array(bytes);
   }
 
   /** Adds the start of `chunk` to the frame being assembled; returns where its unused bytes start. */
@@ -192,7 +192,7 @@ export class FrameParser {
         try {
           onFrame(body.byteLength === this.#bodyBytes ? body : body.subarray(0, this.#bodyBytes), false);
         } finally {
-          giveBackAssembly(body);
+          giveBackLargeBuffer(body);
         }
       }
     }

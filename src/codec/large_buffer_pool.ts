@@ -1,15 +1,17 @@
 /**
- * Buffers for frames that arrive in pieces, shared by the frame readers of
- * one process that hand their frames out as borrowed views (the hub's).
+ * Large buffers for one frame each, shared by the process: the frame
+ * readers that lend the frames they assemble from pieces (the hub's), and
+ * the frame writers, whose large frames are written from a buffer of their
+ * own.
  *
  * On Deno a fresh `Uint8Array` of 100 KiB costs about 47 µs on the project's
  * machine, against 1 µs to copy 100 KiB into a buffer already in use:
  * V8 zeroes it and the kernel faults its pages in (`perf record` of a loop of
  * `new Uint8Array(102400)`: 38 % `memset`, 31 % page faults). Bun's is
  * cheaper (about 7 µs) but not free. A reader that lends each frame only for
- * the call that handles it can take its buffer from here and give it back
- * after that call, so a stream of large frames is assembled in memory that is
- * already mapped.
+ * the call that handles it takes its buffer from here and gives it back
+ * after that call, a writer once the frame is written, so a stream of large
+ * frames is read and written in memory that is already mapped.
  *
  * Bounded: at most {@linkcode MAX_POOLED_BUFFERS} buffers of at most
  * {@linkcode MAX_POOLED_BUFFER_BYTES} each are kept; others are let go.
@@ -19,7 +21,7 @@
 
 /** Largest buffer kept for reuse: frames above it are assembled in a fresh buffer each. */
 export const MAX_POOLED_BUFFER_BYTES = 4 * 1024 * 1024;
-/** Buffers kept, at most: as many as connections assemble a large frame at the same moment. */
+/** Buffers kept, at most: as many as connections read or write a large frame at the same moment. */
 export const MAX_POOLED_BUFFERS = 4;
 
 const pooled: Uint8Array[] = [];
@@ -28,9 +30,9 @@ const pooled: Uint8Array[] = [];
  * A buffer of at least `bytes`: the smallest pooled one that holds them, else a new one of exactly `bytes`.
  *
  * @param bytes Room needed.
- * @returns A buffer that is the caller's until it gives it back with {@linkcode giveBackAssembly}.
+ * @returns A buffer that is the caller's until it gives it back with {@linkcode giveBackLargeBuffer}.
  */
-export function takeAssembly(bytes: number): Uint8Array {
+export function takeLargeBuffer(bytes: number): Uint8Array {
   let best = -1;
   for (let i = 0; i < pooled.length; i++) {
     const size = pooled[i].byteLength;
@@ -44,13 +46,13 @@ export function takeAssembly(bytes: number): Uint8Array {
 }
 
 /**
- * Gives back a buffer from {@linkcode takeAssembly} (or a view of one): kept
+ * Gives back a buffer from {@linkcode takeLargeBuffer} (or a view of one): kept
  * for the next frame if it is small enough and the pool has room, the
- * smallest one pooled making way for a larger one.
+ * smallest one pooled making way for a larger one (it serves every smaller frame too).
  *
  * @param bytes The buffer, or any view of it; the caller must not touch it afterwards.
  */
-export function giveBackAssembly(bytes: Uint8Array): void {
+export function giveBackLargeBuffer(bytes: Uint8Array): void {
   const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
     ? bytes
     : new Uint8Array(bytes.buffer);
