@@ -80,7 +80,7 @@ async function welcomeBytes(roster: WelcomeRoster, id: number, host?: number): P
   return frames[0];
 }
 
-test("decodeWelcome decodes welcomes one after another as decodeEnvelope does, reusing repeated records as copies", async () => {
+test("decodeWelcome decodes welcomes one after another as decodeEnvelope does, sharing repeated records, frozen", async () => {
   const roster = new WelcomeRoster();
   let previous: Array<Record<string, unknown>> = [];
   for (let id = 1; id <= 40; id++) {
@@ -91,9 +91,11 @@ test("decodeWelcome decodes welcomes one after another as decodeEnvelope does, r
     const frame = await welcomeBytes(roster, id, id % 2 ? 0 : undefined);
     const welcome = decodeWelcome(frame) as { peers: Array<Record<string, unknown>> };
     assert.deepEqual(welcome, decodeEnvelope(frame), `welcome ${id}`);
-    // Records of their own: a peer changing one changes nobody else's, nor the next welcome.
-    for (const p of welcome.peers) assert.ok(!previous.includes(p));
-    welcome.peers[0].name = "changed by a user";
+    // Shared by the peers of the process, so frozen: nobody can change what another sees, nor the next welcome.
+    for (const p of welcome.peers) assert.ok(Object.isFrozen(p), `welcome ${id}: a record is not frozen`);
+    assert.throws(() => (welcome.peers[0].name = "changed by a user"), TypeError);
+    // Records before the first leave's place are the same bytes as last time: taken from the cache, not decoded again.
+    if (id > 1 && id < 20) assert.equal(welcome.peers[0], previous[0]);
     previous = welcome.peers;
   }
   // A frame in another shape (here: an array of peers with an indefinite-length map) is decoded whole.
@@ -118,20 +120,23 @@ test("decodeWelcome decodes welcomes one after another as decodeEnvelope does, r
   assert.throws(() => decodeWelcome(Uint8Array.from([0xa3, 0x61, 0x6b, 0x61, 0x77])), ProtocolError);
 });
 
-test("A membership frame seen again is answered from the cache, with copies, and only when every byte is equal", () => {
+test("A membership frame seen again is answered from the cache, frozen, and only when every byte is equal", () => {
   const changes = [{ join: info(3) }, { leave: 2, reason: "closed" }];
   const body = encodeMessage({ k: Kind.Members, changes });
   const first = membershipOf(decodeEnvelope(body) as never, body);
   assert.deepEqual(first, changes);
   const again = cachedMembership(body.slice())!;
   assert.deepEqual(again, changes);
-  assert.notEqual((again[0] as { join: PeerInfo }).join, (first[0] as { join: PeerInfo }).join);
+  // The same frozen changes for every peer of the process: none can change what another sees.
+  assert.equal(again, first);
+  assert.ok(Object.isFrozen(again) && Object.isFrozen(again[0]));
+  assert.throws(() => ((again[0] as { join: PeerInfo }).join.name = "x"), TypeError);
   const other = body.slice();
   other[other.byteLength - 1] ^= 1;
   assert.equal(cachedMembership(other), undefined);
 });
 
-test("Peers of one process each keep an exact view of joins and leaves, with objects of their own", async () => {
+test("Peers of one process each keep an exact view of joins and leaves, sharing frozen records", async () => {
   const dir = tempDir();
   const hub = await serve({ path: `${dir.path}/m.sock` });
   const peers: Peer[] = [];
@@ -155,11 +160,11 @@ test("Peers of one process each keep an exact view of joins and leaves, with obj
       assert.deepEqual(await view(p, "the join in every view", (v) => v.length === expected.length), expected);
     }
     assert.deepEqual(joined, [late.id]);
-    // Each peer's records are its own.
+    // Records are shared by the peers of the process, and frozen: one peer's user cannot change another's view.
     const a = (await peers[1].peers()).find((x) => x.id === late.id)!;
+    assert.throws(() => (a.name = "changed"), TypeError);
     const b = (await peers[2].peers()).find((x) => x.id === late.id)!;
-    assert.notEqual(a, b);
-    assert.equal(a.name, "late");
+    assert.equal(b.name, "late");
     await late.close();
     for (const p of peers) await view(p, "the leave in every view", (v) => !v.includes(late.id));
   } finally {

@@ -38,7 +38,12 @@ let pooledBytes = 0;
 let takenSinceTrim = false;
 let trimTimer: { unref(): unknown } | undefined;
 
-/** The largest pooled batch if it holds `minBytes` (a burst's), else one of at least `minBytes`. */
+/**
+ * The largest pooled batch if it holds `minBytes` (a burst's), else a new one
+ * of `minBytes` rounded up to a power of two: a run of frames that each need
+ * a little more than the last (welcomes on a growing bus) then reuses one
+ * batch instead of making a fresh one each time (and paying its page faults).
+ */
 export function takeBatch(minBytes: number): Uint8Array {
   takenSinceTrim = true;
   if (grown.length > 0) {
@@ -56,7 +61,7 @@ export function takeBatch(minBytes: number): Uint8Array {
     pooledBytes -= INITIAL_BATCH_BYTES;
     return initial.pop()!;
   }
-  return new Uint8Array(Math.max(INITIAL_BATCH_BYTES, minBytes));
+  return new Uint8Array(minBytes <= INITIAL_BATCH_BYTES ? INITIAL_BATCH_BYTES : 2 ** Math.ceil(Math.log2(minBytes)));
 }
 
 /** A batch written: kept for the next one if the pool has room. */

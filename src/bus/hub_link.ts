@@ -179,7 +179,7 @@ export class HubLink implements Link {
    * this call, unless `own`. The data handed on is the handler's to keep:
    * copied out unless the frame is `own`.
    */
-  #applyMembership(changes: MemberChange[]): void {
+  #applyMembership(changes: readonly MemberChange[]): void {
     const h = this.#handler!;
     for (const change of changes) {
       if ("join" in change) h.join(change.join);

@@ -9,26 +9,31 @@ import { type asEnvelope, asJoin, asMembers, Kind, type MemberChange, type PeerI
  * peers (a test, a benchmark, a supervisor with a peer per worker) reads the
  * same bytes once per peer: 1 000 peers in one process joining one after
  * another decoded 500 000 peer records. A frame equal to the last one is
- * answered from here; each peer still gets records of its own (copies), so
- * no peer sees another's objects.
+ * answered from here. The changes and their `PeerInfo` records are frozen
+ * and shared by every peer of the process: no peer can change what another
+ * sees, and none pays for a copy.
  */
 let lastFrame: Uint8Array | undefined;
-let lastChanges: MemberChange[] | undefined;
+let lastChanges: readonly MemberChange[] | undefined;
 
-/** The changes of `body` if it is the frame decoded last, as fresh copies; else undefined. */
-export function cachedMembership(body: Uint8Array): MemberChange[] | undefined {
+/** The (frozen) changes of `body` if it is the frame decoded last; else undefined. */
+export function cachedMembership(body: Uint8Array): readonly MemberChange[] | undefined {
   const last = lastFrame;
   if (!last || last.byteLength !== body.byteLength) return undefined;
   for (let i = 0; i < body.byteLength; i++) if (body[i] !== last[i]) return undefined;
-  return lastChanges!.map((c) => ("join" in c ? { join: { ...c.join } } : { ...c }));
+  return lastChanges;
 }
 
-/** The changes of decoded `join` or `members` envelope `m`, remembered with its bytes for {@linkcode cachedMembership}. */
-export function membershipOf(m: ReturnType<typeof asEnvelope>, body: Uint8Array): MemberChange[] {
+/** The changes of decoded `join` or `members` envelope `m`, frozen and remembered with its bytes for {@linkcode cachedMembership}. */
+export function membershipOf(m: ReturnType<typeof asEnvelope>, body: Uint8Array): readonly MemberChange[] {
   const changes: MemberChange[] = m.k === Kind.Join ? [{ join: asJoin(m).peer }] : asMembers(m).changes;
+  for (const change of changes) {
+    if ("join" in change) Object.freeze(change.join);
+    Object.freeze(change);
+  }
   lastFrame = copyBytes(body);
-  lastChanges = changes.map((c) => ("join" in c ? { join: { ...c.join } } : { ...c }));
-  return changes;
+  lastChanges = Object.freeze(changes);
+  return lastChanges;
 }
 
 /**
@@ -40,8 +45,8 @@ let lastWelcome: Array<{ bytes: Uint8Array; info: PeerInfo }> = [];
 /**
  * Decodes a `welcome` frame as `decodeEnvelope` does, but each record of
  * its `peers` list that has the same bytes at the same place in the last
- * welcome this process decoded is taken from there (a copy) rather than
- * decoded again. A newcomer's welcome lists every peer, so N peers joining
+ * welcome this process decoded is taken from there (the same frozen
+ * `PeerInfo`) rather than decoded again. A newcomer's welcome lists every peer, so N peers joining
  * one after another in one process decoded N²/2 records, 500 000 for 1 000
  * peers (most of the client's time in `bench/hub_scale.ts`); the hub lists
  * them in join order, so each welcome repeats the previous one's records
@@ -71,7 +76,7 @@ export function decodeWelcome(frame: Uint8Array): unknown {
         // CBOR items are prefix-free: bytes at `p` equal to a whole known record are that record, to its end.
         if (known && bytesAt(frame, p, valueEnd, known.bytes)) {
           records.push(known);
-          peers.push({ ...known.info });
+          peers.push(known.info);
           p += known.bytes.byteLength;
           continue;
         }
@@ -79,7 +84,7 @@ export function decodeWelcome(frame: Uint8Array): unknown {
         const bytes = frame.subarray(p, end);
         const info = decodeEnvelope(bytes) as PeerInfo;
         peers.push(info);
-        if (info !== null && typeof info === "object") records.push({ bytes: copyBytes(bytes), info: { ...info } });
+        if (info !== null && typeof info === "object") records.push({ bytes: copyBytes(bytes), info: Object.freeze(info) });
         p = end;
       }
       m[key] = peers;

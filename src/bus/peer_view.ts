@@ -74,6 +74,11 @@ export class PeerView {
   /** A link opened with `peers` present. */
   welcome(peers: PeerInfo[]): void {
     if (this.#policy) return this.#merge(peers);
+    if (this.#byId.size === 0) {
+      // The first link: nothing to compare with, and no events.
+      for (const info of peers) this.#add(info);
+      return;
+    }
     // A reconnect: peers that did not come back leave, new ones join; an id
     // held by another process (another `inc`) counts as both. This peer
     // itself is told by its incarnation, as its id may have changed.
@@ -89,9 +94,7 @@ export class PeerView {
     this.#byName.clear();
     for (const info of peers) {
       this.#add(info);
-      if (before.size > 0 && !isSelf(info) && !same(before.get(info.id), info)) {
-        this.#emit("peerjoin", info);
-      }
+      if (!isSelf(info) && !same(before.get(info.id), info)) this.#emit("peerjoin", info);
     }
   }
 
@@ -122,8 +125,10 @@ export class PeerView {
     if (known) this.leave(info.id, "restarted");
     this.#policy?.onMember(info.id, info.inc);
     this.#add(info);
-    this.present.add(info.id);
-    this.#policy?.onPresent(info.id);
+    if (this.#policy) {
+      this.present.add(info.id);
+      this.#policy.onPresent(info.id);
+    }
     this.#emit("peerjoin", info);
   }
 

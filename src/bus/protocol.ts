@@ -37,7 +37,11 @@ export const Kind = {
 /** One of the values of {@linkcode Kind}. */
 export type Kind = typeof Kind[keyof typeof Kind];
 
-/** A peer as the hub announces it. */
+/**
+ * A peer as the hub announces it. The records a peer hands out (`peers()`,
+ * `peerjoin`) may be shared by every peer of the process and are then
+ * frozen: copy one (`{ ...info }`) to change it.
+ */
 export interface PeerInfo {
   /** Peer id: 0 is the hub's own peer, connected peers get 1, 2, 3, … */
   id: number;
