@@ -1,4 +1,3 @@
-import { decodeEnvelope } from "../codec/cbor.ts";
 import type { Connection } from "../transport/connection.ts";
 import { ConnectError, ErrorCode, FrameTooLargeError, IpcError, QueueFullError } from "../errors.ts";
 import { errorFromCode } from "../error_from_code.ts";

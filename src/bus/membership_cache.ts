@@ -84,7 +84,9 @@ export function decodeWelcome(frame: Uint8Array): unknown {
         const bytes = frame.subarray(p, end);
         const info = decodeEnvelope(bytes) as PeerInfo;
         peers.push(info);
-        if (info !== null && typeof info === "object") records.push({ bytes: copyBytes(bytes), info: Object.freeze(info) });
+        if (info !== null && typeof info === "object") {
+          records.push({ bytes: copyBytes(bytes), info: Object.freeze(info) });
+        }
         p = end;
       }
       m[key] = peers;
