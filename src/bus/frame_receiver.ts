@@ -1,5 +1,5 @@
 import { FrameParser } from "../codec/frame_parser.ts";
-import { type ByteChannel, byteChannel } from "../transport/byte_channel.ts";
+import { type ByteChannel, byteChannel, type ByteSink } from "../transport/byte_channel.ts";
 import type { Connection } from "../transport/connection.ts";
 
 /** What a {@linkcode FrameReceiver} calls. */
@@ -25,7 +25,7 @@ export interface FrameHandlers {
  * reader (`FrameParser`) to the handler, in the same call, with no stream,
  * promise or queue per chunk or per frame.
  */
-export class FrameReceiver {
+export class FrameReceiver implements ByteSink {
   readonly #channel: ByteChannel;
   readonly #parser: FrameParser;
   readonly #handlers: FrameHandlers;
@@ -44,21 +44,8 @@ export class FrameReceiver {
     this.#channel = byteChannel(conn);
     this.#parser = new FrameParser(maxFrameBytes, lend);
     this.#handlers = handlers;
-    const onFrame = (body: Uint8Array, own: boolean) => {
-      if (!this.#ended) handlers.frame(body, own);
-    };
-    this.#channel.open({
-      data: (chunk, kept) => {
-        if (this.#ended) return;
-        try {
-          this.#parser.push(chunk, onFrame, kept);
-        } catch (err) {
-          this.#end(err);
-        }
-      },
-      space: () => (this.#ended ? undefined : this.#parser.space()),
-      end: (error) => this.#end(error),
-    });
+    // The receiver is the channel's sink itself: no closures per connection (issue 13: an idle peer's cost).
+    this.#channel.open(this);
   }
 
   /** Whether the reading ended. */
@@ -78,12 +65,32 @@ export class FrameReceiver {
 
   /** Ends the reading now, as if the connection had ended with `error`; later bytes are ignored. */
   stop(error?: unknown): void {
-    this.#end(error);
+    this.end(error);
   }
 
-  #end(error: unknown): void {
+  /** For the byte channel (see {@linkcode ByteSink}): bytes arrived. */
+  data(chunk: Uint8Array, kept: boolean): void {
+    if (this.#ended) return;
+    try {
+      this.#parser.push(chunk, this.#onFrame, kept);
+    } catch (err) {
+      this.end(err);
+    }
+  }
+
+  /** For the byte channel (see {@linkcode ByteSink}): where the rest of a large frame goes. */
+  space(): Uint8Array | undefined {
+    return this.#ended ? undefined : this.#parser.space();
+  }
+
+  /** For the byte channel (see {@linkcode ByteSink}): the connection ended; the handlers hear it once. */
+  end(error?: unknown): void {
     if (this.#ended) return;
     this.#ended = true;
     this.#handlers.end(error);
   }
+
+  readonly #onFrame = (body: Uint8Array, own: boolean): void => {
+    if (!this.#ended) this.#handlers.frame(body, own);
+  };
 }

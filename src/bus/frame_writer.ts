@@ -1,5 +1,5 @@
 import { FRAME_HEADER_BYTES, writeFrameHeader } from "../codec/frame_parser.ts";
-import { byteChannel } from "../transport/byte_channel.ts";
+import { type ByteChannel, byteChannel } from "../transport/byte_channel.ts";
 import type { Connection } from "../transport/connection.ts";
 import { waitAtMost } from "../util/with_timeout.ts";
 import { giveBack, takeBatch } from "./batch_pool.ts";
@@ -34,22 +34,53 @@ interface BatchSink {
 }
 
 function batchSink(target: Connection | WritableStream<Uint8Array>): BatchSink {
-  if (target instanceof WritableStream) {
-    const writer = target.getWriter();
-    // A failed write is reported through onError; the writer's own promise must not go unhandled.
-    writer.closed.catch(() => {});
-    return {
-      write: (bytes) => writer.write(bytes),
-      closeWrite: () => writer.close().catch(() => {}),
-      abort: () => void writer.abort().catch(() => {}),
-    };
+  return target instanceof WritableStream ? new StreamSink(target) : new ChannelSink(target);
+}
+
+/** A connection's byte channel; aborting closes the connection. Methods, not closures: one per connection. */
+class ChannelSink implements BatchSink {
+  readonly #conn: Connection;
+  readonly #channel: ByteChannel;
+
+  constructor(conn: Connection) {
+    this.#conn = conn;
+    this.#channel = byteChannel(conn);
   }
-  const channel = byteChannel(target);
-  return {
-    write: (bytes) => channel.write(bytes),
-    closeWrite: () => channel.closeWrite().catch(() => {}),
-    abort: () => void target.close(),
-  };
+
+  write(bytes: Uint8Array): Promise<void> | undefined {
+    return this.#channel.write(bytes);
+  }
+
+  closeWrite(): Promise<void> {
+    return this.#channel.closeWrite().catch(() => {});
+  }
+
+  abort(): void {
+    void this.#conn.close();
+  }
+}
+
+/** A byte stream's writer. */
+class StreamSink implements BatchSink {
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+
+  constructor(stream: WritableStream<Uint8Array>) {
+    this.#writer = stream.getWriter();
+    // A failed write closes the connection (see #fail); the writer's own promise must not go unhandled.
+    this.#writer.closed.catch(() => {});
+  }
+
+  write(bytes: Uint8Array): Promise<void> {
+    return this.#writer.write(bytes);
+  }
+
+  closeWrite(): Promise<void> {
+    return this.#writer.close().catch(() => {});
+  }
+
+  abort(): void {
+    void this.#writer.abort().catch(() => {});
+  }
 }
 
 /** A run of frames ready to be written, in order. */
@@ -77,8 +108,6 @@ export class FrameWriter {
   readonly limits: QueueLimits;
   /** Called after each completed write, to notice when room returns. */
   onWritten: (() => void) | undefined;
-  /** Called once if a write fails; nothing is written after. */
-  onError: ((err: unknown) => void) | undefined;
   framesOut = 0;
   bytesOut = 0;
   /**
@@ -108,7 +137,8 @@ export class FrameWriter {
   #writing = false;
   #scheduled = false;
   #failed = false;
-  #idleWaiters: Array<() => void> = [];
+  /** Made when first waited on: most writers never are. */
+  #idleWaiters: Array<() => void> | undefined;
 
   /**
    * @param target The connection to write to (through its byte channel, and
@@ -256,7 +286,7 @@ export class FrameWriter {
   /** Resolves once everything pushed so far has been written (or writing failed). */
   idle(): Promise<void> {
     if (this.messages === 0 || this.#failed) return Promise.resolve();
-    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+    return new Promise((resolve) => (this.#idleWaiters ??= []).push(resolve));
   }
 
   /** Closes the writing side after the queued frames, waiting at most `timeout` ms for them. */
@@ -348,8 +378,8 @@ export class FrameWriter {
         if (writing) return void writing.then(this.#writtenLater, this.#failLater);
         this.#written();
       }
-    } catch (err) {
-      return this.#fail(err);
+    } catch {
+      return this.#fail();
     }
     this.#writing = false;
     if (this.messages === 0 || this.#failed) this.#wakeIdle();
@@ -401,18 +431,21 @@ export class FrameWriter {
     this.#written();
     this.#writeNext();
   };
-  readonly #failLater = (err: unknown): void => this.#fail(err);
+  readonly #failLater = (): void => this.#fail();
 
-  #fail(err: unknown): void {
+  /** A write failed: nothing more can be written in order, so the connection (or stream) is closed. */
+  #fail(): void {
     this.#failed = true;
     this.#writing = false;
     this.#inFlightMessages = 0;
     this.#inFlightBytes = 0;
-    this.onError?.(err);
+    this.#sink.abort();
     this.#wakeIdle();
   }
 
   #wakeIdle(): void {
-    for (const wake of this.#idleWaiters.splice(0)) wake();
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = undefined;
+    if (waiters) { for (const wake of waiters) wake(); }
   }
 }

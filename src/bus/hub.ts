@@ -15,7 +15,7 @@ import { type FastEnvelope, readEnvelope } from "./fast_envelope.ts";
 import { admitHello } from "./hub_handshake.ts";
 import { hubCounters, type HubSettings, type HubStats } from "./hub_settings.ts";
 import { type InFlight, InFlightRequests } from "./in_flight_requests.ts";
-import { PeerLink } from "./peer_link.ts";
+import { type LinkEvents, PeerLink } from "./peer_link.ts";
 import { HubListener } from "./hub_listener.ts";
 import { BroadcastRefusals } from "./broadcast_refusals.ts";
 import { MemberAnnouncements } from "./member_announcements.ts";
@@ -98,8 +98,15 @@ export class Hub extends EventTarget {
   #framesOutClosed = 0;
   #bytesOutClosed = 0;
   readonly #slowConsumers = new SlowConsumerWatch(this.#settings.slowConsumerTimeout, (l, e) => this.#cutLoose(l, e));
-  /** What each link's read loop needs: one object for all of them (a copy per link cost every idle peer). */
+  // What every link's reading and writer need: one object each for all links (a copy or closure per link cost every idle peer).
   readonly #readSettings = { ...this.#settings, slowConsumerTimeout: this.#slowConsumers.timeout };
+  readonly #queueLimits = { maxMessages: this.#settings.maxQueueMessages, maxBytes: this.#settings.maxQueueBytes };
+  readonly #linkEvents: LinkEvents = {
+    frame: (link, body, own) => this.#onFrame(link, body, own),
+    full: (link) => this.#slowConsumers.watch(link),
+    error: (err) => this.#error(err, true),
+    ended: (link, reason) => void this.#linkEnded(link, reason),
+  };
   readonly #refusals = new BroadcastRefusals();
   readonly #announcements = new MemberAnnouncements(this.#links);
   readonly #roster = new WelcomeRoster();
@@ -131,27 +138,17 @@ export class Hub extends EventTarget {
 
   /** Serves one connection: handshake, then routing until it ends. */
   #accept(conn: Connection, role: { hubPeer?: boolean; host?: boolean } = {}): void {
-    const link = new PeerLink(conn, this.#settings);
-    link.writer.onError = () => void conn.close();
+    const link = new PeerLink(conn, this.#queueLimits);
     link.isHost = role.host === true;
+    link.isHubPeer = role.hubPeer === true;
     this.#open.add(link);
-    void this.#serveLink(link, role.hubPeer === true);
+    link.read(this.#readSettings, this.#linkEvents);
   }
 
   #hostId: number | undefined; // the peer hosting this hub: 0, or the channel member that runs it
 
-  async #serveLink(link: PeerLink, isHubPeer: boolean): Promise<void> {
-    const reason = await link.read(this.#readSettings, {
-      frame: (body, own) => {
-        this.#stats.framesIn++;
-        this.#stats.bytesIn += body.byteLength + 4;
-        this.#onFrame(link, body, isHubPeer, own);
-      },
-      full: () => this.#slowConsumers.watch(link),
-      error: (err) => this.#error(err, true),
-    });
+  async #linkEnded(link: PeerLink, reason: string): Promise<void> {
     this.#open.delete(link);
-    link.ended();
     await link.conn.close();
     if (!link.gone) this.#onGone(link, reason, true);
   }
@@ -169,7 +166,9 @@ export class Hub extends EventTarget {
     this.#onGone(link, ErrorCode.SlowConsumer, false);
   }
 
-  #onFrame(link: PeerLink, body: Uint8Array, isHubPeer: boolean, own: boolean): void {
+  #onFrame(link: PeerLink, body: Uint8Array, own: boolean): void {
+    this.#stats.framesIn++;
+    this.#stats.bytesIn += body.byteLength + 4;
     // Found by tests/fuzz/: a hello pipelined behind a refused one was welcomed, and what followed it routed.
     if (link.refused) return;
     // Nobody may hear from a peer before hearing that it joined.
@@ -184,7 +183,7 @@ export class Hub extends EventTarget {
     const m = asEnvelope(decodeEnvelope(body));
     if (!link.info) {
       if (m.k !== Kind.Hello) throw new ProtocolError(`Expected a hello first, got ${m.k}`);
-      return this.#onHello(link, asHello(m), isHubPeer);
+      return this.#onHello(link, asHello(m));
     }
     switch (m.k) {
       case Kind.Alert:
@@ -219,7 +218,8 @@ export class Hub extends EventTarget {
     return m;
   }
 
-  #onHello(link: PeerLink, hello: Hello, isHubPeer: boolean): void {
+  #onHello(link: PeerLink, hello: Hello): void {
+    const { isHubPeer } = link;
     const refuse = (err: IpcError) => {
       link.refused = true;
       link.writer.push(encodeMessage({ k: Kind.Refuse, e: systemError(err) }));

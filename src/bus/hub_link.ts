@@ -122,7 +122,6 @@ export class HubLink implements Link {
     wake = undefined;
     this.#id = first.id;
     writer.onWritten = undefined;
-    writer.onError = () => void this.#conn.close();
     const welcome = { id: first.id, peers: first.peers, ...(first.host === undefined ? {} : { host: first.host }) };
     handler.welcome(welcome);
     const rest = early.slice(1);

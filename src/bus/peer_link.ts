@@ -1,7 +1,7 @@
 import { IpcError } from "../errors.ts";
 import type { Connection } from "../transport/connection.ts";
-import { FrameReceiver } from "./frame_receiver.ts";
-import { FrameWriter } from "./frame_writer.ts";
+import { type FrameHandlers, FrameReceiver } from "./frame_receiver.ts";
+import { FrameWriter, type QueueLimits } from "./frame_writer.ts";
 import { encodeMessage, Kind, type PeerInfo, wireError } from "./protocol.ts";
 import type { RouteMatcher } from "./route_pattern.ts";
 
@@ -12,8 +12,27 @@ import type { RouteMatcher } from "./route_pattern.ts";
  */
 const STALL_MS = 100;
 
+/** What a link's read loop needs to know. */
+export interface LinkReadSettings {
+  maxFrameBytes: number;
+  handshakeTimeout: number;
+  slowConsumerTimeout: number;
+}
+
+/** What the hub hears from the read loops of its links: one object for all of them. */
+export interface LinkEvents {
+  /** A frame from `link`: a body that is not `own` is valid only during the call. */
+  frame(link: PeerLink, body: Uint8Array, own: boolean): void;
+  /** `link`'s own queue has no room: it is not read until it has. */
+  full(link: PeerLink): void;
+  /** A link broke the protocol; it is told why and hung up on. */
+  error(err: IpcError): void;
+  /** `link`'s reading ended, for `reason`: the last event of the link. */
+  ended(link: PeerLink, reason: string): void;
+}
+
 /** The hub's side of one peer's connection: its writer, what it said in its hello, the routes it serves. */
-export class PeerLink {
+export class PeerLink implements FrameHandlers {
   readonly conn: Connection;
   readonly writer: FrameWriter;
   info: PeerInfo | undefined;
@@ -37,15 +56,21 @@ export class PeerLink {
   gone = false;
   /** Cut loose: settles once it was given its last frame (or could not be); it is not read until then. */
   goodbye: Promise<void> | undefined;
+  /** Set by the hub for its own peer's link (the in-memory one). */
+  isHubPeer = false;
   #drainWaiters: Array<() => void> = [];
   #goodbyeTimer: ReturnType<typeof setTimeout> | undefined;
+  #settings: LinkReadSettings | undefined;
+  #events: LinkEvents | undefined;
+  #receiver: FrameReceiver | undefined;
+  #handshake: ReturnType<typeof setTimeout> | undefined;
+  #waiting = false;
+  #reason = "closed";
 
-  constructor(conn: Connection, limits: { maxQueueMessages: number; maxQueueBytes: number }) {
+  /** @param limits Of the peer's queue at the hub: one object for every link. */
+  constructor(conn: Connection, limits: QueueLimits) {
     this.conn = conn;
-    this.writer = new FrameWriter(conn, {
-      maxMessages: limits.maxQueueMessages,
-      maxBytes: limits.maxQueueBytes,
-    });
+    this.writer = new FrameWriter(conn, limits);
   }
 
   /** The peer's id (after its hello). */
@@ -141,11 +166,6 @@ export class PeerLink {
     });
   }
 
-  /** The connection ended: nothing more to close. */
-  ended(): void {
-    clearTimeout(this.#goodbyeTimer);
-  }
-
   /** Whether one of the peer's `handle()` patterns matches `route`. */
   handles(route: string): boolean {
     for (const p of this.patterns) if (p.matches(route)) return true;
@@ -153,71 +173,74 @@ export class PeerLink {
   }
 
   /**
-   * Reads the peer's frames into `on.frame` (see {@linkcode FrameHandlers}:
-   * a body that is not `own` is valid only during the call) until the
-   * connection ends, and resolves with the reason. After each frame it
-   * applies the hub's flow control (`on.full` says the peer's own queue has
-   * no room). A connection without a hello after `handshakeTimeout` ms is
-   * closed. An `IpcError` (a protocol violation) goes to `on.error` and is
-   * told to the peer before hanging up.
+   * Reads the peer's frames into `events.frame` (a body that is not `own` is
+   * valid only during the call) until the connection ends, then calls
+   * `events.ended` with the reason. After each frame it applies the hub's
+   * flow control (`events.full` says the peer's own queue has no room). A
+   * connection without a hello after `handshakeTimeout` ms is closed. An
+   * `IpcError` (a protocol violation) goes to `events.error` and is told to
+   * the peer before hanging up. The link is its reader's handler itself
+   * ({@linkcode frame}, {@linkcode end}), and `events` is one object for the
+   * whole hub: no closure per connection (issue 13: an idle peer's cost).
    */
-  read(
-    settings: { maxFrameBytes: number; handshakeTimeout: number; slowConsumerTimeout: number },
-    on: { frame(body: Uint8Array, own: boolean): void; full(): void; error(err: IpcError): void },
-  ): Promise<string> {
-    let reason = "closed";
-    let handshake: ReturnType<typeof setTimeout> | undefined = setTimeout(() => {
-      if (!this.info) {
-        reason = "no handshake";
-        void this.conn.close();
+  read(settings: LinkReadSettings, events: LinkEvents): void {
+    this.#settings = settings;
+    this.#events = events;
+    this.#handshake = setTimeout(PeerLink.#handshakeExpired, settings.handshakeTimeout, this);
+    // The hub copies what it forwards into the destination's queue: large frames are lent, not given.
+    this.#receiver = new FrameReceiver(this.conn, settings.maxFrameBytes, this, true);
+  }
+
+  static #handshakeExpired(link: PeerLink): void {
+    if (link.info) return;
+    link.#reason = "no handshake";
+    void link.conn.close();
+  }
+
+  /** A frame from the peer (see {@linkcode FrameHandlers}), then the hub's flow control. */
+  frame(body: Uint8Array, own: boolean): void {
+    this.#events!.frame(this, body, own);
+    if (this.#handshake !== undefined && this.info) {
+      // Welcomed: the timer would hold the link (and, on Bun, a timer object) for the whole wait.
+      clearTimeout(this.#handshake);
+      this.#handshake = undefined;
+    }
+    if (this.#waiting) return;
+    let wait: Promise<void> | undefined;
+    if (this.gone) wait = this.goodbye ?? Promise.resolve();
+    else if (!this.writer.hasRoom()) {
+      // Found by tests/fuzz/: frames the hub answers (unknown kinds, alerts to nobody, refusals) grew the
+      // sender's own queue without bound, as replies bypass the limits. Dropping the peer once its queue
+      // passed twice them also dropped busy peers that do read (tests/load/: a full-speed broadcaster
+      // gets a refusal per full destination): so stop reading a peer while its own queue is past its
+      // limits, which bounds it to the limits plus one chunk's replies. If it reads nothing for
+      // slowConsumer.timeout, the hub cuts it loose.
+      this.#events!.full(this);
+      wait = this.untilRoom(this.#settings!.slowConsumerTimeout);
+    } else if (this.slowing?.size) wait = this.untilDrained();
+    if (!wait) return;
+    this.#waiting = true;
+    const receiver = this.#receiver!;
+    receiver.pause();
+    wait.then(() => {
+      this.#waiting = false;
+      receiver.resume();
+    }, (err) => receiver.stop(err));
+  }
+
+  /** The reading ended (see {@linkcode FrameHandlers}): the hub hears why once the offender was told. */
+  async end(error?: unknown): Promise<void> {
+    clearTimeout(this.#handshake);
+    clearTimeout(this.#goodbyeTimer);
+    if (error !== undefined) {
+      this.#reason = error instanceof Error ? error.message : String(error);
+      if (error instanceof IpcError) {
+        this.#events!.error(error);
+        // Tell the offender why before hanging up; everyone else carries on.
+        this.writer.push(encodeMessage({ k: Kind.Error, e: wireError(error) }));
+        await this.writer.close(200);
       }
-    }, settings.handshakeTimeout);
-    let waiting = false;
-    return new Promise((resolve) => {
-      const receiver: FrameReceiver = new FrameReceiver(this.conn, settings.maxFrameBytes, {
-        frame: (body, own) => {
-          on.frame(body, own);
-          if (handshake !== undefined && this.info) {
-            // Welcomed: the timer would hold its closure (and, on Bun, a timer object) for the whole wait.
-            clearTimeout(handshake);
-            handshake = undefined;
-          }
-          if (waiting) return;
-          let wait: Promise<void> | undefined;
-          if (this.gone) wait = this.goodbye ?? Promise.resolve();
-          else if (!this.writer.hasRoom()) {
-            // Found by tests/fuzz/: frames the hub answers (unknown kinds, alerts to nobody, refusals) grew the
-            // sender's own queue without bound, as replies bypass the limits. Dropping the peer once its queue
-            // passed twice them also dropped busy peers that do read (tests/load/: a full-speed broadcaster
-            // gets a refusal per full destination): so stop reading a peer while its own queue is past its
-            // limits, which bounds it to the limits plus one chunk's replies. If it reads nothing for
-            // slowConsumer.timeout, the hub cuts it loose.
-            on.full();
-            wait = this.untilRoom(settings.slowConsumerTimeout);
-          } else if (this.slowing?.size) wait = this.untilDrained();
-          if (!wait) return;
-          waiting = true;
-          receiver.pause();
-          wait.then(() => {
-            waiting = false;
-            receiver.resume();
-          }, (err) => receiver.stop(err));
-        },
-        end: async (error) => {
-          clearTimeout(handshake);
-          if (error !== undefined) {
-            reason = error instanceof Error ? error.message : String(error);
-            if (error instanceof IpcError) {
-              on.error(error);
-              // Tell the offender why before hanging up; everyone else carries on.
-              this.writer.push(encodeMessage({ k: Kind.Error, e: wireError(error) }));
-              await this.writer.close(200);
-            }
-          }
-          resolve(reason);
-        },
-        // The hub copies what it forwards into the destination's queue: large frames are lent, not given.
-      }, true);
-    });
+    }
+    this.#events!.ended(this, this.#reason);
   }
 }
