@@ -113,9 +113,23 @@ export class Child {
     this.process.stdin!.write(line + "\n");
   }
 
-  /** Sends `signal` (default SIGTERM) and waits for the exit, at most `ms`. */
+  /**
+   * Sends `signal` (default SIGTERM) and waits for the exit, at most `ms`.
+   * Sent with `process.kill`: Deno's `ChildProcess.kill()` closes the
+   * child's stdin before it signals, and the fixtures exit cleanly when stdin
+   * closes, so a child meant to die by SIGKILL could first clean up (remove
+   * its socket file, release its hub) whenever the test process is
+   * descheduled between the two.
+   */
   async kill(signal: NodeJS.Signals = "SIGTERM", ms = 10000): Promise<number | null> {
-    if (this.process.exitCode === null && this.process.signalCode === null) this.process.kill(signal);
+    if (this.process.exitCode === null && this.process.signalCode === null) {
+      try {
+        process.kill(this.pid, signal);
+      } catch (err) {
+        // Gone already: it exited by itself and its exit event is on the way.
+        if ((err as { code?: string }).code !== "ESRCH") throw err;
+      }
+    }
     try {
       return await within(ms, `exit of child ${this.pid}`, this.exited);
     } catch (err) {

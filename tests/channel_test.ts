@@ -20,6 +20,7 @@ import {
   NameTakenError,
   QueueFullError,
 } from "../mod.ts";
+import { tryLockFile } from "../src/transport/file_lock.ts";
 import { Child, currentRuntime, type Runtime, tempDir, until, within } from "./_helpers.ts";
 
 const MEMBER = "tests/fixtures/channel_member.ts";
@@ -495,6 +496,29 @@ class Local {
     this.dir.remove();
   }
 }
+
+test(
+  "close() while the member is taking the lock leaves no hub behind: the lock is free and nobody serves the socket",
+  PROCESS_TEST,
+  async () => {
+    const local = new Local();
+    try {
+      // channel() starts its first join at once, so this close() always comes while the lock is being taken: the
+      // race of a member whose close timer fires while it takes over from a host that just left.
+      const member = local.join();
+      await member.close();
+      // The join resolves or rejects; either way it is over, and it must not have left a hub running.
+      await within(WAIT, "the join to settle", member.ready.catch(() => {}));
+      assert.equal(member.isHub, false);
+      const lock = await tryLockFile(join(local.dir.path, "t.lock"));
+      assert.ok(lock, "the lock is free once close() has resolved");
+      await lock.release();
+      assert.throws(() => statSync(member.path), { code: "ENOENT" });
+    } finally {
+      await local.stop();
+    }
+  },
+);
 
 test('A "hub" member refuses with HubExistsError while a live process hosts the hub', PROCESS_TEST, async () => {
   const cluster = new Cluster();

@@ -147,6 +147,8 @@ export class ChannelPeer extends Peer<ChannelEventMap> {
   /** Id and incarnation of the member hosting the hub we last connected to. */
   #lastHub: string | undefined;
   #lost: (() => void) | undefined;
+  /** The join attempt under way, if any: `close()` waits for it, so that a hub it takes is dropped, not left serving. */
+  #attempt: Promise<unknown> | undefined;
   /** Ids of the last host's live members, kept from others until `#heldUntil` while they reconnect. */
   #heldIds: number[] = [];
   #heldUntil = 0;
@@ -221,7 +223,9 @@ export class ChannelPeer extends Peer<ChannelEventMap> {
     let lastError: unknown;
     while (!this.#stopped) {
       try {
-        if (await this.#joinOnce()) return;
+        const attempt = this.#joinOnce();
+        this.#attempt = attempt.catch(() => {});
+        if (await attempt) return;
       } catch (err) {
         if (
           // Retrying cannot help these: ready rejects with them at once.
@@ -356,6 +360,8 @@ export class ChannelPeer extends Peer<ChannelEventMap> {
   /**
    * Leaves the channel. A member hosting the hub closes it and releases the
    * lock at once, so the others elect a new hub without waiting for timeouts.
+   * A join under way (the first, or one after the hub was lost) is waited
+   * for first: if it took the hub, the hub is closed too.
    *
    * @example
    * ```ts
@@ -369,6 +375,8 @@ export class ChannelPeer extends Peer<ChannelEventMap> {
     this.#stopped = true;
     this.#lost?.();
     await super.close();
+    // The attempt may have taken the lock and be hosting: once it has settled, there is nothing left to take.
+    await this.#attempt;
     // Let frames already queued for the other members reach them.
     await this.#dropHub(500);
   }
