@@ -157,7 +157,6 @@ class BunConnection implements ByteChannelConnection {
         this.#lost = reject;
       });
       if (this.#closed) throw new Error("Socket is closed");
-      if (this.#closed) throw new Error("Socket is closed");
       const written = this.#socket.write(chunk.subarray(offset));
       if (written < 0) throw new Error("Socket is closed");
       offset += written;
