@@ -7,7 +7,7 @@ import { encodeMessage, Kind, type MemberChange } from "./protocol.ts";
  * grows with the cost of an announcement, so the cost per join stays bounded.
  */
 const BATCH_FROM_PEERS = 64;
-const BATCH_US_PER_PEER = 100;
+const BATCH_US_PER_PEER = 250;
 const MAX_BATCH_MS = 250;
 
 /**

@@ -1,6 +1,7 @@
 import { NoSuchPeerError } from "../errors.ts";
 import type { DeliveryPolicy } from "./link.ts";
 import type { PeerInfo } from "./protocol.ts";
+import { IdTable } from "./id_table.ts";
 
 /** What a {@linkcode PeerView} needs from its peer. */
 export interface PeerViewHost {
@@ -30,7 +31,7 @@ export class PeerView {
   readonly #host: PeerViewHost;
   readonly #policy: DeliveryPolicy | undefined;
   readonly #graceMs: number;
-  readonly #byId = new Map<number, PeerInfo>();
+  readonly #byId = new IdTable<PeerInfo>();
   readonly #byName = new Map<string, number>();
   /** With a policy: members at the current link (the view also keeps those away, for a grace period). */
   readonly present = new Set<number>();
@@ -49,12 +50,12 @@ export class PeerView {
 
   /** The ids in view. */
   ids(): number[] {
-    return [...this.#byId.keys()];
+    return this.#byId.ids();
   }
 
   /** The peers in view, by id. */
   list(): PeerInfo[] {
-    return [...this.#byId.values()];
+    return this.#byId.values();
   }
 
   /** The id of peer `to` (an id or a name) in view. */
@@ -89,7 +90,7 @@ export class PeerView {
     for (const old of this.list()) {
       if (!isSelf(old) && !same(next.get(old.id), old)) this.leave(old.id, "not at the hub after reconnecting");
     }
-    const before = new Map(this.#byId);
+    const before = new Map(this.#byId.values().map((p) => [p.id, p]));
     this.#byId.clear();
     this.#byName.clear();
     for (const info of peers) {
