@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { FrameWriter } from "../src/bus/frame_writer.ts";
-import { FrameParser } from "../src/codec/frame_parser.ts";
+import { frameBytes, FrameParser } from "../src/codec/frame_parser.ts";
 
 /** A sink that records each write and completes it only when `release()` is called. */
 function heldSink(): { writable: WritableStream<Uint8Array>; writes: Uint8Array[]; release(): void } {
@@ -84,4 +84,35 @@ test("FrameWriter records when it last made progress: a completed write, or the 
   assert.ok(writer.progressAt > queuedAt, "moved when the write completed");
   sink.release();
   await writer.idle();
+});
+
+test("FrameWriter.pushShared writes a frame shared by many writers as it is, in order with what waits before it", async () => {
+  const shared = frameBytes(new Uint8Array([7, 7, 7]));
+  const before = shared.slice();
+  const idle = heldSink();
+  const busy = heldSink();
+  const idleWriter = new FrameWriter(idle.writable, { maxMessages: 10, maxBytes: 1 << 20 });
+  const busyWriter = new FrameWriter(busy.writable, { maxMessages: 10, maxBytes: 1 << 20 });
+  // An idle writer takes the shared frame as its own write; a writer with frames waiting copies it in behind them.
+  idleWriter.pushShared(shared);
+  idleWriter.push(new Uint8Array([1]));
+  busyWriter.push(new Uint8Array([2]));
+  busyWriter.pushShared(shared);
+  assert.equal(idleWriter.messages, 2);
+  assert.equal(busyWriter.messages, 2);
+  const framesOf = async (sink: ReturnType<typeof heldSink>, writer: FrameWriter) => {
+    for (let round = 0; round < 10 && writer.messages > 0; round++) {
+      await turn();
+      sink.release();
+    }
+    await writer.idle();
+    const frames: number[][] = [];
+    const parser = new FrameParser();
+    for (const chunk of sink.writes) parser.push(chunk, (f) => frames.push([...f]));
+    return frames;
+  };
+  assert.deepEqual(await framesOf(idle, idleWriter), [[7, 7, 7], [1]]);
+  assert.deepEqual(await framesOf(busy, busyWriter), [[2], [7, 7, 7]]);
+  assert.deepEqual(shared, before, "the shared frame is never changed");
+  assert.equal(idleWriter.framesOut + busyWriter.framesOut, 4);
 });

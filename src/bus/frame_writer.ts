@@ -89,6 +89,8 @@ interface Sealed {
   frames: number;
   /** The batch it is in, to give back to the pool once written. */
   batch: Uint8Array | undefined;
+  /** A frame other writers write too (see pushShared): nobody's to give back. */
+  shared?: boolean;
 }
 
 /**
@@ -193,17 +195,36 @@ export class FrameWriter {
   }
 
   /**
+   * Queues `frame` (header included), which other writers queue too: when
+   * nothing is waiting in the batch it is written as it is, never copied nor
+   * changed; else it is copied in behind what waits, as {@linkcode push} does.
+   * The hub's announcements go to every peer at once: copied, each took a
+   * batch of its own, a thousand at a time (issue 13).
+   */
+  pushShared(frame: Uint8Array): void {
+    if (this.#batch || this.#failed) return this.push(frame.subarray(FRAME_HEADER_BYTES));
+    this.#schedule();
+    this.#sealed.push({ bytes: frame, frames: 1, batch: undefined, shared: true });
+    this.#sealedMessages++;
+    this.#sealedBytes += frame.byteLength;
+  }
+
+  #schedule(): void {
+    if (this.messages === 0) this.progressAt = performance.now();
+    if (!this.#scheduled && !this.#writing) {
+      this.#scheduled = true;
+      queueMicrotask(this.#drainSoon);
+    }
+  }
+
+  /**
    * Makes room for a frame body of `bodyBytes`, writes its header, and
    * returns the offset in {@linkcode buffer} where the caller writes the
    * body now (before yielding). Returns -1 if the writer has failed.
    */
   reserve(bodyBytes: number, droppable = false): number {
     if (this.#failed) return -1;
-    if (this.messages === 0) this.progressAt = performance.now();
-    if (!this.#scheduled && !this.#writing) {
-      this.#scheduled = true;
-      queueMicrotask(this.#drainSoon);
-    }
+    this.#schedule();
     const frameBytes = FRAME_HEADER_BYTES + bodyBytes;
     if (frameBytes >= OWN_BUFFER_FRAME_BYTES) {
       this.#seal();
@@ -335,6 +356,7 @@ export class FrameWriter {
         let pooled = true;
         if (sealed) {
           ({ bytes, frames, batch } = sealed);
+          pooled = sealed.shared !== true;
           const [n, taken] = this.#writable(bytes, bytes.byteLength, frames);
           if (taken < frames) {
             // The rest of the run stays first in line, and its batch goes back once the rest is written.

@@ -1,3 +1,4 @@
+import { frameBytes } from "../codec/frame_parser.ts";
 import type { PeerLink } from "./peer_link.ts";
 import { encodeMessage, Kind, type MemberChange } from "./protocol.ts";
 
@@ -53,9 +54,11 @@ export class MemberAnnouncements {
         ? { k: Kind.Join, peer: first.join }
         : { k: Kind.Leave, id: first.leave, reason: first.reason },
     );
+    // One frame, header included, that every link writes as it is.
+    const shared = frameBytes(frame);
     for (const link of this.#links.values()) {
       link.announced = true;
-      link.writer.push(frame);
+      link.writer.pushShared(shared);
     }
   }
 }
