@@ -23,6 +23,9 @@ const OWN_BUFFER_FRAME_BYTES = 64 * 1024;
 /** One write takes at most this much of a run (see #writable); more than the kernel's socket buffer. */
 const MAX_WRITE_BYTES = 256 * 1024;
 
+/** Writers waiting for the microtask that drains them (see FrameWriter.#drainScheduled). */
+let scheduled: FrameWriter[] = [];
+
 /** Where `#target` points before the first frame: one empty array for every writer (an ArrayBuffer each costs memory). */
 const NO_BYTES = new Uint8Array(0);
 
@@ -213,7 +216,7 @@ export class FrameWriter {
     if (this.messages === 0) this.progressAt = performance.now();
     if (!this.#scheduled && !this.#writing) {
       this.#scheduled = true;
-      queueMicrotask(this.#drainSoon);
+      if (scheduled.push(this) === 1) queueMicrotask(FrameWriter.#drainScheduled);
     }
   }
 
@@ -397,7 +400,14 @@ export class FrameWriter {
         this.framesOut += frames;
         this.bytesOut += bytes.byteLength;
         const writing = this.#sink.write(bytes);
-        if (writing) return void writing.then(this.#writtenLater, this.#failLater);
+        if (writing) {
+          this.#writtenLater ??= () => {
+            this.#written();
+            this.#writeNext();
+          };
+          this.#failLater ??= () => this.#fail();
+          return void writing.then(this.#writtenLater, this.#failLater);
+        }
         this.#written();
       }
     } catch {
@@ -447,13 +457,17 @@ export class FrameWriter {
     return [at, taken];
   }
 
-  // Bound once: the write path allocates no closure per batch.
-  readonly #drainSoon = (): void => this.#drain();
-  readonly #writtenLater = (): void => {
-    this.#written();
-    this.#writeNext();
-  };
-  readonly #failLater = (): void => this.#fail();
+  /** Drains every writer scheduled since the last time: one microtask for all of them (a broadcast schedules each peer's). */
+  static #drainScheduled(): void {
+    const writers = scheduled;
+    scheduled = [];
+    for (const writer of writers) writer.#drain();
+  }
+
+  // Made on the first write that completes later (Deno's all do, Bun's rarely), then kept: no closure per batch,
+  // and none for a connection that never needs them.
+  #writtenLater: (() => void) | undefined;
+  #failLater: (() => void) | undefined;
 
   /** A write failed: nothing more can be written in order, so the connection (or stream) is closed. */
   #fail(): void {

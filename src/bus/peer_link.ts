@@ -58,7 +58,8 @@ export class PeerLink implements FrameHandlers {
   goodbye: Promise<void> | undefined;
   /** Set by the hub for its own peer's link (the in-memory one). */
   isHubPeer = false;
-  #drainWaiters: Array<() => void> = [];
+  /** Made when first waited on: most links never are. */
+  #drainWaiters: Array<() => void> | undefined;
   #goodbyeTimer: ReturnType<typeof setTimeout> | undefined;
   #settings: LinkReadSettings | undefined;
   #events: LinkEvents | undefined;
@@ -86,7 +87,9 @@ export class PeerLink implements FrameHandlers {
 
   /** Wakes those waiting for a write to this peer: one completed, or it is gone. */
   wakeDrainWaiters(): void {
-    if (this.#drainWaiters.length > 0) { for (const wake of this.#drainWaiters.splice(0)) wake(); }
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = undefined;
+    if (waiters) { for (const wake of waiters) wake(); }
   }
 
   /** Resolves after the next completed write to this peer, when it is gone, or after `ms`. */
@@ -97,7 +100,7 @@ export class PeerLink implements FrameHandlers {
         clearTimeout(timer);
         resolve();
       }
-      this.#drainWaiters.push(done);
+      (this.#drainWaiters ??= []).push(done);
     });
   }
 
