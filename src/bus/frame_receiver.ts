@@ -48,11 +48,6 @@ export class FrameReceiver implements ByteSink {
     this.#channel.open(this);
   }
 
-  /** Whether the reading ended. */
-  get ended(): boolean {
-    return this.#ended;
-  }
-
   /** Stops reading the socket until {@linkcode resume}: what is sent waits in the kernel, then in the sender. */
   pause(): void {
     this.#channel.pause();
