@@ -280,22 +280,22 @@ export class Hub extends EventTarget {
         this.#undeliverable(from, m, "queue_full", dest.id);
         // The sender marks dest busy on this report, so it must hear `room` later even if none of its frames was
         // queued for dest, its own copy of a broadcast included (else flush() never resolves; tests/load/).
-        dest.toldBusy.add(from.id);
+        (dest.toldBusy ??= new Set()).add(from.id);
         return;
       }
     }
     writer.push(body, isBroadcast);
     if (dest.dropOldest || from === dest) return;
     if (paced) from.paceBy(dest);
-    else if (writer.aboveHighWater && !dest.toldBusy.has(from.id)) {
-      dest.toldBusy.add(from.id);
+    else if (writer.aboveHighWater && !dest.toldBusy?.has(from.id)) {
+      (dest.toldBusy ??= new Set()).add(from.id);
       from.writer.push(encodeMessage({ k: Kind.Busy, id: dest.id }));
     }
   }
 
   #onWritten(link: PeerLink): void {
     link.wakeDrainWaiters();
-    if (link.toldBusy.size === 0 || !link.writer.belowLowWater) return;
+    if (!link.toldBusy?.size || !link.writer.belowLowWater) return;
     const room = encodeMessage({ k: Kind.Room, id: link.id });
     for (const id of link.toldBusy) this.#links.get(id)?.writer.push(room);
     link.toldBusy.clear();
@@ -400,7 +400,7 @@ export class Hub extends EventTarget {
       );
     });
     for (const other of this.#links.values()) {
-      if (other.toldBusy.delete(info.id)) this.#onWritten(other);
+      if (other.toldBusy?.delete(info.id)) this.#onWritten(other);
     }
     this.#announcements.announce({ leave: info.id, reason }, { now: this.#closing });
     if (this.#closing && this.#inFlight.size === 0) this.#wakeDrained?.();

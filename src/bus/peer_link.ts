@@ -12,6 +12,9 @@ import type { RouteMatcher } from "./route_pattern.ts";
  */
 const STALL_MS = 100;
 
+/** The routes of a peer that serves none: one array for all of them. */
+const NO_PATTERNS: readonly RouteMatcher[] = Object.freeze([]);
+
 /** What a link's read loop needs to know. */
 export interface LinkReadSettings {
   maxFrameBytes: number;
@@ -36,13 +39,13 @@ export class PeerLink implements FrameHandlers {
   readonly conn: Connection;
   readonly writer: FrameWriter;
   info: PeerInfo | undefined;
-  patterns: RouteMatcher[] = [];
+  patterns: readonly RouteMatcher[] = NO_PATTERNS;
   dropOldest = false;
   isHost = false;
   /** Set when the handshake was refused: the connection is closing and nothing more from it is read. */
   refused = false;
-  /** Senders told this peer's queue is full, to be told when room returns. */
-  readonly toldBusy = new Set<number>();
+  /** Senders told this peer's queue is full, to be told when room returns. Made when first needed. */
+  toldBusy: Set<number> | undefined;
   /**
    * Destinations of this peer's broadcasts whose queues filled past a quarter: it is not read until they drain or
    * stall. Made when first needed: most peers never broadcast into a full queue, and an idle peer should cost little.

@@ -54,8 +54,13 @@ const HALF_OPEN = true;
 /** Bytes a paused reader lets queue in user space before pausing the socket. */
 const READ_HIGH_WATER_BYTES = 64 * 1024;
 
-class BunConnection implements ByteChannelConnection {
-  readonly [BYTE_CHANNEL]: ByteChannel = new BunByteChannel(this);
+/**
+ * One Bun socket, with both faces: the Web Streams of a `Connection` and the
+ * byte channel (Bun pushes each chunk to a callback already: the channel is
+ * that callback, with pause/resume and write). One object per connection.
+ */
+class BunConnection implements ByteChannelConnection, ByteChannel {
+  readonly [BYTE_CHANNEL]: ByteChannel = this;
   readonly #socket: BunSocket;
   /** Set when the byte channel is open: data goes straight to it, not to `readable`. */
   #sink: ByteSink | undefined;
@@ -117,7 +122,7 @@ class BunConnection implements ByteChannelConnection {
   }
 
   /** Opens the byte channel (see ByteChannel.open). */
-  openChannel(sink: ByteSink): void {
+  open(sink: ByteSink): void {
     // Locks the stream face: the socket has one reader (throws if it was read first).
     if (this.#readable) void this.#readable.getReader();
     this.#channelOpened = true;
@@ -133,8 +138,20 @@ class BunConnection implements ByteChannelConnection {
     }
   }
 
-  get socket(): BunSocket {
-    return this.#socket;
+  /** See ByteChannel.pause. */
+  pause(): void {
+    this.#socket.pause();
+  }
+
+  /** See ByteChannel.resume. */
+  resume(): void {
+    this.#socket.resume();
+  }
+
+  /** See ByteChannel.closeWrite. */
+  closeWrite(): Promise<void> {
+    this.#socket.shutdown();
+    return Promise.resolve();
   }
 
   /** Writes at once when the socket takes everything (the common case), without a promise. */
@@ -244,36 +261,6 @@ class BunConnection implements ByteChannelConnection {
     if (!sink) return;
     this.#sink = undefined;
     sink.end(error);
-  }
-}
-
-/** Bun pushes each chunk to a callback already: the channel is that callback, with pause/resume and write. */
-class BunByteChannel implements ByteChannel {
-  readonly #conn: BunConnection;
-
-  constructor(conn: BunConnection) {
-    this.#conn = conn;
-  }
-
-  open(sink: ByteSink): void {
-    this.#conn.openChannel(sink);
-  }
-
-  pause(): void {
-    this.#conn.socket.pause();
-  }
-
-  resume(): void {
-    this.#conn.socket.resume();
-  }
-
-  write(bytes: Uint8Array): Promise<void> | undefined {
-    return this.#conn.write(bytes);
-  }
-
-  closeWrite(): Promise<void> {
-    this.#conn.socket.shutdown();
-    return Promise.resolve();
   }
 }
 
