@@ -19,8 +19,7 @@ let lastChanges: readonly MemberChange[] | undefined;
 /** The (frozen) changes of `body` if it is the frame decoded last; else undefined. */
 export function cachedMembership(body: Uint8Array): readonly MemberChange[] | undefined {
   const last = lastFrame;
-  if (!last || last.byteLength !== body.byteLength) return undefined;
-  for (let i = 0; i < body.byteLength; i++) if (body[i] !== last[i]) return undefined;
+  if (!last || last.byteLength !== body.byteLength || !bytesAt(body, 0, body.byteLength, last)) return undefined;
   return lastChanges;
 }
 

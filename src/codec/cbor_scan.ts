@@ -38,6 +38,7 @@ export function scanCbor(bytes: Uint8Array, maxDepth: number = MAX_CBOR_DEPTH): 
   while (!done) {
     if (at >= end) fail("truncated item", at);
     const start = at;
+    // The head read inline, with its bounds checks: calling cborHeadArgument (below) here made a scan 17 % slower.
     const initial = bytes[at++];
     const major = initial >> 5;
     const info = initial & 0x1f;
