@@ -134,17 +134,40 @@ export async function cpuMicros(pid) {
 const CLOCK_TICKS_PER_SECOND = 100;
 
 /**
- * CPU per round trip, of this process and of the server `serverPid`: after a
- * warm-up, `spec.count` sequential round trips, both processes' CPU read
- * from /proc before and after.
+ * CPU per round trip, of this process and of the server `serverPid`, in two
+ * windows of `spec.count` sequential round trips, both processes' CPU read
+ * from /proc before and after each:
+ *
+ * - `first`: right after `spec.warmup` round trips, while the JIT is still
+ *   compiling the hot path (its compiler threads count: they are the
+ *   process's CPU too);
+ * - `steady`: after `spec.settle` round trips in all, once it has stopped.
  *
  * @param {(payload: any) => Promise<unknown>} roundTrip Sends `payload` and resolves on its echo.
  * @param {any} payload What to send.
- * @param {{ warmup: number; count: number; serverPid: number }} spec Counts and the server's pid.
- * @returns {Promise<{ n: number; seconds: number; client: number; server: number }>} µs of CPU per round trip.
+ * @param {{ warmup: number; count: number; settle: number; serverPid: number }} spec Counts and the server's pid.
+ * @returns {Promise<{ first: CpuWindow; steady: CpuWindow }>} µs of CPU per round trip in each window.
  */
 export async function measureCpu(roundTrip, payload, spec) {
   for (let i = 0; i < spec.warmup; i++) await roundTrip(payload);
+  const first = await cpuWindow(roundTrip, payload, spec);
+  for (let i = spec.warmup + spec.count; i < spec.settle; i++) await roundTrip(payload);
+  const steady = await cpuWindow(roundTrip, payload, spec);
+  return { first, steady };
+}
+
+/**
+ * @typedef {{ n: number; seconds: number; client: number; server: number }} CpuWindow
+ * µs of CPU per round trip of this process (`client`) and the server, over `n` round trips.
+ */
+
+/**
+ * @param {(payload: any) => Promise<unknown>} roundTrip
+ * @param {any} payload
+ * @param {{ count: number; serverPid: number }} spec
+ * @returns {Promise<CpuWindow>}
+ */
+async function cpuWindow(roundTrip, payload, spec) {
   const client0 = await cpuMicros(process.pid);
   const server0 = await cpuMicros(spec.serverPid);
   const start = performance.now();

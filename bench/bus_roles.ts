@@ -8,9 +8,9 @@
  *   the count and `end` is answered with a `done` alert carrying it; with
  *   `spec.echo` it also answers `/bench/echo`;
  * - `latency`: sequential requests to `spec.route`, one outstanding;
- * - `cpu`: `spec.count` sequential requests of `spec.bytes` to `/ipcbus/echo`,
- *   reporting the CPU this process and the hub (`spec.serverPid`) spent per
- *   request;
+ * - `cpu`: sequential requests of `spec.bytes` to `/ipcbus/echo`, reporting
+ *   the CPU this process and the hub (`spec.serverPid`) spent per request in
+ *   two windows of `spec.count` (`measureCpu`);
  * - `pipelined`: requests to `/ipcbus/echo` with `spec.window` outstanding;
  * - `alerts`: alerts `t` to the receivers named in `spec.to`, or broadcast
  *   when `spec.broadcast`, as fast as the peer lets it (a full queue throws

@@ -6,8 +6,9 @@
  * (argument 3) where it measures:
  * - `echo-server`: sends every complete frame back;
  * - `latency`: ping-pong round trips, one outstanding;
- * - `cpu`: `spec.count` ping-pong round trips of `spec.bytes`, reporting the
- *   CPU this process and the server (`spec.serverPid`) spent per round trip;
+ * - `cpu`: ping-pong round trips of `spec.bytes`, reporting the CPU this
+ *   process and the server (`spec.serverPid`) spent per round trip in two
+ *   windows of `spec.count` (`measureCpu`);
  * - `pipelined`: requests with a window of frames outstanding;
  * - `sink`: counts frames, decoding each body with cbor-x; an empty frame
  *   ends a round and is answered with a frame holding the count;
