@@ -68,10 +68,11 @@ export class HubLink implements Link {
   constructor(conn: Connection, settings: HubLinkSettings) {
     this.#conn = conn;
     this.#settings = settings;
+    // No progress times: nothing on a peer's side asks how long its queue has waited.
     this.#writer = new FrameWriter(conn, {
       maxMessages: settings.maxQueueMessages,
       maxBytes: settings.maxQueueBytes,
-    });
+    }, false);
   }
 
   async open(handler: LinkHandler): Promise<LinkWelcome> {

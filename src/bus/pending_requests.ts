@@ -72,7 +72,10 @@ export class PendingRequests {
     if (entry.onAbort) entry.signal!.removeEventListener("abort", entry.onAbort);
     if (isError) entry.reject(error);
     else entry.resolve(value);
-    if (this.#entries.size === 0) { for (const wake of this.#idleWaiters.splice(0)) wake(); }
+    // Checked first: sequential requests empty the table on every answer.
+    if (this.#entries.size === 0 && this.#idleWaiters.length > 0) {
+      for (const wake of this.#idleWaiters.splice(0)) wake();
+    }
     return true;
   }
 

@@ -119,15 +119,13 @@ export class FrameParser {
       while (this.#headBytes < FRAME_HEADER_BYTES && at < end) head[this.#headBytes++] = chunk[at++];
       if (this.#headBytes < FRAME_HEADER_BYTES) return;
       this.#headBytes = 0;
-      const bodyBytes = this.#readLength(head[0] * 0x1000000 + (head[1] << 16 | head[2] << 8 | head[3]));
+      const bodyBytes = this.#readLength(readFrameHeader(head, 0));
       if (end - at < bodyBytes) return this.#assemble(chunk, at, bodyBytes);
       onFrame(chunk.subarray(at, at + bodyBytes), kept && bodyBytes * 2 >= end);
       at += bodyBytes;
     }
     while (end - at >= FRAME_HEADER_BYTES) {
-      const bodyBytes = this.#readLength(
-        chunk[at] * 0x1000000 + (chunk[at + 1] << 16 | chunk[at + 2] << 8 | chunk[at + 3]),
-      );
+      const bodyBytes = this.#readLength(readFrameHeader(chunk, at));
       at += FRAME_HEADER_BYTES;
       if (end - at < bodyBytes) return this.#assemble(chunk, at, bodyBytes);
       onFrame(chunk.subarray(at, at + bodyBytes), kept && bodyBytes * 2 >= end);
@@ -206,6 +204,11 @@ export function writeFrameHeader(target: Uint8Array, offset: number, bodyBytes: 
   target[offset + 1] = (bodyBytes >>> 16) & 0xff;
   target[offset + 2] = (bodyBytes >>> 8) & 0xff;
   target[offset + 3] = bodyBytes & 0xff;
+}
+
+/** The body length in the 4-byte big-endian frame header at `offset`. */
+export function readFrameHeader(source: Uint8Array, offset: number): number {
+  return source[offset] * 0x1000000 + (source[offset + 1] << 16 | source[offset + 2] << 8 | source[offset + 3]);
 }
 
 /** One frame: the 4-byte header then `body`, in a new buffer. */
