@@ -103,7 +103,10 @@ export class PeerSession {
     return this.responders.serve(this.id, m, this.view.get(m.f)?.pid ?? -1, (answer) => {
       // The answer is queued before anything drain() does once this count is zero.
       done(answer);
-      if (--this.#serving === 0) { for (const wake of this.#servedWaiters.splice(0)) wake(); }
+      // Checked first: sequential requests bring the count to zero on every answer.
+      if (--this.#serving === 0 && this.#servedWaiters.length > 0) {
+        for (const wake of this.#servedWaiters.splice(0)) wake();
+      }
     });
   }
 
