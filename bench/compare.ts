@@ -620,6 +620,7 @@ function cpuRows(rawCpu: Gathered, busCpu: Gathered): void {
   const sides = [["client", "client"], ["server", "hub"]] as const;
   const windows = [["steady", ""], ["first", ", first 20 000 (JIT compiling)"]] as const;
   for (const [window, label] of windows) {
+    const steady = window === "steady";
     const side = (g: Gathered, key: "client" | "server") => median(g.cpu.map((r) => r[window][key]));
     rows.push({ what: `CPU per round trip, raw client${label}`, size: "1 KiB", value: fmt(side(rawCpu, "client")) });
     rows.push({
@@ -632,7 +633,6 @@ function cpuRows(rawCpu: Gathered, busCpu: Gathered): void {
     }
     for (const [key, name] of sides) {
       const added = side(busCpu, key) - side(rawCpu, key);
-      const steady = window === "steady";
       rows.push({
         what: `CPU added by ipcbus per round trip, ${name}${label}`,
         size: "1 KiB",

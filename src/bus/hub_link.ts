@@ -1,3 +1,4 @@
+import { wakeAll } from "../util/wake_all.ts";
 import type { Connection } from "../transport/connection.ts";
 import { ConnectError, ErrorCode, FrameTooLargeError, IpcError, QueueFullError } from "../errors.ts";
 import { errorFromCode } from "../error_from_code.ts";
@@ -226,7 +227,7 @@ export class HubLink implements Link {
         const { id } = asBusyOrRoom(m);
         this.#busy.delete(id);
         h.room(id);
-        if (this.#busy.size === 0) this.#wake();
+        if (this.#busy.size === 0) wakeAll(this.#roomWaiters);
         return;
       }
       case Kind.Error: {
@@ -249,18 +250,14 @@ export class HubLink implements Link {
 
   #setRoom(id: number): void {
     this.#busy.delete(id);
-    if (this.#busy.size === 0) this.#wake();
-  }
-
-  #wake(): void {
-    for (const wake of this.#roomWaiters.splice(0)) wake();
+    if (this.#busy.size === 0) wakeAll(this.#roomWaiters);
   }
 
   #end(): void {
     this.#done = true;
     void this.#conn.close();
     this.#busy.clear();
-    this.#wake();
+    wakeAll(this.#roomWaiters);
   }
 
   checkRoom(to: number | undefined, what: string): void {

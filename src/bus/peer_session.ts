@@ -1,3 +1,4 @@
+import { wakeAll } from "../util/wake_all.ts";
 import { decodeCbor, encodeCbor, encodeCborTransient } from "../codec/cbor.ts";
 import { ClosedError, FrameTooLargeError, IpcError, QueueFullError } from "../errors.ts";
 import { randomHex } from "../util/random_hex.ts";
@@ -103,10 +104,7 @@ export class PeerSession {
     return this.responders.serve(this.id, m, this.view.get(m.f)?.pid ?? -1, (answer) => {
       // The answer is queued before anything drain() does once this count is zero.
       done(answer);
-      // Checked first: sequential requests bring the count to zero on every answer.
-      if (--this.#serving === 0 && this.#servedWaiters.length > 0) {
-        for (const wake of this.#servedWaiters.splice(0)) wake();
-      }
+      if (--this.#serving === 0) wakeAll(this.#servedWaiters);
     });
   }
 

@@ -1,4 +1,5 @@
 import { TimeoutError } from "../errors.ts";
+import { wakeAll } from "../util/wake_all.ts";
 import { DeadlineTimer } from "./deadline_timer.ts";
 import type { MessageHeaders } from "./headers.ts";
 import { reply } from "./reply.ts";
@@ -72,10 +73,7 @@ export class PendingRequests {
     if (entry.onAbort) entry.signal!.removeEventListener("abort", entry.onAbort);
     if (isError) entry.reject(error);
     else entry.resolve(value);
-    // Checked first: sequential requests empty the table on every answer.
-    if (this.#entries.size === 0 && this.#idleWaiters.length > 0) {
-      for (const wake of this.#idleWaiters.splice(0)) wake();
-    }
+    if (this.#entries.size === 0) wakeAll(this.#idleWaiters);
     return true;
   }
 

@@ -1,3 +1,4 @@
+import { wakeAll } from "../util/wake_all.ts";
 import { QueueFullError } from "../errors.ts";
 import type { Ack, DeliveryHost, DeliveryPolicy, Sequence } from "../bus/link.ts";
 import type { MessageHeaders } from "../bus/headers.ts";
@@ -265,8 +266,8 @@ export class ReliableDelivery implements DeliveryPolicy {
   }
 
   #wakeIfRoom(): void {
-    if (this.#entries * 2 < this.#limit) { for (const wake of this.#roomWaiters.splice(0)) wake(); }
-    if (this.#entries === 0) { for (const wake of this.#ackedWaiters.splice(0)) wake(); }
+    if (this.#entries * 2 < this.#limit) wakeAll(this.#roomWaiters);
+    if (this.#entries === 0) wakeAll(this.#ackedWaiters);
   }
 
   /** Stops timers and releases waiters. */
@@ -274,7 +275,7 @@ export class ReliableDelivery implements DeliveryPolicy {
     clearTimeout(this.#ackTimer);
     this.#ackTimer = undefined;
     this.#connected = false;
-    for (const wake of this.#roomWaiters.splice(0)) wake();
-    for (const wake of this.#ackedWaiters.splice(0)) wake();
+    wakeAll(this.#roomWaiters);
+    wakeAll(this.#ackedWaiters);
   }
 }

@@ -1,3 +1,4 @@
+import { wakeAll } from "../util/wake_all.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
 
 /** The limits of an {@linkcode Outbox}. */
@@ -79,7 +80,7 @@ export class Outbox {
       }
     } finally {
       this.#flushing = false;
-      for (const wake of this.#waiters.splice(0)) wake();
+      wakeAll(this.#waiters);
     }
   }
 }
