@@ -618,6 +618,34 @@ for (const runtime of runtimes) {
   });
 }
 
+for (const runtime of runtimes) {
+  test(`A byte channel reads each frame whole after its read buffer shrank to idle and grew again, with a ${NAME[runtime]} echo server`, async () => {
+    const dir = tempDir();
+    const path = `${dir.path}/echo.sock`;
+    const server = await startServer(runtime, path);
+    try {
+      const conn = await dial(path);
+      const channel = byteChannel(conn);
+      const reader = channelReader(conn);
+      await reader.until(1);
+      // One frame in flight at a time, so each read holds one message: small
+      // ones shrink a Deno reader's buffer to its smallest, then each size
+      // class in turn overflows it, and small ones shrink it again.
+      const sizes = [8, 8, 8, 8, 8, 8, 600, 8, 1500, 3000, 20_000, 9000, 8, 8, 8, 8, 8, 8, 5000, 700, 8, 8, 70_000, 8];
+      const sent = sizes.map((size, i) => new Uint8Array(size).fill(i + 1));
+      for (const [i, value] of sent.entries()) {
+        await channel.write(frameBytes(encodeCbor(value)));
+        await reader.until(2 + i);
+      }
+      assert.deepEqual(reader.values, [{ server: runtime }, ...sent]);
+      await conn.close();
+    } finally {
+      await server.kill();
+      dir.remove();
+    }
+  });
+}
+
 test("A paused byte channel leaves the bytes in the socket, so the writer waits, until it resumes", async () => {
   const dir = tempDir();
   const listener = await listen(`${dir.path}/c.sock`);

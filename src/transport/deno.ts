@@ -11,6 +11,7 @@
  * @module
  */
 import type { Connection, DialOptions, Listener, ListenOptions } from "./connection.ts";
+import { ReadBufferSize } from "./read_buffer_size.ts";
 import { bindSocket, dialSocket, isDeadSocketError, removeSocketFile, socketInode } from "./socket_path.ts";
 
 import {
@@ -45,13 +46,6 @@ const deno = () => (globalThis as unknown as { Deno: DenoApi }).Deno;
 
 /** Bytes a `readable` read asks the socket for when the reader brings no buffer of its own. */
 const READ_CHUNK_BYTES = 64 * 1024;
-/**
- * The byte channel's own read buffer, for the read that waits while the
- * socket is quiet: a pending read holds its buffer for as long as the other
- * side stays silent, so an idle connection costs this much (issue 13: a
- * hub's idle peer should cost at most 16 KiB).
- */
-const IDLE_READ_BYTES = 8 * 1024;
 /**
  * After a read that filled its buffer more is waiting: the next read goes
  * into one of these, shared by all connections and taken only for the read
@@ -171,7 +165,11 @@ class DenoByteChannel extends ReadLoopPause implements ByteChannel {
   }
 
   async #pump(sink: ByteSink): Promise<void> {
-    const own = new Uint8Array(IDLE_READ_BYTES);
+    // The read that waits while the socket is quiet goes into a buffer of our
+    // own, sized to what this connection's reads return (see ReadBufferSize):
+    // it is held for as long as the other side is silent.
+    const ownSize = new ReadBufferSize();
+    let own = new Uint8Array(ownSize.bytes);
     let burst = false;
     let error: unknown;
     try {
@@ -189,12 +187,14 @@ class DenoByteChannel extends ReadLoopPause implements ByteChannel {
         // A read that filled its buffer left more behind: read it at once
         // into a large shared buffer. One that did not emptied the socket, and
         // the next may wait long: into the small buffer of our own.
+        if (!burst && own.byteLength !== ownSize.bytes) own = new Uint8Array(ownSize.bytes);
         const buffer: Uint8Array = burst ? burstBuffers.pop() ?? new Uint8Array(BURST_READ_BYTES) : own;
         try {
           const n = await this.#conn.read(buffer);
           if (n === null) break;
           sink.data(buffer.subarray(0, n), false);
           burst = n === buffer.byteLength;
+          if (buffer === own) ownSize.record(n);
         } finally {
           if (buffer !== own && burstBuffers.length < MAX_POOLED_BURST_BUFFERS) burstBuffers.push(buffer);
         }
