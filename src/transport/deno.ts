@@ -11,6 +11,7 @@
  * @module
  */
 import type { Connection, DialOptions, Listener, ListenOptions } from "./connection.ts";
+import { LARGE_READ_BYTES, raiseHeapThresholds } from "./heap_thresholds.ts";
 import { ReadBufferSize } from "./read_buffer_size.ts";
 import { bindSocket, dialSocket, isDeadSocketError, removeSocketFile, socketInode } from "./socket_path.ts";
 
@@ -178,6 +179,9 @@ class DenoByteChannel extends ReadLoopPause implements ByteChannel {
         if (this.paused) await this.untilResumed();
         const space = sink.space?.();
         if (space) {
+          // A large frame is coming, and one fresh buffer per frame for its user:
+          // let glibc keep large blocks in its heap from now on.
+          if (space.byteLength >= LARGE_READ_BYTES) raiseHeapThresholds();
           const n = await this.#conn.read(space);
           if (n === null) break;
           sink.data(space.subarray(0, n), true);
