@@ -594,15 +594,31 @@ function channelReader(conn: Connection) {
   };
 }
 
+/** Runs `body` with a byte channel of a connection to an echo server of `runtime` and a reader of it; cleans up after. */
+async function withEchoChannel(
+  runtime: Runtime,
+  body: (
+    conn: Connection,
+    channel: ReturnType<typeof byteChannel>,
+    reader: ReturnType<typeof channelReader>,
+  ) => Promise<void>,
+): Promise<void> {
+  const dir = tempDir();
+  const path = `${dir.path}/echo.sock`;
+  const server = await startServer(runtime, path);
+  try {
+    const conn = await dial(path);
+    await body(conn, byteChannel(conn), channelReader(conn));
+    await conn.close();
+  } finally {
+    await server.kill();
+    dir.remove();
+  }
+}
+
 for (const runtime of runtimes) {
   test(`A byte channel exchanges frames large and small with a ${NAME[runtime]} echo server, in order`, async () => {
-    const dir = tempDir();
-    const path = `${dir.path}/echo.sock`;
-    const server = await startServer(runtime, path);
-    try {
-      const conn = await dial(path);
-      const channel = byteChannel(conn);
-      const reader = channelReader(conn);
+    await withEchoChannel(runtime, async (conn, channel, reader) => {
       const sent = [1, "two", new Uint8Array(300_000).fill(3), { four: [4] }, new Uint8Array(5000).fill(5), "six"];
       for (const value of sent) await channel.write(frameBytes(encodeCbor(value)));
       await reader.until(1 + sent.length);
@@ -610,23 +626,11 @@ for (const runtime of runtimes) {
       assert.ok(conn.readable.locked, "the stream face is locked while the channel reads");
       await channel.closeWrite();
       assert.equal(await within(5000, "the end", reader.end), "end");
-      await conn.close();
-    } finally {
-      await server.kill();
-      dir.remove();
-    }
+    });
   });
-}
 
-for (const runtime of runtimes) {
   test(`A byte channel reads each frame whole after its read buffer shrank to idle and grew again, with a ${NAME[runtime]} echo server`, async () => {
-    const dir = tempDir();
-    const path = `${dir.path}/echo.sock`;
-    const server = await startServer(runtime, path);
-    try {
-      const conn = await dial(path);
-      const channel = byteChannel(conn);
-      const reader = channelReader(conn);
+    await withEchoChannel(runtime, async (_conn, channel, reader) => {
       await reader.until(1);
       // One frame in flight at a time, so each read holds one message: small
       // ones shrink a Deno reader's buffer to its smallest, then each size
@@ -638,11 +642,7 @@ for (const runtime of runtimes) {
         await reader.until(2 + i);
       }
       assert.deepEqual(reader.values, [{ server: runtime }, ...sent]);
-      await conn.close();
-    } finally {
-      await server.kill();
-      dir.remove();
-    }
+    });
   });
 }
 

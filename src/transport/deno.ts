@@ -190,7 +190,8 @@ class DenoByteChannel extends ReadLoopPause implements ByteChannel {
         }
         // A read that filled its buffer left more behind: read it at once
         // into a large shared buffer. One that did not emptied the socket, and
-        // the next may wait long: into the small buffer of our own.
+        // the next may wait long: into the buffer of our own, sized to this
+        // connection's reads.
         if (!burst && own.byteLength !== ownSize.bytes) own = new Uint8Array(ownSize.bytes);
         const buffer: Uint8Array = burst ? burstBuffers.pop() ?? new Uint8Array(BURST_READ_BYTES) : own;
         try {
