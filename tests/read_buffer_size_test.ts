@@ -17,8 +17,8 @@ test("A connection's read buffer starts at 512 B, so an idle peer that only said
   assert.deepEqual(sizesFor([120, 40, 40, 40]), [512, 512, 512, 512, 512]);
 });
 
-test("A read that fills the buffer moves two sizes up at once, to at most 32 KiB", () => {
-  assert.deepEqual(sizesFor([512, 2048, 8192, 32768, 32768]), [512, 2048, 8192, 32768, 32768, 32768]);
+test("A read that fills the buffer moves two sizes up at once, to at most 16 KiB", () => {
+  assert.deepEqual(sizesFor([512, 2048, 8192, 16384, 16384]), [512, 2048, 8192, 16384, 16384, 16384]);
 });
 
 test("The buffer shrinks one size after two reads in a row that fit the size below, and not after one", () => {

@@ -10,10 +10,11 @@
 /**
  * The sizes a read buffer takes, smallest first: an idle hub peer holds the
  * first (issue 13); a connection carrying 10 KiB messages reads each with one
- * read into the 16 KiB one (issue 12: two reads a message cost a Deno client
- * and hub some 5 µs of CPU each).
+ * read into the largest (issue 12: two reads a message cost a Deno client and
+ * hub some 5 µs of CPU each). A read that waits holds its buffer, however
+ * large the messages were before the quiet began: so no larger than that.
  */
-const SIZES = [512, 1024, 2048, 4096, 8192, 16384, 32768] as const;
+const SIZES = [512, 1024, 2048, 4096, 8192, 16384] as const;
 /** Steps up after a read that filled the buffer: more was waiting, so the messages are larger than it. */
 const STEPS_UP = 2;
 
@@ -22,7 +23,7 @@ const STEPS_UP = 2;
  * (the rule of Netty's `AdaptiveRecvByteBufAllocator`): it starts at the
  * smallest, goes up two sizes at once after a read that filled the buffer,
  * and down one size after two reads in a row that would have fitted the
- * size below, from 512 B to 32 KiB. A connection whose messages are 1 KiB
+ * size below, from 512 B to 16 KiB. A connection whose messages are 1 KiB
  * settles at 2 KiB and reads each message with one read; one that only said
  * hello holds 512 B.
  *
