@@ -168,7 +168,7 @@ export class FrameParser {
   }
 
   #allocate(bytes: number): Uint8Array {
-    return this.#lend ? takeLargeBuffer(bytes) : new Uint8Array(bytes);
+    return this.#lend ? takeLargeBuffer(bytes, this.#bodyBytes) : new Uint8Array(bytes);
   }
 
   /** Adds the start of `chunk` to the frame being assembled; returns where its unused bytes start. */

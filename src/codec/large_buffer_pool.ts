@@ -27,22 +27,35 @@ export const MAX_POOLED_BUFFERS = 4;
 const pooled: Uint8Array[] = [];
 
 /**
- * A buffer of at least `bytes`: the smallest pooled one that holds them, else a new one of exactly `bytes`.
+ * A buffer of at least `bytes`: the smallest pooled one that holds `wanted`
+ * if any does, else the smallest that holds `bytes`, else a new one of
+ * exactly `bytes`. A frame reader that may hold only part of a frame's room
+ * at first asks for that part and wants the whole: a pooled buffer costs
+ * nothing more for being larger, and one that holds the whole frame is never
+ * regrown (regrowing copies all that came so far).
  *
  * @param bytes Room needed.
+ * @param wanted Room that would serve the caller to the end, if a pooled buffer has it.
  * @returns A buffer that is the caller's until it gives it back with {@linkcode giveBackLargeBuffer}.
  */
-export function takeLargeBuffer(bytes: number): Uint8Array {
+export function takeLargeBuffer(bytes: number, wanted: number = bytes): Uint8Array {
   let best = -1;
   for (let i = 0; i < pooled.length; i++) {
     const size = pooled[i].byteLength;
-    if (size >= bytes && (best < 0 || size < pooled[best].byteLength)) best = i;
+    if (size < bytes || (best >= 0 && !isBetter(size, pooled[best].byteLength, wanted))) continue;
+    best = i;
   }
   if (best < 0) return new Uint8Array(bytes);
   const buffer = pooled[best];
   pooled[best] = pooled[pooled.length - 1];
   pooled.pop();
   return buffer;
+}
+
+/** Whether a pooled buffer of `size` serves a caller that wants `wanted` better than one of `than`. */
+function isBetter(size: number, than: number, wanted: number): boolean {
+  if ((size >= wanted) !== (than >= wanted)) return size >= wanted;
+  return size < than;
 }
 
 /**
