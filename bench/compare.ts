@@ -598,7 +598,7 @@ function latencyRows(rawName: string, rawLatency: Map<number, LatencyRow>, hubLa
  * Copies the kernel makes, and Bun's own copy of what it reads, are left
  * out, as raw has them too.
  */
-const PAYLOAD_COPIES = { deno: { client: 2.27, hub: 1.02 }, bun: { client: 3.0, hub: 2.0 } } as const;
+const PAYLOAD_COPIES = { deno: { client: 1.27, hub: 1.02 }, bun: { client: 2.0, hub: 2.0 } } as const;
 
 function copiesRow(): Row {
   const { client, hub } = PAYLOAD_COPIES[runtime];

@@ -137,6 +137,30 @@ test("Peer.send delivers to a peer by id or by name, and ctx.reply answers the s
   });
 });
 
+test("A Uint8Array given to send, broadcast or request is taken as it was at the call: changing it afterwards changes nothing that arrives", async () => {
+  await withBus(async (bus) => {
+    const a = await bus.connect();
+    const b = await bus.connect();
+    const got = collect(b, "bytes");
+    const sizes = [0, 5, 1024, 100_000, 1024 * 1024];
+    const expected: Uint8Array[] = [];
+    const answers: Array<Promise<unknown>> = [];
+    for (const [i, size] of sizes.entries()) {
+      const bytes = new Uint8Array(size).fill(i + 1);
+      expected.push(bytes.slice());
+      a.send(b.id, "bytes", bytes);
+      bytes.fill(0xee);
+      a.broadcast("bytes", bytes.fill(i + 1));
+      bytes.fill(0xee);
+      answers.push(a.request("/ipcbus/echo", bytes.fill(i + 1)));
+      bytes.fill(0xee);
+    }
+    assert.deepEqual(await within(WAIT, "the echoes", Promise.all(answers)), expected);
+    await until(WAIT, "every alert", () => got.length === 2 * sizes.length);
+    assert.deepEqual(got.map((g) => g.data), expected.flatMap((bytes) => [bytes, bytes]));
+  });
+});
+
 test("Peer.send throws NoSuchPeerError synchronously for an unknown id or name", async () => {
   await withBus(async (bus) => {
     const a = await bus.connect();

@@ -4,6 +4,7 @@ import { type EnvelopeFields, readEnvelope, writeEnvelope } from "../src/bus/fas
 import { FrameParser } from "../src/codec/frame_parser.ts";
 import { FrameWriter } from "../src/bus/frame_writer.ts";
 import { decodeEnvelope, encodeCbor } from "../src/codec/cbor.ts";
+import { ByteStringCbor, cborBytes } from "../src/codec/byte_string_cbor.ts";
 
 /** Writes one envelope with the hand encoder and returns the frame body. */
 async function handEncoded(kind: "a" | "q" | "p", fields: EnvelopeFields): Promise<Uint8Array> {
@@ -32,6 +33,20 @@ for (const n of numbers) {
   cases.push(["q", [["f", n], ["r", 9], ["u", "x".repeat(300)], ["d", new Uint8Array(70000).fill(1)]]]);
   cases.push(["p", [["f", 3], ["t", n], ["r", n], ["d", new Uint8Array([n & 0xff])]]]);
 }
+
+test("a byte string handed over unencoded is written byte for byte as its CBOR would be", async () => {
+  for (const size of [0, 1, 23, 24, 255, 256, 65535, 65536, 200_000]) {
+    const bytes = new Uint8Array(size).map((_, i) => i * 7);
+    const lazy = new ByteStringCbor(bytes);
+    assert.deepEqual(cborBytes(lazy), new Uint8Array(encodeCbor(bytes)));
+    for (const kind of ["a", "q", "p"] as const) {
+      const fields = (
+        d: Uint8Array | ByteStringCbor,
+      ): EnvelopeFields => [["f", 1], ["t", 2], ["r", 3], ["n", "x"], ["d", d]];
+      assert.deepEqual(await handEncoded(kind, fields(lazy)), await handEncoded(kind, fields(encodeCbor(bytes))));
+    }
+  }
+});
 
 test("envelopes written by hand decode with cbor-x to the same map", async () => {
   for (const [kind, fields] of cases) {

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { ByteStringCbor } from "../codec/byte_string_cbor.ts";
 import { headBytes, writeHead } from "../codec/cbor.ts";
 
 /** The fields of an envelope the fast path handles; which are set depends on `k`. */
@@ -37,8 +38,14 @@ export interface EnvelopeSink {
   readonly buffer: Uint8Array;
 }
 
-/** Fields to write: one-letter keys and their values; undefined values are left out. */
-export type EnvelopeFields = Array<[key: keyof typeof KEY, value: number | string | Uint8Array | undefined]>;
+/**
+ * Fields to write: one-letter keys and their values; undefined values are
+ * left out. `d` may be a {@linkcode ByteStringCbor}, written straight from
+ * the caller's array.
+ */
+export type EnvelopeFields = Array<
+  [key: keyof typeof KEY, value: number | string | Uint8Array | ByteStringCbor | undefined]
+>;
 
 const TEXT_1 = 0x61; // text string of length 1
 const KEY = {
@@ -97,7 +104,8 @@ const KIND_BYTES: Record<string, number> = { a: 0x61, q: 0x71, p: 0x70 };
  * Queues one envelope of kind `k` ("a", "q" or "p") on `writer` as one
  * frame, written in place. Text values are passed as strings and written as
  * CBOR text; numbers as cbor-x writes them (integers from -2³² to 2³²−1 as
- * CBOR integers, other numbers as float64); `Uint8Array`s as byte strings.
+ * CBOR integers, other numbers as float64); `Uint8Array`s as byte strings,
+ * and a `ByteStringCbor` as the byte string holding its CBOR.
  * `size` is {@linkcode envelopeBytes} of `fields`, if the caller has it.
  * Returns the frame body's size, or -1 if the writer has failed.
  */
@@ -124,6 +132,7 @@ export function writeEnvelope(
     buf[at++] = TEXT_1;
     buf[at++] = KEY[fields[i][0]];
     if (typeof value === "number") at = writeNumber(buf, at, value);
+    else if (value instanceof ByteStringCbor) at = value.writeTo(buf, writeHead(buf, at, 0x40, value.byteLength));
     else {
       const bytes = typeof value === "string" ? textBytes(value) : value;
       at = writeHead(buf, at, typeof value === "string" ? 0x60 : 0x40, bytes.byteLength);

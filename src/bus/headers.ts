@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { ByteStringCbor, cborBytes } from "../codec/byte_string_cbor.ts";
 import { encodeCbor } from "../codec/cbor.ts";
 import { ProtocolError } from "../errors.ts";
 import type { EnvelopeFields } from "./fast_envelope.ts";
@@ -84,7 +85,9 @@ function describe(value: unknown): string {
  */
 export function envelopeWithHeaders(k: "a" | "q" | "p", fields: EnvelopeFields, headers: MessageHeaders): Uint8Array {
   const envelope: Record<string, unknown> = { k };
-  for (const [key, value] of fields) if (value !== undefined) envelope[key] = value;
+  for (const [key, value] of fields) {
+    if (value !== undefined) envelope[key] = value instanceof ByteStringCbor ? cborBytes(value) : value;
+  }
   envelope.h = headers;
   return encodeCbor(envelope);
 }

@@ -6,6 +6,7 @@ import { withTimeout } from "../util/with_timeout.ts";
 import { deliverEnvelope } from "./deliver_envelope.ts";
 import { envelopeBytes, type EnvelopeFields, writeEnvelope } from "./fast_envelope.ts";
 import { copyBytes } from "../util/copy_bytes.ts";
+import { cborBytes, type CborData } from "../codec/byte_string_cbor.ts";
 import { FrameReceiver } from "./frame_receiver.ts";
 import { FrameWriter } from "./frame_writer.ts";
 import type { Ack, Answer, Link, LinkHandler, LinkWelcome, Sequence } from "./link.ts";
@@ -274,7 +275,7 @@ export class HubLink implements Link {
     }
   }
 
-  alert(to: number | undefined, name: string, data: Uint8Array, seq?: Sequence, headers?: MessageHeaders): void {
+  alert(to: number | undefined, name: string, data: CborData, seq?: Sequence, headers?: MessageHeaders): void {
     if (seq !== undefined) {
       // Kept by the delivery policy until acknowledged and resent on the next
       // link, so a full queue only delays them: never refused here.
@@ -284,7 +285,7 @@ export class HubLink implements Link {
           f: this.#id,
           ...(to === undefined ? {} : { t: to }),
           n: name,
-          d: data,
+          d: cborBytes(data),
           s: seq,
           ...(headers === undefined ? {} : { h: headers }),
         }),
@@ -298,7 +299,7 @@ export class HubLink implements Link {
         f: this.#id,
         ...(to === undefined ? {} : { t: to }),
         n: name,
-        d: data,
+        d: cborBytes(data),
         h: headers,
       });
       return this.#pushBody(body, name, false);
@@ -316,7 +317,7 @@ export class HubLink implements Link {
         r: m.id,
         u: m.route,
         w: wait,
-        d: m.data,
+        d: cborBytes(m.data),
         h: m.headers,
       });
       return this.#pushBody(body, m.route, true);

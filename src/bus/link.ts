@@ -12,6 +12,8 @@
  *
  * @module
  */
+import type { CborData } from "../codec/byte_string_cbor.ts";
+export type { CborData };
 import type { MessageHeaders } from "./headers.ts";
 import type { IpcError } from "../errors.ts";
 import type { ErrorRecord, PatternRecord, PeerInfo } from "./protocol.ts";
@@ -128,8 +130,9 @@ export interface LinkHandler {
  * Methods that queue throw synchronously: `QueueFullError`,
  * `FrameTooLargeError`, `ClosedError`. The `data` given to `alert`,
  * `request` and `answer` is valid only during the call (the facade encodes
- * bytes into one reused buffer): a link copies what it queues before
- * returning, as writing it into a frame does.
+ * into one reused buffer, or hands a user's byte array over unencoded as a
+ * `ByteStringCbor`): a link copies what it queues before returning, as
+ * writing it into a frame does.
  */
 export interface Link {
   /**
@@ -143,7 +146,7 @@ export interface Link {
    * {@linkcode Link.checkRoom}, called first); with `seq` (reliable delivery)
    * it is queued regardless, since the policy keeps it until acknowledged.
    */
-  alert(to: number | undefined, name: string, data: Uint8Array, seq?: Sequence, headers?: MessageHeaders): void;
+  alert(to: number | undefined, name: string, data: CborData, seq?: Sequence, headers?: MessageHeaders): void;
   /**
    * Throws `QueueFullError` when the far side reported destination `to` full
    * (for a broadcast: any destination; only numbered broadcasts ask, plain
@@ -159,7 +162,7 @@ export interface Link {
       id: number;
       to: number | undefined;
       route: string;
-      data: Uint8Array;
+      data: CborData;
       timeout: number;
       headers?: MessageHeaders;
     },

@@ -1,4 +1,5 @@
 import { wakeAll } from "../util/wake_all.ts";
+import { ByteStringCbor, type CborData } from "../codec/byte_string_cbor.ts";
 import { decodeCbor, encodeCbor, encodeCborTransient } from "../codec/cbor.ts";
 import { ClosedError, FrameTooLargeError, IpcError, QueueFullError } from "../errors.ts";
 import { randomHex } from "../util/random_hex.ts";
@@ -381,7 +382,7 @@ export class PeerSession {
     id: number,
     route: string,
     to: number | string | undefined,
-    d: Uint8Array,
+    d: CborData,
     timeout: number,
     headers?: MessageHeaders,
   ): void {
@@ -418,11 +419,17 @@ export class PeerSession {
   }
 
   /**
-   * The CBOR of `data`. With `now`, the caller hands it to the link before
-   * anything else encodes (a link copies what it is given): bytes then go
-   * through one reused buffer (see `encodeCborTransient`).
+   * The CBOR of `data`. With `now`, the caller hands it to the link at once
+   * (a link copies what it is given before returning): a `Uint8Array` then
+   * goes as a `ByteStringCbor`, written into the frame straight from the
+   * user's array, and anything else through one reused buffer (see
+   * `encodeCborTransient`).
    */
-  encodeData(data: unknown, what: string, now = false): Uint8Array {
+  encodeData(data: unknown, what: string): Uint8Array;
+  encodeData(data: unknown, what: string, now: boolean): CborData;
+  encodeData(data: unknown, what: string, now = false): CborData {
+    // Bytes go into the frame straight from the user's array: one copy.
+    if (now && data instanceof Uint8Array && data.byteLength < 0x100000000) return new ByteStringCbor(data);
     try {
       return now ? encodeCborTransient(data) : encodeCbor(data);
     } catch (cause) {

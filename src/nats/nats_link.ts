@@ -10,7 +10,7 @@ import {
   PeerLeftError,
   QueueFullError,
 } from "../errors.ts";
-import type { Answer, Link, LinkHandler, LinkWelcome, Sequence } from "../bus/link.ts";
+import type { Answer, CborData, Link, LinkHandler, LinkWelcome, Sequence } from "../bus/link.ts";
 import { envelopeWithHeaders, type MessageHeaders } from "../bus/headers.ts";
 import { deliverEnvelope } from "../bus/deliver_envelope.ts";
 import { envelopeBytes, type EnvelopeFields, writeEnvelope } from "../bus/fast_envelope.ts";
@@ -204,7 +204,7 @@ export class NatsLink implements Link {
     void this.#nc?.close().catch(() => {});
   }
 
-  alert(to: number | undefined, name: string, data: Uint8Array, _seq?: Sequence, headers?: MessageHeaders): void {
+  alert(to: number | undefined, name: string, data: CborData, _seq?: Sequence, headers?: MessageHeaders): void {
     const outbox = this.#usable();
     const fields: EnvelopeFields = [["f", this.#self!.id], ["t", to], ["n", name], ["d", data]];
     const bytes = this.#envelope("a", fields, `send ${name}`, headers);
