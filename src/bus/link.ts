@@ -13,10 +13,12 @@
  * @module
  */
 import type { CborData } from "../codec/byte_string_cbor.ts";
-export type { CborData };
 import type { MessageHeaders } from "./headers.ts";
 import type { IpcError } from "../errors.ts";
 import type { ErrorRecord, PatternRecord, PeerInfo } from "./protocol.ts";
+
+/** What `alert` and `request` carry: CBOR, or a byte string's not yet written (`byte_string_cbor.ts`). */
+export type { CborData };
 
 /**
  * The answer to a request, as a link carries it: the CBOR of the result
