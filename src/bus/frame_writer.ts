@@ -124,6 +124,7 @@ export class FrameWriter {
   progressAt = 0;
   /** Only the hub reads {@linkcode progressAt}, and a clock read per write costs (0.13 µs on Deno). */
   readonly #tracksProgress: boolean;
+  #writableFrames = 0; // frames in the bytes #writable last returned
   readonly #sink: BatchSink;
   /** The batch filling, if any frame is in it. */
   #batch: Uint8Array | undefined;
@@ -466,7 +467,6 @@ export class FrameWriter {
     this.#writableFrames = taken;
     return at;
   }
-  #writableFrames = 0;
 
   /** Drains every writer scheduled since the last time: one microtask for all of them (a broadcast schedules each peer's). */
   static #drainScheduled(): void {

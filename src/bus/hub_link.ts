@@ -30,7 +30,7 @@ import {
 import { writeAnswer } from "./write_answer.ts";
 import { cachedMembership, decodeWelcome, membershipOf } from "./membership_cache.ts";
 import type { UndeliverableDetail } from "./link.ts";
-import type { MessageHeaders } from "./headers.ts";
+import { envelopeWithHeaders, type MessageHeaders } from "./headers.ts";
 
 /** Largest `w` a request carries: envelope integers stay within 4-byte CBOR heads. */
 const MAX_WAIT_MS = 0x7fffffff;
@@ -292,41 +292,17 @@ export class HubLink implements Link {
       );
       return;
     }
-    if (headers !== undefined) {
-      // The fast path writes flat maps only: headers go through the general encoder.
-      const body = encodeMessage({
-        k: Kind.Alert,
-        f: this.#id,
-        ...(to === undefined ? {} : { t: to }),
-        n: name,
-        d: cborBytes(data),
-        h: headers,
-      });
-      return this.#pushBody(body, name, false);
-    }
-    this.#pushFast("a", [["f", this.#id], ["t", to], ["n", name], ["d", data]], name, false);
+    this.#pushEnvelope("a", [["f", this.#id], ["t", to], ["n", name], ["d", data]], name, false, headers);
   }
 
   request(m: Parameters<Link["request"]>[0]): void {
     const wait = Math.min(Math.ceil(m.timeout), MAX_WAIT_MS);
-    if (m.headers !== undefined) {
-      const body = encodeMessage({
-        k: Kind.Request,
-        f: this.#id,
-        ...(m.to === undefined ? {} : { t: m.to }),
-        r: m.id,
-        u: m.route,
-        w: wait,
-        d: cborBytes(m.data),
-        h: m.headers,
-      });
-      return this.#pushBody(body, m.route, true);
-    }
-    this.#pushFast(
+    this.#pushEnvelope(
       "q",
       [["f", this.#id], ["t", m.to], ["r", m.id], ["u", m.route], ["w", wait], ["d", m.data]],
       m.route,
       true,
+      m.headers,
     );
   }
 
@@ -373,7 +349,15 @@ export class HubLink implements Link {
   }
 
   /** Queues an alert or request envelope written in place (see fast_envelope.ts), within the limits. */
-  #pushFast(kind: "a" | "q", fields: EnvelopeFields, what: string, isRequest: boolean): void {
+  /** Queues an alert or a request written by hand, or through the general encoder when it has headers (flat maps only by hand). */
+  #pushEnvelope(
+    kind: "a" | "q",
+    fields: EnvelopeFields,
+    what: string,
+    isRequest: boolean,
+    headers: MessageHeaders | undefined,
+  ): void {
+    if (headers !== undefined) return this.#pushBody(envelopeWithHeaders(kind, fields, headers), what, isRequest);
     const size = envelopeBytes(fields);
     this.#checkLimits(size, what, isRequest);
     writeEnvelope(this.#writer, kind, fields, size);

@@ -1,6 +1,7 @@
 import { FrameTooLargeError } from "../errors.ts";
 import { envelopeBytes, type EnvelopeFields, writeEnvelope } from "./fast_envelope.ts";
 import type { FrameWriter } from "./frame_writer.ts";
+import { envelopeWithHeaders } from "./headers.ts";
 import type { Answer } from "./link.ts";
 import { encodeMessage, type ErrorRecord, Kind, toErrorRecord } from "./protocol.ts";
 
@@ -20,14 +21,14 @@ export function writeAnswer(
 ): void {
   let error: ErrorRecord;
   if ("data" in answer) {
+    const fields: EnvelopeFields = [["f", from], ["t", m.f], ["r", m.r], ["d", answer.data]];
     let size: number;
     if (answer.headers !== undefined) {
       // The fast path writes flat maps only: headers go through the general encoder.
-      const body = encodeMessage({ k: Kind.Response, f: from, t: m.f, r: m.r, d: answer.data, h: answer.headers });
+      const body = envelopeWithHeaders("p", fields, answer.headers);
       size = body.byteLength;
       if (size <= maxFrameBytes) return void writer.push(body);
     } else {
-      const fields: EnvelopeFields = [["f", from], ["t", m.f], ["r", m.r], ["d", answer.data]];
       size = envelopeBytes(fields);
       if (size <= maxFrameBytes) return void writeEnvelope(writer, "p", fields, size);
     }
