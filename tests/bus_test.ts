@@ -161,6 +161,29 @@ test("A Uint8Array given to send, broadcast or request is taken as it was at the
   });
 });
 
+test("A hub's own handler may keep the data and payload of a request: the requests and echoes read after it change nothing it kept", async () => {
+  await withBus(async (bus) => {
+    const kept: Array<{ data: unknown; payload: Uint8Array }> = [];
+    bus.hub.peer.handle("/keep", ({ data, payload }) => {
+      kept.push({ data, payload });
+      return kept.length;
+    });
+    const a = await bus.connect();
+    // Small requests share a read buffer; large ones are assembled in the hub's pooled buffers.
+    const sizes = [5, 1024, 100_000, 1024 * 1024, 3, 200_000];
+    const sent = sizes.map((size, i) => new Uint8Array(size).fill(i + 1));
+    const answers: Array<Promise<unknown>> = [];
+    for (const [i, bytes] of sent.entries()) {
+      answers.push(a.request("/keep", bytes));
+      answers.push(a.request("/ipcbus/echo", new Uint8Array(sizes[i]).fill(0xee)));
+    }
+    await within(WAIT, "every answer", Promise.all(answers));
+    assert.equal(kept.length, sizes.length);
+    assert.deepEqual(kept.map((k) => k.data), sent);
+    assert.deepEqual(kept.map((k) => decodeCbor(k.payload)), sent);
+  });
+});
+
 test("Peer.send throws NoSuchPeerError synchronously for an unknown id or name", async () => {
   await withBus(async (bus) => {
     const a = await bus.connect();

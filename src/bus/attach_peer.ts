@@ -7,7 +7,6 @@
  */
 import type { Connection } from "../transport/connection.ts";
 import { processId, runtime } from "../transport/runtime.ts";
-import { keptBytes } from "../util/copy_bytes.ts";
 import { HubLink } from "./hub_link.ts";
 import type { Answer, Link } from "./link.ts";
 import { type Peer, peerSession } from "./peer.ts";
@@ -51,9 +50,9 @@ export function attachPeerLink(peer: Peer, link: Link): Promise<void> {
 /**
  * Runs the handler of route `m.u` of `peer` for request `m` and calls `done`
  * with its answer, once: at once if the handler returns a value (then it
- * returns true). `m.d` is kept unless `own` is false (a view into a read
- * buffer: copied). The hub calls this directly for its own peer, without a
- * round trip through a connection.
+ * returns true). Unless `own`, `m.d` is a view into a read buffer, copied
+ * for a handler that may keep it. The hub calls this directly for its own
+ * peer, without a round trip through a connection.
  */
 export function servePeer(
   peer: Peer,
@@ -61,7 +60,7 @@ export function servePeer(
   own: boolean,
   done: (answer: Answer) => void,
 ): boolean {
-  return peerSession(peer).serve(own ? m : { ...m, d: keptBytes(m.d, own) }, done);
+  return peerSession(peer).serve(m, own, done);
 }
 
 /** The peers in `peer`'s view, those away during a failover included. */

@@ -92,17 +92,22 @@ export class PeerSession {
   }
 
   /**
-   * Runs the handler of route `m.u` for request `m` (whose `d` it may keep);
-   * calls `done` with its answer, once, and returns whether it did before
-   * returning. While draining, answers `ClosedError` instead.
+   * Runs the handler of route `m.u` for request `m` (whose `d` is copied for
+   * the handler unless `own`: see `Responders.serve`); calls `done` with its
+   * answer, once, and returns whether it did before returning. While
+   * draining, answers `ClosedError` instead.
    */
-  serve(m: { f: number; u: string; d: Uint8Array; h?: MessageHeaders }, done: (answer: Answer) => void): boolean {
+  serve(
+    m: { f: number; u: string; d: Uint8Array; h?: MessageHeaders },
+    own: boolean,
+    done: (answer: Answer) => void,
+  ): boolean {
     if (this.draining) {
       done({ error: systemError(new ClosedError(`Peer ${this.id} is draining: ${m.u} not served`)) });
       return true;
     }
     this.#serving++;
-    return this.responders.serve(this.id, m, this.view.get(m.f)?.pid ?? -1, (answer) => {
+    return this.responders.serve(this.id, m, own, this.view.get(m.f)?.pid ?? -1, (answer) => {
       // The answer is queued before anything drain() does once this count is zero.
       done(answer);
       if (--this.#serving === 0) wakeAll(this.#servedWaiters);
@@ -148,7 +153,7 @@ export class PeerSession {
       },
       request: (from, id, route, data, headers) => {
         const m = headers === undefined ? { f: from, u: route, d: data } : { f: from, u: route, d: data, h: headers };
-        this.serve(m, (answer) => {
+        this.serve(m, true, (answer) => {
           if (this.link === link) link.answer(from, id, answer);
         });
       },

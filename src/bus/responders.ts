@@ -1,5 +1,6 @@
 import { decodeCbor } from "../codec/cbor.ts";
 import { NoResponderError } from "../errors.ts";
+import { keptBytes } from "../util/copy_bytes.ts";
 import { answerPayload } from "./encoded_answer.ts";
 import { type MessageHeaders, NO_HEADERS } from "./headers.ts";
 import { isReply } from "./reply.ts";
@@ -8,6 +9,20 @@ import type { PeerCounters } from "./peer_counters.ts";
 import type { RequestHandler } from "./peer_types.ts";
 import { type PatternRecord, systemError, toErrorRecord } from "./protocol.ts";
 import { compilePattern, patternKey, type RouteMatcher, type RoutePattern } from "./route_pattern.ts";
+
+/** Handlers that answer before they return and keep neither `data` nor `payload`: see {@linkcode borrowingHandler}. */
+const borrowing = new WeakSet<RequestHandler>();
+
+/**
+ * Marks `handler` as one that answers before it returns and keeps neither
+ * its `data` nor its `payload`: it is given the request's bytes where they
+ * were read, not a copy (the built-in `/ipcbus/echo`, whose answer is copied
+ * into the reply frame at once).
+ */
+export function borrowingHandler(handler: RequestHandler): RequestHandler {
+  borrowing.add(handler);
+  return handler;
+}
 
 /** The routes a peer serves (`handle()`), and serving one request. */
 export class Responders {
@@ -43,8 +58,9 @@ export class Responders {
 
   /**
    * Runs the handler of route `m.u` for a request of peer `m.f` (OS process
-   * id `senderPid`) carrying CBOR `m.d`, which the handler may keep, and
-   * calls `done` with the answer, once: at once when the handler returns a
+   * id `senderPid`) carrying CBOR `m.d`, which the handler may keep: unless
+   * `own`, `m.d` is in a buffer read into again and the handler gets a copy
+   * (a borrowing handler gets `m.d` itself). Calls `done` with the answer, once: at once when the handler returns a
    * value (no promise, no turn of the event loop), or when its promise
    * settles. `self` is this peer's id, for the error when no route matches.
    * Returns whether `done` was called before returning.
@@ -52,6 +68,7 @@ export class Responders {
   serve(
     self: number | undefined,
     m: { f: number; u: string; d: Uint8Array; h?: MessageHeaders },
+    own: boolean,
     senderPid: number,
     done: (answer: Answer) => void,
   ): boolean {
@@ -67,12 +84,14 @@ export class Responders {
       return true;
     }
     this.#counters.requestsServed++;
+    const handler = entry.handler;
+    const d = own || borrowing.has(handler) ? m.d : keptBytes(m.d, false);
     let result: unknown;
     try {
-      result = entry.handler({
+      result = handler({
         route: m.u,
-        data: decodeCbor(m.d, true),
-        payload: m.d,
+        data: decodeCbor(d, true),
+        payload: d,
         sender: m.f,
         senderPid,
         headers: m.h ?? NO_HEADERS,
