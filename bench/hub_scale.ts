@@ -7,6 +7,9 @@
  *   over N. Both readings are taken after a garbage collection in the hub
  *   (`gc()` with `--expose-gc` on Deno, `Bun.gc(true)` on Bun) and a settle
  *   of 300 ms, so that garbage of the joins does not count as memory per peer.
+ *   With `--idle <s>`, the hub's RSS is read again after `s` seconds in which
+ *   nothing is sent, from `/proc` alone (no GC asked for, no request): what
+ *   an idle hub holds once V8's memory reducer has run (bench/README.md).
  * - **sequential joins**: wall time from the first `connect()` until the N-th
  *   resolved and the first peer's view holds all N (the announcements arrived).
  * - **broadcast fan-out**: one peer broadcasts 100 B alerts (`QueueFullError`
@@ -18,7 +21,7 @@
  * Usage (the client runtime is the one running this file):
  * ```sh
  * node_modules/.bin/deno run -A bench/hub_scale.ts [--hub deno,bun] [--peers 10,100,1000]
- * node_modules/.bin/bun bench/hub_scale.ts [--hub deno,bun] [--peers 10,100,1000]
+ * node_modules/.bin/bun bench/hub_scale.ts [--hub deno,bun] [--peers 10,100,1000] [--idle 40]
  * ```
  * Prints progress on stderr, one JSON line per (hub, N) and then a Markdown
  * table on stdout. `hub <path>` is the hub child's own mode.
@@ -129,6 +132,8 @@ interface Figures {
   rssBefore: number;
   rssAfter: number;
   bytesPerPeer: number;
+  /** With `--idle`: RSS per peer after that many seconds of quiet, read from /proc without a GC. */
+  bytesPerPeerIdle?: number;
   /** JS heap used plus external (ArrayBuffer) memory per peer, from `process.memoryUsage()`: the part of RSS the hub's own objects hold. */
   heapPerPeer: number;
   joinMs: number;
@@ -154,7 +159,7 @@ interface Figures {
 async function measure(hubRuntime: Runtime, n: number): Promise<Figures> {
   const dir = mkdtempSync(join(tmpdir(), "ipcbus-scale-"));
   const path = `${dir}/bus.sock`;
-  const { child } = await startHub(hubRuntime, path);
+  const { child, pid } = await startHub(hubRuntime, path);
   const peers: Peer[] = [];
   try {
     // A probe that is not counted in N: it asks the hub for its RSS.
@@ -182,6 +187,13 @@ async function measure(hubRuntime: Runtime, n: number): Promise<Figures> {
     const joinMs = performance.now() - start;
     const cpu = process.cpuUsage(cpuStart);
     const after = await usage();
+    const idleSeconds = Number(arg("idle", "0"));
+    let rssIdle: number | undefined;
+    if (idleSeconds > 0) {
+      // The measurement is the quiet itself: nothing is sent while it lasts.
+      await new Promise((resolve) => setTimeout(resolve, idleSeconds * 1000));
+      rssIdle = rssOf(pid);
+    }
 
     let received = 0;
     for (const peer of joined) peer.on("t", () => void received++);
@@ -210,6 +222,7 @@ async function measure(hubRuntime: Runtime, n: number): Promise<Figures> {
       rssBefore: before.rss,
       rssAfter: after.rss,
       bytesPerPeer: Math.round((after.rss - before.rss) / n),
+      ...(rssIdle === undefined ? {} : { bytesPerPeerIdle: Math.round((rssIdle - before.rss) / n) }),
       heapPerPeer: Math.round((after.heap - before.heap) / n),
       joinMs: Math.round(joinMs),
       hubJoinCpuMs: after.cpuMs - before.cpuMs,
@@ -251,9 +264,9 @@ async function main(): Promise<void> {
   console.log(`| --- | --- | --- | --- | --- | --- | --- |`);
   for (const r of rows) {
     console.log(
-      `| ${r.hub} | ${r.client} | ${r.peers} | ${kib(r.bytesPerPeer)} KiB (${
-        kib(r.heapPerPeer)
-      } KiB) | ${r.joinMs} ms (${r.hubJoinCpuMs} ms, ${r.clientJoinCpuMs} ms) | ${
+      `| ${r.hub} | ${r.client} | ${r.peers} | ${kib(r.bytesPerPeer)} KiB (${kib(r.heapPerPeer)} KiB)${
+        r.bytesPerPeerIdle === undefined ? "" : `; ${kib(r.bytesPerPeerIdle)} KiB after ${arg("idle", "0")} s idle`
+      } | ${r.joinMs} ms (${r.hubJoinCpuMs} ms, ${r.clientJoinCpuMs} ms) | ${
         (r.deliveriesPerSecond / 1e6).toFixed(2)
       } M/s, ${(r.hubDeliveriesPerCpuSecond / 1e6).toFixed(2)} M/s | ${r.loadAverage} |`,
     );
