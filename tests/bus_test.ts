@@ -900,6 +900,7 @@ test("Hub forgets a request nobody answers a little after the requester's timeou
     const a = await bus.connect();
     const b = await bus.connect();
     b.handle("/never", () => new Promise(() => {}));
+    await bus.handlersKnown(BUILTIN_HANDLERS + 1);
     await assert.rejects(a.request("/never", null, { timeout: 50 }), TimeoutError);
     assert.equal(bus.hub.stats().inFlightRequests, 1);
     await until(5000, "the hub to forget the request", () => bus.hub.stats().inFlightRequests === 0);

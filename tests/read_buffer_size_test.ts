@@ -13,18 +13,18 @@ function sizesFor(reads: number[]): number[] {
   return asked;
 }
 
-test("A connection's read buffer starts at 512 B, so an idle peer that only said hello holds 512 B", () => {
-  assert.deepEqual(sizesFor([120, 40, 40, 40]), [512, 512, 512, 512, 512]);
+test("A connection's read buffer starts at 128 B, so an idle peer that only said hello holds 128 B", () => {
+  assert.deepEqual(sizesFor([120, 40, 40, 40]), [128, 128, 128, 128, 128]);
 });
 
 test("A read that fills the buffer moves two sizes up at once, to at most 16 KiB", () => {
-  assert.deepEqual(sizesFor([512, 2048, 8192, 16384, 16384]), [512, 2048, 8192, 16384, 16384, 16384]);
+  assert.deepEqual(sizesFor([128, 512, 2048, 8192, 16384, 16384]), [128, 512, 2048, 8192, 16384, 16384, 16384]);
 });
 
 test("The buffer shrinks one size after two reads in a row that fit the size below, and not after one", () => {
   assert.deepEqual(
-    sizesFor([8192, 8192, 100, 5000, 100, 100, 100, 100, 100, 100, 100, 100]),
-    [512, 2048, 8192, 8192, 8192, 8192, 4096, 4096, 2048, 2048, 1024, 1024, 512],
+    sizesFor([128, 8192, 8192, 100, 5000, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100]),
+    [128, 512, 2048, 8192, 8192, 8192, 8192, 4096, 4096, 2048, 2048, 1024, 1024, 512, 512, 256, 256, 128],
   );
 });
 

@@ -14,7 +14,7 @@
  * hub some 5 µs of CPU each). A read that waits holds its buffer, however
  * large the messages were before the quiet began: so no larger than that.
  */
-const SIZES = [512, 1024, 2048, 4096, 8192, 16384] as const;
+const SIZES = [128, 256, 512, 1024, 2048, 4096, 8192, 16384] as const;
 /** Steps up after a read that filled the buffer: more was waiting, so the messages are larger than it. */
 const STEPS_UP = 2;
 
@@ -23,16 +23,16 @@ const STEPS_UP = 2;
  * (the rule of Netty's `AdaptiveRecvByteBufAllocator`): it starts at the
  * smallest, goes up two sizes at once after a read that filled the buffer,
  * and down one size after two reads in a row that would have fitted the
- * size below, from 512 B to 16 KiB. A connection whose messages are 1 KiB
+ * size below, from 128 B to 16 KiB. A connection whose messages are 1 KiB
  * settles at 2 KiB and reads each message with one read; one that only said
- * hello holds 512 B.
+ * hello holds 128 B (a hello of more goes to 512 B).
  *
  * @example
  * ```ts
  * const size = new ReadBufferSize();
+ * size.bytes; // 128
+ * size.record(128); // filled: more is waiting
  * size.bytes; // 512
- * size.record(512); // filled: more is waiting
- * size.bytes; // 2048
  * ```
  * @internal
  */
