@@ -60,9 +60,9 @@ export class Responders {
    * Runs the handler of route `m.u` for a request of peer `m.f` (OS process
    * id `senderPid`) carrying CBOR `m.d`, which the handler may keep: unless
    * `own`, `m.d` is in a buffer read into again and the handler gets a copy
-   * (a borrowing handler gets `m.d` itself). Calls `done` with the answer, once: at once when the handler returns a
-   * value (no promise, no turn of the event loop), or when its promise
-   * settles. `self` is this peer's id, for the error when no route matches.
+   * (a borrowing handler gets `m.d` itself). Calls `done` with the answer,
+   * once: at once when the handler returns a value (no promise, no turn of
+   * the event loop), or when its promise settles. `self` is this peer's id, for the error when no route matches.
    * Returns whether `done` was called before returning.
    */
   serve(
