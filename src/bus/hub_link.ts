@@ -348,8 +348,11 @@ export class HubLink implements Link {
     this.#end();
   }
 
-  /** Queues an alert or request envelope written in place (see fast_envelope.ts), within the limits. */
-  /** Queues an alert or a request written by hand, or through the general encoder when it has headers (flat maps only by hand). */
+  /**
+   * Queues an alert or request envelope within the limits: written in place
+   * (see fast_envelope.ts), or through the general encoder when it has
+   * headers (the fast path writes flat maps only).
+   */
   #pushEnvelope(
     kind: "a" | "q",
     fields: EnvelopeFields,

@@ -5,9 +5,7 @@
  *
  * @module
  */
-import { headBytes, writeHead } from "./cbor.ts";
-
-const MAJOR_BYTES = 0x40;
+import { headBytes, writeByteString } from "./cbor.ts";
 
 /**
  * The CBOR of the byte string `bytes`: its head, then `bytes`, written where
@@ -33,9 +31,7 @@ export class ByteStringCbor {
 
   /** Writes the CBOR into `target` at `at`; returns where it ends. */
   writeTo(target: Uint8Array, at: number): number {
-    at = writeHead(target, at, MAJOR_BYTES, this.bytes.byteLength);
-    target.set(this.bytes, at);
-    return at + this.bytes.byteLength;
+    return writeByteString(target, at, this.bytes);
   }
 }
 

@@ -93,6 +93,13 @@ export function writeHead(target: Uint8Array, at: number, major: number, value: 
   return at + 5;
 }
 
+/** Writes `bytes` as a CBOR byte string (head, then the bytes) at `at`; returns the offset after it. */
+export function writeByteString(target: Uint8Array, at: number, bytes: Uint8Array): number {
+  at = writeHead(target, at, MAJOR_BYTES, bytes.byteLength);
+  target.set(bytes, at);
+  return at + bytes.byteLength;
+}
+
 /**
  * Encodes one value as a CBOR item.
  *
@@ -134,7 +141,7 @@ export function encodeCborTransient(value: unknown): Uint8Array {
     target = new Uint8Array(Math.max(bytes, Math.min(2 * target.byteLength, MAX_SCRATCH_BYTES)));
     if (target.byteLength <= MAX_SCRATCH_BYTES) scratch = target;
   }
-  target.set(value, writeHead(target, 0, MAJOR_BYTES, value.byteLength));
+  writeByteString(target, 0, value);
   return target.subarray(0, bytes);
 }
 
