@@ -19,7 +19,24 @@ test("A large buffer given back serves the next frame it holds, and a new one is
   assert.equal(takeLargeBuffer(300 * 1024).buffer, first.buffer, "the buffer given back (as a view) is taken again");
   const fresh = takeLargeBuffer(300 * 1024);
   assert.notEqual(fresh.buffer, first.buffer);
-  assert.equal(fresh.byteLength, 300 * 1024);
+  // Rounded up to the next eighth of 256 KiB.
+  assert.equal(fresh.byteLength, 320 * 1024);
+});
+
+test("Frames that each need a little more than the last reuse one buffer per eighth of their size", () => {
+  drain();
+  // A hub's welcomes on a bus growing one peer at a time: 50 B more each, from 70 000 B to 140 000 B.
+  const made = new Set<ArrayBufferLike>();
+  for (let bytes = 70_000; bytes <= 140_000; bytes += 50) {
+    const buffer = takeLargeBuffer(bytes);
+    assert.ok(buffer.byteLength >= bytes && buffer.byteLength <= bytes * 1.125, `${buffer.byteLength} for ${bytes}`);
+    made.add(buffer.buffer);
+    giveBackLargeBuffer(buffer.subarray(0, bytes));
+  }
+  // 72 KiB to 128 KiB in steps of 8 KiB, then 144 KiB (steps of 16 KiB above 128): 1 401 frames, 9 buffers.
+  assert.equal(made.size, 9);
+  // Above the pooled limit nothing is kept, so nothing is rounded up.
+  assert.equal(takeLargeBuffer(MAX_POOLED_BUFFER_BYTES + 1).byteLength, MAX_POOLED_BUFFER_BYTES + 1);
 });
 
 test("A reader that wants a whole frame gets a pooled buffer that holds it, not a smaller one it would regrow", () => {
