@@ -10,6 +10,8 @@
  *   With `--idle <s>`, the hub's RSS is read again after `s` seconds in which
  *   nothing is sent, from `/proc` alone (no GC asked for, no request): what
  *   an idle hub holds once V8's memory reducer has run (bench/README.md).
+ *   With `--named`, each peer connects with a name (`worker-<i>`), which
+ *   every `welcome` lists too (a welcome of 1 000 named peers is over 64 KiB).
  * - **sequential joins**: wall time from the first `connect()` until the N-th
  *   resolved and the first peer's view holds all N (the announcements arrived).
  * - **broadcast fan-out**: one peer broadcasts 100 B alerts (`QueueFullError`
@@ -21,7 +23,7 @@
  * Usage (the client runtime is the one running this file):
  * ```sh
  * node_modules/.bin/deno run -A bench/hub_scale.ts [--hub deno,bun] [--peers 10,100,1000]
- * node_modules/.bin/bun bench/hub_scale.ts [--hub deno,bun] [--peers 10,100,1000] [--idle 40]
+ * node_modules/.bin/bun bench/hub_scale.ts [--hub deno,bun] [--peers 10,100,1000] [--idle 40] [--named]
  * ```
  * Prints progress on stderr, one JSON line per (hub, N) and then a Markdown
  * table on stdout. `hub <path>` is the hub child's own mode.
@@ -50,6 +52,7 @@ const PAYLOAD = new Uint8Array(100).fill(7);
  * the JIT's warm-up was most of what was measured.
  */
 const FANOUT_DELIVERIES = 1_000_000;
+const named = process.argv.includes("--named");
 
 if (process.argv[2] === "hub") await runHub(process.argv[3]);
 else await main();
@@ -129,6 +132,8 @@ interface Figures {
   hub: Runtime;
   client: Runtime;
   peers: number;
+  /** Whether each peer connected with a name (`--named`). */
+  named: boolean;
   rssBefore: number;
   rssAfter: number;
   bytesPerPeer: number;
@@ -173,7 +178,7 @@ async function measure(hubRuntime: Runtime, n: number): Promise<Figures> {
     const cpuStart = process.cpuUsage();
     const joined: Peer[] = [];
     for (let i = 0; i < n; i++) {
-      const peer = await connect({ path, timeout: WAIT_MS });
+      const peer = await connect({ path, timeout: WAIT_MS, ...(named ? { name: `worker-${i}` } : {}) });
       joined.push(peer);
       peers.push(peer);
     }
@@ -219,6 +224,7 @@ async function measure(hubRuntime: Runtime, n: number): Promise<Figures> {
       hub: hubRuntime,
       client: self,
       peers: n,
+      named,
       rssBefore: before.rss,
       rssAfter: after.rss,
       bytesPerPeer: Math.round((after.rss - before.rss) / n),
@@ -264,7 +270,9 @@ async function main(): Promise<void> {
   console.log(`| --- | --- | --- | --- | --- | --- | --- |`);
   for (const r of rows) {
     console.log(
-      `| ${r.hub} | ${r.client} | ${r.peers} | ${kib(r.bytesPerPeer)} KiB (${kib(r.heapPerPeer)} KiB)${
+      `| ${r.hub} | ${r.client} | ${r.peers}${r.named ? " (named)" : ""} | ${kib(r.bytesPerPeer)} KiB (${
+        kib(r.heapPerPeer)
+      } KiB)${
         r.bytesPerPeerIdle === undefined ? "" : `; ${kib(r.bytesPerPeerIdle)} KiB after ${arg("idle", "0")} s idle`
       } | ${r.joinMs} ms (${r.hubJoinCpuMs} ms, ${r.clientJoinCpuMs} ms) | ${
         (r.deliveriesPerSecond / 1e6).toFixed(2)
