@@ -207,6 +207,7 @@ class DenoByteChannel extends ReadLoopPause implements ByteChannel {
     } catch (err) {
       if (!this.#owner.closed && !isClosedError(err)) error = err;
     }
+    ownSize.release();
     sink.end(error);
   }
 
