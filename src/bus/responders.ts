@@ -1,6 +1,6 @@
 import { decodeCbor } from "../codec/cbor.ts";
 import { NoResponderError } from "../errors.ts";
-import { keptBytes } from "../util/copy_bytes.ts";
+import { copyBytes } from "../util/copy_bytes.ts";
 import { answerPayload } from "./encoded_answer.ts";
 import { type MessageHeaders, NO_HEADERS } from "./headers.ts";
 import { isReply } from "./reply.ts";
@@ -62,8 +62,9 @@ export class Responders {
    * `own`, `m.d` is in a buffer read into again and the handler gets a copy
    * (a borrowing handler gets `m.d` itself). Calls `done` with the answer,
    * once: at once when the handler returns a value (no promise, no turn of
-   * the event loop), or when its promise settles. `self` is this peer's id, for the error when no route matches.
-   * Returns whether `done` was called before returning.
+   * the event loop), or when its promise settles. `self` is this peer's id,
+   * for the error when no route matches. Returns whether `done` was called
+   * before returning.
    */
   serve(
     self: number | undefined,
@@ -85,7 +86,7 @@ export class Responders {
     }
     this.#counters.requestsServed++;
     const handler = entry.handler;
-    const d = own || borrowing.has(handler) ? m.d : keptBytes(m.d, false);
+    const d = own || borrowing.has(handler) ? m.d : copyBytes(m.d);
     let result: unknown;
     try {
       result = handler({
