@@ -1,6 +1,6 @@
 import { FRAME_HEADER_BYTES, readFrameHeader, writeFrameHeader } from "../codec/frame_parser.ts";
-import { type ByteChannel, byteChannel } from "../transport/byte_channel.ts";
 import type { Connection } from "../transport/connection.ts";
+import { type BatchSink, batchSink } from "./batch_sink.ts";
 import { waitAtMost } from "../util/with_timeout.ts";
 import { giveBack, takeBatch } from "./batch_pool.ts";
 import { giveBackLargeBuffer, takeLargeBuffer } from "../codec/large_buffer_pool.ts";
@@ -29,63 +29,6 @@ let spareScheduled: FrameWriter[] = [];
 
 /** Where `#target` points before the first frame: one empty array for every writer (an ArrayBuffer each costs memory). */
 const NO_BYTES = new Uint8Array(0);
-
-/** Where batches are written: a connection's byte channel, or any byte stream. */
-interface BatchSink {
-  write(bytes: Uint8Array): Promise<void> | undefined;
-  closeWrite(): Promise<void>;
-  abort(): void;
-}
-
-function batchSink(target: Connection | WritableStream<Uint8Array>): BatchSink {
-  return target instanceof WritableStream ? new StreamSink(target) : new ChannelSink(target);
-}
-
-/** A connection's byte channel; aborting closes the connection. Methods, not closures: one per connection. */
-class ChannelSink implements BatchSink {
-  readonly #conn: Connection;
-  readonly #channel: ByteChannel;
-
-  constructor(conn: Connection) {
-    this.#conn = conn;
-    this.#channel = byteChannel(conn);
-  }
-
-  write(bytes: Uint8Array): Promise<void> | undefined {
-    return this.#channel.write(bytes);
-  }
-
-  closeWrite(): Promise<void> {
-    return this.#channel.closeWrite().catch(() => {});
-  }
-
-  abort(): void {
-    void this.#conn.close();
-  }
-}
-
-/** A byte stream's writer. */
-class StreamSink implements BatchSink {
-  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
-
-  constructor(stream: WritableStream<Uint8Array>) {
-    this.#writer = stream.getWriter();
-    // A failed write closes the connection (see #fail); the writer's own promise must not go unhandled.
-    this.#writer.closed.catch(() => {});
-  }
-
-  write(bytes: Uint8Array): Promise<void> {
-    return this.#writer.write(bytes);
-  }
-
-  closeWrite(): Promise<void> {
-    return this.#writer.close().catch(() => {});
-  }
-
-  abort(): void {
-    void this.#writer.abort().catch(() => {});
-  }
-}
 
 /** A run of frames ready to be written, in order. */
 interface Sealed {
