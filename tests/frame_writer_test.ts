@@ -69,6 +69,43 @@ test("FrameWriter writes the rest of a split batch, in order, once the first wri
   assert.ok(sink.writes.length >= 3, `${sink.writes.length} writes of at most 2 frames`);
 });
 
+test("FrameWriter queues a burst in batches no larger than one write, and writes each frame once, in order", async () => {
+  // A sender flat out queues a whole queue before its first write: 20 000 frames of 100 B (2 MB) here. Its batch
+  // used to double up to 4 MiB (a copy of the queue at each step, and garbage once written); now a batch stops at
+  // what one write takes (256 KiB) and the next frames start another.
+  const writes: Uint8Array[] = [];
+  let largestBatch = 0;
+  let release: () => void = () => {};
+  const writable = new WritableStream<Uint8Array>({
+    write: (chunk) => {
+      largestBatch = Math.max(largestBatch, chunk.buffer.byteLength);
+      writes.push(chunk.slice());
+      return new Promise<void>((resolve) => (release = resolve));
+    },
+  });
+  const writer = new FrameWriter(writable, { maxMessages: 100_000, maxBytes: 64 << 20 });
+  const body = new Uint8Array(100);
+  for (let i = 0; i < 20_000; i++) {
+    new DataView(body.buffer).setUint32(0, i);
+    writer.push(body);
+  }
+  assert.equal(writer.messages, 20_000);
+  for (let round = 0; round < 200 && writer.messages > 0; round++) {
+    release();
+    await turn();
+  }
+  await writer.idle();
+  assert.ok(largestBatch <= 256 * 1024, `written from a batch of ${largestBatch} B`);
+  const seen: number[] = [];
+  const parser = new FrameParser();
+  for (const chunk of writes) {
+    assert.ok(chunk.byteLength <= 256 * 1024, `one write of ${chunk.byteLength} B`);
+    parser.push(chunk, (f) => seen.push(new DataView(f.buffer, f.byteOffset).getUint32(0)));
+  }
+  assert.equal(seen.length, 20_000);
+  assert.ok(seen.every((n, i) => n === i), "every frame once, in order");
+});
+
 test("FrameWriter records when it last made progress: a completed write, or the first frame after idling", async () => {
   const sink = heldSink();
   const writer = new FrameWriter(sink.writable, { maxMessages: 100, maxBytes: 1 << 20 });

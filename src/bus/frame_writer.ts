@@ -43,9 +43,11 @@ interface Sealed {
 /**
  * The outgoing side of one connection. Frames are written, each behind its
  * length, into one batch buffer; the batch is written with a single
- * `write()` once the current tick ends, while the next batch fills. A small
- * frame is copied exactly once, and no per-frame buffer is allocated; a
- * large one is written into a buffer of its own (see OWN_BUFFER_FRAME_BYTES).
+ * `write()` once the current tick ends, while the next batch fills. A batch
+ * without droppable frames grows to what one write takes at most (256 KiB,
+ * or half of `maxBytes`); a burst beyond that goes on in the next. A small frame is copied exactly
+ * once, and no per-frame buffer is allocated; a large one is written into a
+ * buffer of its own (see OWN_BUFFER_FRAME_BYTES).
  *
  * Written through the connection's byte channel (no stream per write), or
  * through a `WritableStream`.
@@ -188,8 +190,17 @@ export class FrameWriter {
       this.#target = own;
       return FRAME_HEADER_BYTES;
     }
-    const need = this.#batchBytes + frameBytes;
     let batch = this.#batch;
+    let need = this.#batchBytes + frameBytes;
+    // Full, and grown to what one write takes: its frames wait as a run, and the next go into a new batch. Growing on
+    // would copy the whole queue again at each doubling, and a batch larger than the pool keeps is garbage once
+    // written (a sender flat out made 6 MiB of it per full queue). Droppable frames can only be dropped from the
+    // batch: for them it grows.
+    if (batch && need > batch.byteLength && need > this.#writeLimit() && this.#droppable.length === 0) {
+      this.#seal();
+      batch = undefined;
+      need = frameBytes;
+    }
     if (!batch) batch = this.#batch = takeBatch(need);
     else if (need > batch.byteLength) batch = this.#grow(batch, need);
     if (droppable) this.#droppable.push(this.#batchBytes);
@@ -326,7 +337,7 @@ export class FrameWriter {
           bytes = batch.subarray(0, n);
           frames = taken;
           const restFrames = this.#batchFrames - taken;
-          if (restFrames > 0) {
+          if (restFrames > 0 && (this.#droppable.at(-1) ?? -1) >= n) {
             // Frames beyond this write stay queued (and droppable), at the start of the next batch.
             const rest = batch.subarray(n, this.#batchBytes);
             this.#batch = takeBatch(rest.byteLength);
@@ -335,6 +346,14 @@ export class FrameWriter {
             this.#batchFrames = restFrames;
             this.#droppable = this.#droppable.filter((at) => at >= n).map((at) => at - n);
           } else {
+            if (restFrames > 0) {
+              // None of them can be dropped: they wait where they are, as a run first in line, which gives the
+              // batch back once written.
+              this.#sealed.push({ bytes: batch.subarray(n, this.#batchBytes), frames: restFrames, batch });
+              this.#sealedMessages += restFrames;
+              this.#sealedBytes += this.#batchBytes - n;
+              pooled = false;
+            }
             this.#batch = undefined;
             this.#batchBytes = 0;
             this.#batchFrames = 0;
@@ -395,7 +414,7 @@ export class FrameWriter {
    */
   #writable(b: Uint8Array, bytes: number, frames: number): number {
     const { maxMessages } = this.limits;
-    const maxBytes = Math.min(this.limits.maxBytes / 2, MAX_WRITE_BYTES);
+    const maxBytes = this.#writeLimit();
     this.#writableFrames = frames;
     // All of it, as almost always: no walk over the frames and no result object (this runs per write).
     if (frames * 2 <= maxMessages && bytes <= maxBytes) return bytes;
@@ -409,6 +428,11 @@ export class FrameWriter {
     }
     this.#writableFrames = taken;
     return at;
+  }
+
+  /** Bytes one write takes at most (see #writable). */
+  #writeLimit(): number {
+    return Math.min(this.limits.maxBytes / 2, MAX_WRITE_BYTES);
   }
 
   /** Drains every writer scheduled since the last time: one microtask for all of them (a broadcast schedules each peer's). */
