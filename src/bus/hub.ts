@@ -284,7 +284,7 @@ export class Hub extends EventTarget {
         return;
       }
     }
-    writer.push(body, isBroadcast);
+    writer.push(body, isBroadcast && dest.dropOldest);
     if (dest.dropOldest || from === dest) return;
     if (paced) from.paceBy(dest);
     else if (writer.aboveHighWater && !dest.toldBusy?.has(from.id)) {
