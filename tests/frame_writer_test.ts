@@ -106,6 +106,36 @@ test("FrameWriter queues a burst in batches no larger than one write, and writes
   assert.ok(seen.every((n, i) => n === i), "every frame once, in order");
 });
 
+test("FrameWriter.discardQueued keeps the batch a write under way still reads out of the pool", async () => {
+  // A connection cut loose drops what it queued while a write is still under way; when that write took only the
+  // first frames of a batch, the rest of the same batch is what gets dropped, and giving it back to the pool let
+  // another connection's frames overwrite the bytes still being written.
+  const writes: Uint8Array[] = [];
+  let release: () => void = () => {};
+  const writable = new WritableStream<Uint8Array>({
+    write: (chunk) => {
+      writes.push(chunk); // the bytes under way themselves, not a copy
+      return new Promise<void>((resolve) => (release = resolve));
+    },
+  });
+  const writer = new FrameWriter(writable, { maxMessages: 4, maxBytes: 1 << 20 });
+  for (let i = 0; i < 4; i++) writer.push(new Uint8Array([i, i, i]));
+  await turn();
+  assert.equal(writes.length, 1, "one write under way, of the first 2 frames");
+  const underWay = writes[0].slice();
+  writer.discardQueued();
+  // Other connections take batches from the shared pool, more than it holds, and fill them.
+  const others = Array.from(
+    { length: 20 },
+    () => new FrameWriter(new WritableStream(), { maxMessages: 10, maxBytes: 1 << 20 }),
+  );
+  for (const other of others) other.push(new Uint8Array(32).fill(0xee));
+  assert.deepEqual(writes[0], underWay, "the bytes under way are unchanged");
+  release();
+  await writer.idle();
+  for (const other of others) await other.idle();
+});
+
 test("FrameWriter records when it last made progress: a completed write, or the first frame after idling", async () => {
   const sink = heldSink();
   const writer = new FrameWriter(sink.writable, { maxMessages: 100, maxBytes: 1 << 20 });

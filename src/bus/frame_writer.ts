@@ -43,11 +43,12 @@ interface Sealed {
 /**
  * The outgoing side of one connection. Frames are written, each behind its
  * length, into one batch buffer; the batch is written with a single
- * `write()` once the current tick ends, while the next batch fills. A batch
- * without droppable frames grows to what one write takes at most (256 KiB,
- * or half of `maxBytes`); a burst beyond that goes on in the next. A small frame is copied exactly
- * once, and no per-frame buffer is allocated; a large one is written into a
- * buffer of its own (see OWN_BUFFER_FRAME_BYTES).
+ * `write()` once the current tick ends, while the next batch fills. A
+ * batch without droppable frames grows to what one write takes at most
+ * (256 KiB, or half of `maxBytes`); a burst beyond that goes on in the next.
+ * A small frame is copied exactly once, and no per-frame buffer is
+ * allocated; a large one is written into a buffer of its own (see
+ * OWN_BUFFER_FRAME_BYTES).
  *
  * Written through the connection's byte channel (no stream per write), or
  * through a `WritableStream`.
@@ -85,9 +86,11 @@ export class FrameWriter {
   #sealedBytes = 0;
   #inFlightMessages = 0;
   #inFlightBytes = 0;
-  /** What the transport is writing, and the pooled batch it is in (if it is one). */
+  /** What the transport is writing, and the batch it is in (if it is in one). */
   #inFlight: Uint8Array | undefined;
   #inFlightBatch: Uint8Array | undefined;
+  /** Whether that buffer goes back to its pool once written: not while a run still waits in the same batch. */
+  #inFlightPooled = false;
   #writing = false;
   #scheduled = false;
   #failed = false;
@@ -194,7 +197,7 @@ export class FrameWriter {
     let need = this.#batchBytes + frameBytes;
     // Full, and grown to what one write takes: its frames wait as a run, and the next go into a new batch. Growing on
     // would copy the whole queue again at each doubling, and a batch larger than the pool keeps is garbage once
-    // written (a sender flat out made 6 MiB of it per full queue). Droppable frames can only be dropped from the
+    // written (a sender flat out made several MiB of it per full queue). Droppable frames can only be dropped from the
     // batch: for them it grows.
     if (batch && need > batch.byteLength && need > this.#writeLimit() && this.#droppable.length === 0) {
       this.#seal();
@@ -260,7 +263,8 @@ export class FrameWriter {
     this.#batchBytes = 0;
     this.#batchFrames = 0;
     this.#droppable = [];
-    for (const run of this.#sealed) if (run.batch) giveBack(run.batch);
+    // A run left of the batch a write under way reads from is not given back: that write still reads it.
+    for (const run of this.#sealed) if (run.batch && run.batch !== this.#inFlightBatch) giveBack(run.batch);
     this.#sealed.length = 0;
     this.#sealedMessages = 0;
     this.#sealedBytes = 0;
@@ -362,8 +366,9 @@ export class FrameWriter {
         } else break;
         this.#inFlightMessages = frames;
         this.#inFlightBytes = bytes.byteLength;
-        this.#inFlight = pooled ? bytes : undefined;
-        this.#inFlightBatch = pooled ? batch : undefined;
+        this.#inFlight = bytes;
+        this.#inFlightBatch = batch;
+        this.#inFlightPooled = pooled;
         // Counted when handed to the transport: the other side may have them
         // before this write's promise settles.
         this.framesOut += frames;
@@ -388,9 +393,12 @@ export class FrameWriter {
 
   /** The transport is done with what is in flight: its buffer can be reused. */
   #written(): void {
-    if (this.#inFlightBatch) giveBack(this.#inFlightBatch);
-    else if (this.#inFlight) giveBackLargeBuffer(this.#inFlight);
+    if (this.#inFlightPooled) {
+      if (this.#inFlightBatch) giveBack(this.#inFlightBatch);
+      else giveBackLargeBuffer(this.#inFlight!);
+    }
     this.#inFlight = this.#inFlightBatch = undefined;
+    this.#inFlightPooled = false;
     // reserve()'s target is used at once, never after a write: let go of the batch it may point to, which an
     // idle writer would otherwise keep out of the pool (4 KiB per idle connection, measured).
     this.#target = NO_BYTES;
