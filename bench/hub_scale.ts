@@ -55,6 +55,9 @@ const PAYLOAD = new Uint8Array(100).fill(7);
  * measured, and it is still part of a million's (bench/README.md).
  */
 const FANOUT_DELIVERIES = Number(arg("deliveries", "1000000"));
+if (!Number.isSafeInteger(FANOUT_DELIVERIES) || FANOUT_DELIVERIES < 1) {
+  throw new TypeError(`--deliveries takes a positive integer, not ${arg("deliveries", "")}`);
+}
 const named = process.argv.includes("--named");
 
 if (process.argv[2] === "hub") await runHub(process.argv[3]);
