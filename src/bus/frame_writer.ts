@@ -226,17 +226,25 @@ export class FrameWriter {
     return this.#batch = next;
   }
 
-  /** Moves the batch's frames behind the runs already sealed; the next frame starts a new batch. */
-  #seal(): void {
+  /**
+   * Moves the batch's frames from offset `from` on (`frames` of them; all by default) behind the runs already
+   * sealed; the next frame starts a new batch.
+   */
+  #seal(from = 0, frames = this.#batchFrames): void {
     const batch = this.#batch;
     if (!batch) return;
-    this.#sealed.push({ bytes: batch.subarray(0, this.#batchBytes), frames: this.#batchFrames, batch });
-    this.#sealedMessages += this.#batchFrames;
-    this.#sealedBytes += this.#batchBytes;
+    this.#sealed.push({ bytes: batch.subarray(from, this.#batchBytes), frames, batch });
+    this.#sealedMessages += frames;
+    this.#sealedBytes += this.#batchBytes - from;
+    this.#forgetBatch();
+  }
+
+  /** The batch was sealed, written or dropped: the next frame starts a new one. */
+  #forgetBatch(): void {
     this.#batch = undefined;
     this.#batchBytes = 0;
     this.#batchFrames = 0;
-    this.#droppable = [];
+    this.#droppable.length = 0;
   }
 
   /** Removes the oldest droppable frame still in the batch. Returns false if there is none. */
@@ -259,10 +267,7 @@ export class FrameWriter {
    */
   discardQueued(): void {
     if (this.#batch) giveBack(this.#batch);
-    this.#batch = undefined;
-    this.#batchBytes = 0;
-    this.#batchFrames = 0;
-    this.#droppable = [];
+    this.#forgetBatch();
     // A run left of the batch a write under way reads from is not given back: that write still reads it.
     for (const run of this.#sealed) if (run.batch && run.batch !== this.#inFlightBatch) giveBack(run.batch);
     this.#sealed.length = 0;
@@ -287,10 +292,7 @@ export class FrameWriter {
   abort(): void {
     this.#failed = true;
     if (this.#batch) giveBack(this.#batch);
-    this.#batch = undefined;
-    this.#batchBytes = 0;
-    this.#batchFrames = 0;
-    this.#droppable = [];
+    this.#forgetBatch();
     this.#sealed.length = 0;
     this.#sealedMessages = 0;
     this.#sealedBytes = 0;
@@ -349,20 +351,12 @@ export class FrameWriter {
             this.#batchBytes = rest.byteLength;
             this.#batchFrames = restFrames;
             this.#droppable = this.#droppable.filter((at) => at >= n).map((at) => at - n);
-          } else {
-            if (restFrames > 0) {
-              // None of them can be dropped: they wait where they are, as a run first in line, which gives the
-              // batch back once written.
-              this.#sealed.push({ bytes: batch.subarray(n, this.#batchBytes), frames: restFrames, batch });
-              this.#sealedMessages += restFrames;
-              this.#sealedBytes += this.#batchBytes - n;
-              pooled = false;
-            }
-            this.#batch = undefined;
-            this.#batchBytes = 0;
-            this.#batchFrames = 0;
-            this.#droppable.length = 0;
-          }
+          } else if (restFrames > 0) {
+            // None of them can be dropped: they wait where they are, as a run first in line, which gives the
+            // batch back once written.
+            this.#seal(n, restFrames);
+            pooled = false;
+          } else this.#forgetBatch();
         } else break;
         this.#inFlightMessages = frames;
         this.#inFlightBytes = bytes.byteLength;
