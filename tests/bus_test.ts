@@ -263,6 +263,45 @@ test("Peer.broadcast reaches every peer, the sender and hub.peer exactly once ea
   });
 });
 
+test("A burst of broadcasts larger than a write reaches every peer whole and in order, between alerts to one peer", async () => {
+  await withBus(async (bus) => {
+    const sender = await bus.connect();
+    const b = await bus.connect();
+    // One that drops its oldest broadcasts when full has them copied (droppable) rather than shared; it keeps up here.
+    const receivers = [bus.hub.peer, b, await bus.connect(), await bus.connect({ dropOldestBroadcasts: true })];
+    const heard = receivers.map((peer) => {
+      const got: string[] = [];
+      peer.on("all", (data) => void got.push(`all ${(data as { i: number }).i}`));
+      peer.on("one", (data) => void got.push(`one ${data as number}`));
+      return got;
+    });
+    // 3 000 broadcasts of over 100 B: several of the hub's 64 KiB broadcast buffers, and several writes per peer.
+    const COUNT = 3_000;
+    const pad = new Uint8Array(100).fill(1);
+    const expectedB: string[] = [];
+    for (let i = 0; i < COUNT;) {
+      try {
+        sender.broadcast("all", { i, pad });
+      } catch (err) {
+        if (!(err instanceof QueueFullError)) throw err;
+        await sender.flush();
+        continue;
+      }
+      expectedB.push(`all ${i}`);
+      if (i % 97 === 0) {
+        sender.send(b.id, "one", i);
+        expectedB.push(`one ${i}`);
+      }
+      i++;
+    }
+    await sender.flush();
+    await until(WAIT, "every broadcast everywhere", () => heard.every((got) => got.length >= COUNT));
+    const all = Array.from({ length: COUNT }, (_, i) => `all ${i}`);
+    assert.deepEqual(heard[1], expectedB, "b: the broadcasts and the alerts to b, in the order sent");
+    for (const got of [heard[0], heard[2], heard[3]]) assert.deepEqual(got, all);
+  });
+});
+
 test("Peer.request serves the hub's own handlers first, then other peers round-robin", async () => {
   await withBus(async (bus) => {
     const a = await bus.connect();

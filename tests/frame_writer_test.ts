@@ -8,20 +8,31 @@ import assert from "node:assert/strict";
 import { FrameWriter } from "../src/bus/frame_writer.ts";
 import { frameBytes, FrameParser } from "../src/codec/frame_parser.ts";
 
-/** A sink that records each write and completes it only when `release()` is called. */
-function heldSink(): { writable: WritableStream<Uint8Array>; writes: Uint8Array[]; release(): void } {
+/**
+ * A sink that records each write (a copy, and the buffer written from) and completes it only when `release()` is
+ * called.
+ */
+function heldSink(): {
+  writable: WritableStream<Uint8Array>;
+  writes: Uint8Array[];
+  from: ArrayBufferLike[];
+  release(): void;
+} {
   const writes: Uint8Array[] = [];
+  const from: ArrayBufferLike[] = [];
   let pending: Array<() => void> = [];
   const writable = new WritableStream<Uint8Array>({
     write: (chunk) =>
       new Promise<void>((resolve) => {
         writes.push(chunk.slice());
+        from.push(chunk.buffer);
         pending.push(resolve);
       }),
   });
   return {
     writable,
     writes,
+    from,
     release: () => {
       const wake = pending;
       pending = [];
@@ -160,7 +171,7 @@ test("FrameWriter.pushShared writes a frame shared by many writers as it is, in 
   const busy = heldSink();
   const idleWriter = new FrameWriter(idle.writable, { maxMessages: 10, maxBytes: 1 << 20 });
   const busyWriter = new FrameWriter(busy.writable, { maxMessages: 10, maxBytes: 1 << 20 });
-  // An idle writer takes the shared frame as its own write; a writer with frames waiting copies it in behind them.
+  // An idle writer takes the shared frame as its own write; a writer with frames waiting writes it after them.
   idleWriter.pushShared(shared);
   idleWriter.push(new Uint8Array([1]));
   busyWriter.push(new Uint8Array([2]));
@@ -182,4 +193,78 @@ test("FrameWriter.pushShared writes a frame shared by many writers as it is, in 
   assert.deepEqual(await framesOf(busy, busyWriter), [[2], [7, 7, 7]]);
   assert.deepEqual(shared, before, "the shared frame is never changed");
   assert.equal(idleWriter.framesOut + busyWriter.framesOut, 4);
+});
+
+/** `frames` frame bodies of `bodyBytes`, each behind its header, one after another in one buffer, as the hub's broadcasts. */
+function sharedFrames(frames: number, bodyBytes: number, fill: number): { buffer: Uint8Array; ends: number[] } {
+  const buffer = new Uint8Array(frames * (4 + bodyBytes));
+  const ends: number[] = [];
+  for (let i = 0; i < frames; i++) {
+    buffer.set(frameBytes(new Uint8Array(bodyBytes).fill(fill + i)), i * (4 + bodyBytes));
+    ends.push((i + 1) * (4 + bodyBytes));
+  }
+  return { buffer, ends };
+}
+
+/** Lets the held writes go until `writer` is idle; returns the frame bodies written, in order. */
+async function writtenFrames(sink: ReturnType<typeof heldSink>, writer: FrameWriter): Promise<number[][]> {
+  for (let round = 0; round < 20 && writer.messages > 0; round++) {
+    await turn();
+    sink.release();
+  }
+  await writer.idle();
+  const frames: number[][] = [];
+  const parser = new FrameParser();
+  for (const chunk of sink.writes) parser.push(chunk, (f) => frames.push([...f]));
+  return frames;
+}
+
+test("FrameWriter.pushShared writes shared frames that follow one another in one buffer with one write, from that buffer", async () => {
+  const { buffer, ends } = sharedFrames(3, 5, 1);
+  const before = buffer.slice();
+  const sink = heldSink();
+  const writer = new FrameWriter(sink.writable, { maxMessages: 100, maxBytes: 1 << 20 });
+  writer.push(new Uint8Array([9]));
+  for (let i = 0; i < 3; i++) writer.pushShared(buffer, i === 0 ? 0 : ends[i - 1], ends[i]);
+  writer.push(new Uint8Array([8]));
+  assert.equal(writer.messages, 5);
+  assert.equal(writer.bytes, 4 + 1 + 3 * 9 + 4 + 1);
+  const frames = await writtenFrames(sink, writer);
+  assert.deepEqual(frames, [[9], [1, 1, 1, 1, 1], [2, 2, 2, 2, 2], [3, 3, 3, 3, 3], [8]]);
+  // What was queued before goes first, in a write of its own; the three shared frames in one, from their buffer.
+  assert.equal(sink.writes.length, 3);
+  assert.deepEqual(sink.writes[1], before);
+  assert.equal(sink.from[1], buffer.buffer, "written from the shared buffer, not copied");
+  assert.deepEqual(buffer, before, "the shared buffer is never changed");
+  assert.equal(writer.framesOut, 5);
+});
+
+test("FrameWriter.pushShared keeps at most two shared buffers waiting; more is copied, and everything arrives in order", async () => {
+  const sink = heldSink();
+  const writer = new FrameWriter(sink.writable, { maxMessages: 100, maxBytes: 1 << 20 });
+  const buffers = [1, 2, 3, 4, 5].map((fill) => sharedFrames(1, 3, fill * 10).buffer);
+  // The first goes to the transport, whose write is held; the next two wait as shared runs; the last two are copied.
+  writer.pushShared(buffers[0]);
+  await turn();
+  assert.equal(sink.writes.length, 1);
+  for (const buffer of buffers.slice(1)) writer.pushShared(buffer);
+  assert.equal(writer.messages, 5);
+  const frames = await writtenFrames(sink, writer);
+  assert.deepEqual(frames, [[10, 10, 10], [20, 20, 20], [30, 30, 30], [40, 40, 40], [50, 50, 50]]);
+  assert.deepEqual(sink.from.slice(0, 3), buffers.slice(0, 3).map((b) => b.buffer));
+  assert.equal(sink.writes.length, 4, "the two copied frames share one batch");
+  assert.notEqual(sink.from[3], buffers[3].buffer);
+  assert.notEqual(sink.from[3], buffers[4].buffer);
+});
+
+test("FrameWriter.pushShared: a shared frame that does not follow the last one in its buffer starts a run of its own", async () => {
+  const { buffer, ends } = sharedFrames(3, 2, 1);
+  const sink = heldSink();
+  const writer = new FrameWriter(sink.writable, { maxMessages: 100, maxBytes: 1 << 20 });
+  // Frames 0 and 2 of the buffer: not adjacent, so frame 1, which this writer did not take, is not written.
+  writer.pushShared(buffer, 0, ends[0]);
+  writer.pushShared(buffer, ends[1], ends[2]);
+  const frames = await writtenFrames(sink, writer);
+  assert.deepEqual(frames, [[1, 1], [3, 3]]);
+  assert.equal(sink.writes.length, 2);
 });

@@ -20,6 +20,11 @@ export interface QueueLimits {
  * regrown to hold it.
  */
 const OWN_BUFFER_FRAME_BYTES = 64 * 1024;
+/**
+ * Runs of shared frames waiting, at most, in one writer (see pushShared): with the one being written, a writer keeps
+ * at most three shared buffers alive, whatever share of them is its own.
+ */
+const MAX_SHARED_RUNS = 2;
 /** One write takes at most this much of a run (see #writable); more than the kernel's socket buffer. */
 const MAX_WRITE_BYTES = 256 * 1024;
 
@@ -30,14 +35,16 @@ let spareScheduled: FrameWriter[] = [];
 /** Where `#target` points before the first frame: one empty array for every writer (an ArrayBuffer each costs memory). */
 const NO_BYTES = new Uint8Array(0);
 
-/** A run of frames ready to be written, in order. */
+/** A run of frames ready to be written, in order: `bytes[start, end)`. */
 interface Sealed {
   bytes: Uint8Array;
+  start: number;
+  end: number;
   frames: number;
   /** The batch it is in, to give back to the pool once written. */
   batch: Uint8Array | undefined;
-  /** A frame other writers write too (see pushShared): nobody's to give back. */
-  shared?: boolean;
+  /** Frames other writers write too (see pushShared): nobody's to give back, and the run may grow until written. */
+  shared: boolean;
 }
 
 /**
@@ -84,6 +91,8 @@ export class FrameWriter {
   readonly #sealed: Sealed[] = [];
   #sealedMessages = 0;
   #sealedBytes = 0;
+  /** Runs of shared frames among them (see pushShared). */
+  #sharedRuns = 0;
   #inFlightMessages = 0;
   #inFlightBytes = 0;
   /** What the transport is writing, and the batch it is in (if it is in one). */
@@ -152,18 +161,36 @@ export class FrameWriter {
   }
 
   /**
-   * Queues `frame` (header included), which other writers queue too: when
-   * nothing is waiting in the batch it is written as it is, never copied nor
-   * changed; else it is copied in behind what waits, as {@linkcode push} does.
-   * The hub's announcements go to every peer at once: copied, each took a
-   * batch of its own, a thousand at a time (issue 13).
+   * Queues the frame at `buffer[start, end)` (header included), which other
+   * writers queue too: the hub's announcements and broadcasts go to every peer
+   * at once, and copied, each took a batch of its own, a thousand at a time
+   * (issue 13). It is written from there, never copied nor changed, and a
+   * frame that follows the last one queued so, in the same buffer, joins its
+   * write. At most MAX_SHARED_RUNS runs of shared frames wait at a time
+   * (besides the one being written), each keeping its whole buffer alive:
+   * beyond that, the frame is copied in behind what waits, as
+   * {@linkcode push} does.
    */
-  pushShared(frame: Uint8Array): void {
-    if (this.#batch || this.#failed) return this.push(frame.subarray(FRAME_HEADER_BYTES));
+  pushShared(buffer: Uint8Array, start = 0, end = buffer.byteLength): void {
+    if (this.#failed) return;
+    const sealed = this.#sealed;
+    const last = this.#batch || sealed.length === 0 ? undefined : sealed[sealed.length - 1];
+    const joins = last !== undefined && last.shared && last.bytes === buffer && last.end === start;
+    if (!joins && this.#sharedRuns >= MAX_SHARED_RUNS) {
+      return this.push(buffer.subarray(start + FRAME_HEADER_BYTES, end));
+    }
     this.#schedule();
-    this.#sealed.push({ bytes: frame, frames: 1, batch: undefined, shared: true });
+    if (joins) {
+      last.end = end;
+      last.frames++;
+    } else {
+      // What waits in the batch came first.
+      this.#seal();
+      sealed.push({ bytes: buffer, start, end, frames: 1, batch: undefined, shared: true });
+      this.#sharedRuns++;
+    }
     this.#sealedMessages++;
-    this.#sealedBytes += frame.byteLength;
+    this.#sealedBytes += end - start;
   }
 
   #schedule(): void {
@@ -187,7 +214,7 @@ export class FrameWriter {
       this.#seal();
       const own = takeLargeBuffer(frameBytes).subarray(0, frameBytes);
       writeFrameHeader(own, 0, bodyBytes);
-      this.#sealed.push({ bytes: own, frames: 1, batch: undefined });
+      this.#sealed.push({ bytes: own, start: 0, end: frameBytes, frames: 1, batch: undefined, shared: false });
       this.#sealedMessages++;
       this.#sealedBytes += frameBytes;
       this.#target = own;
@@ -233,7 +260,7 @@ export class FrameWriter {
   #seal(from = 0, frames = this.#batchFrames): void {
     const batch = this.#batch;
     if (!batch) return;
-    this.#sealed.push({ bytes: batch.subarray(from, this.#batchBytes), frames, batch });
+    this.#sealed.push({ bytes: batch, start: from, end: this.#batchBytes, frames, batch, shared: false });
     this.#sealedMessages += frames;
     this.#sealedBytes += this.#batchBytes - from;
     this.#forgetBatch();
@@ -273,6 +300,7 @@ export class FrameWriter {
     this.#sealed.length = 0;
     this.#sealedMessages = 0;
     this.#sealedBytes = 0;
+    this.#sharedRuns = 0;
   }
 
   /** Resolves once everything pushed so far has been written (or writing failed). */
@@ -296,6 +324,7 @@ export class FrameWriter {
     this.#sealed.length = 0;
     this.#sealedMessages = 0;
     this.#sealedBytes = 0;
+    this.#sharedRuns = 0;
     this.#sink.abort();
     this.#wakeIdle();
   }
@@ -323,17 +352,19 @@ export class FrameWriter {
         /** Whether the buffer written goes back to a pool once written (not when a part of a run is). */
         let pooled = true;
         if (sealed) {
-          ({ bytes, frames, batch } = sealed);
-          pooled = sealed.shared !== true;
+          const { start, end } = sealed;
+          ({ frames, batch } = sealed);
+          bytes = start === 0 && end === sealed.bytes.byteLength ? sealed.bytes : sealed.bytes.subarray(start, end);
+          pooled = !sealed.shared;
           const n = this.#writable(bytes, bytes.byteLength, frames);
           const taken = this.#writableFrames;
           if (taken < frames) {
             // The rest of the run stays first in line, and its batch goes back once the rest is written.
-            this.#sealed.unshift({ bytes: bytes.subarray(n), frames: frames - taken, batch });
+            this.#sealed.unshift({ ...sealed, start: start + n, frames: frames - taken });
             bytes = bytes.subarray(0, n);
             frames = taken;
             pooled = false;
-          }
+          } else if (sealed.shared) this.#sharedRuns--;
           this.#sealedMessages -= frames;
           this.#sealedBytes -= bytes.byteLength;
         } else if (this.#batchFrames > 0) {

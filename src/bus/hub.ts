@@ -17,6 +17,7 @@ import { hubCounters, type HubSettings, type HubStats } from "./hub_settings.ts"
 import { type InFlight, InFlightRequests } from "./in_flight_requests.ts";
 import { type LinkEvents, PeerLink } from "./peer_link.ts";
 import { HubListener } from "./hub_listener.ts";
+import { BroadcastArena } from "./broadcast_arena.ts";
 import { BroadcastRefusals } from "./broadcast_refusals.ts";
 import { MemberAnnouncements } from "./member_announcements.ts";
 import { WelcomeRoster } from "./welcome_roster.ts";
@@ -35,7 +36,6 @@ import {
   asRequest,
   clip,
   encodeMessage,
-  type ErrorRecord,
   type Hello,
   Kind,
   type PeerInfo,
@@ -109,6 +109,7 @@ export class Hub extends EventTarget {
   };
   readonly #refusals = new BroadcastRefusals();
   readonly #announcements = new MemberAnnouncements(this.#links);
+  readonly #broadcasts = new BroadcastArena();
   readonly #roster = new WelcomeRoster();
 
   /** The socket path, if the hub listens on one. */
@@ -258,22 +259,25 @@ export class Hub extends EventTarget {
   #onAlert(from: PeerLink, body: Uint8Array, m: AlertFields): void {
     this.#stats.alerts++;
     if (m.t === undefined) {
-      for (const dest of this.#links.values()) this.#deliver(from, dest, body, m, true);
+      // Copied once, for every destination to write from.
+      this.#broadcasts.add(body);
+      for (const dest of this.#links.values()) this.#deliver(from, dest, body, m, this.#broadcasts);
       return;
     }
     const dest = this.#links.get(m.t);
     if (!dest) this.#undeliverable(from, m, "no_such_peer");
-    else this.#deliver(from, dest, body, m, false);
+    else this.#deliver(from, dest, body, m);
   }
 
-  #deliver(from: PeerLink, dest: PeerLink, body: Uint8Array, m: AlertFields, isBroadcast: boolean): void {
+  /** Queues an alert for `dest`; a broadcast comes with the arena holding its frame. */
+  #deliver(from: PeerLink, dest: PeerLink, body: Uint8Array, m: AlertFields, shared?: BroadcastArena): void {
     const writer = dest.writer;
     // Plain broadcasts are paced by reading their sender (PeerLink.paceBy), not by busy/room: a destination that
     // stalls holds nobody back. Numbered ones (channels) are resent on room, so busy/room it is for them.
-    const paced = isBroadcast && m.s === undefined;
+    const paced = shared !== undefined && m.s === undefined;
     if (!writer.hasRoom()) {
       this.#slowConsumers.watch(dest);
-      if (isBroadcast && dest.dropOldest && writer.dropOldest()) this.#drop("drop_oldest");
+      if (shared && dest.dropOldest && writer.dropOldest()) this.#drop("drop_oldest");
       else {
         this.#drop("queue_full");
         if (paced) return this.#refusals.refuse(from, dest.id, m.n);
@@ -284,7 +288,9 @@ export class Hub extends EventTarget {
         return;
       }
     }
-    writer.push(body, isBroadcast && dest.dropOldest);
+    // A broadcast that may be dropped is copied into the batch, where dropOldest() can find it.
+    if (shared && !dest.dropOldest) writer.pushShared(shared.bytes, shared.start, shared.end);
+    else writer.push(body, shared !== undefined && dest.dropOldest);
     if (dest.dropOldest || from === dest) return;
     if (paced) from.paceBy(dest);
     else if (writer.aboveHighWater && !dest.toldBusy?.has(from.id)) {
@@ -302,13 +308,8 @@ export class Hub extends EventTarget {
   }
 
   #undeliverable(from: PeerLink, m: AlertFields, reason: string, to = m.t): void {
-    from.writer.push(encodeMessage({
-      k: Kind.Undeliverable,
-      n: m.n,
-      reason,
-      ...(to === undefined ? {} : { t: to }),
-      ...(m.s === undefined ? {} : { s: m.s }),
-    }));
+    const about = { ...(to === undefined ? {} : { t: to }), ...(m.s === undefined ? {} : { s: m.s }) };
+    from.writer.push(encodeMessage({ k: Kind.Undeliverable, n: m.n, reason, ...about }));
   }
 
   #onRequest(from: PeerLink, body: Uint8Array, m: Request, own: boolean): void {
@@ -356,8 +357,7 @@ export class Hub extends EventTarget {
   }
 
   #fail(to: PeerLink, m: { r: number; f: number }, err: IpcError): void {
-    const e: ErrorRecord = systemError(err);
-    to.writer.push(encodeMessage({ k: Kind.ErrorResponse, f: 0, t: m.f, r: m.r, e }));
+    to.writer.push(encodeMessage({ k: Kind.ErrorResponse, f: 0, t: m.f, r: m.r, e: systemError(err) }));
   }
 
   #onReply(from: PeerLink, body: Uint8Array, m: { t: number; r: number }): void {
