@@ -164,6 +164,19 @@ test("FrameWriter records when it last made progress: a completed write, or the 
   await writer.idle();
 });
 
+/** Lets the held writes go until `writer` is idle; returns the frame bodies written, in order. */
+async function writtenFrames(sink: ReturnType<typeof heldSink>, writer: FrameWriter): Promise<number[][]> {
+  for (let round = 0; round < 20 && writer.messages > 0; round++) {
+    await turn();
+    sink.release();
+  }
+  await writer.idle();
+  const frames: number[][] = [];
+  const parser = new FrameParser();
+  for (const chunk of sink.writes) parser.push(chunk, (f) => frames.push([...f]));
+  return frames;
+}
+
 test("FrameWriter.pushShared writes a frame shared by many writers as it is, in order with what waits before it", async () => {
   const shared = frameBytes(new Uint8Array([7, 7, 7]));
   const before = shared.slice();
@@ -178,19 +191,8 @@ test("FrameWriter.pushShared writes a frame shared by many writers as it is, in 
   busyWriter.pushShared(shared);
   assert.equal(idleWriter.messages, 2);
   assert.equal(busyWriter.messages, 2);
-  const framesOf = async (sink: ReturnType<typeof heldSink>, writer: FrameWriter) => {
-    for (let round = 0; round < 10 && writer.messages > 0; round++) {
-      await turn();
-      sink.release();
-    }
-    await writer.idle();
-    const frames: number[][] = [];
-    const parser = new FrameParser();
-    for (const chunk of sink.writes) parser.push(chunk, (f) => frames.push([...f]));
-    return frames;
-  };
-  assert.deepEqual(await framesOf(idle, idleWriter), [[7, 7, 7], [1]]);
-  assert.deepEqual(await framesOf(busy, busyWriter), [[2], [7, 7, 7]]);
+  assert.deepEqual(await writtenFrames(idle, idleWriter), [[7, 7, 7], [1]]);
+  assert.deepEqual(await writtenFrames(busy, busyWriter), [[2], [7, 7, 7]]);
   assert.deepEqual(shared, before, "the shared frame is never changed");
   assert.equal(idleWriter.framesOut + busyWriter.framesOut, 4);
 });
@@ -204,19 +206,6 @@ function sharedFrames(frames: number, bodyBytes: number, fill: number): { buffer
     ends.push((i + 1) * (4 + bodyBytes));
   }
   return { buffer, ends };
-}
-
-/** Lets the held writes go until `writer` is idle; returns the frame bodies written, in order. */
-async function writtenFrames(sink: ReturnType<typeof heldSink>, writer: FrameWriter): Promise<number[][]> {
-  for (let round = 0; round < 20 && writer.messages > 0; round++) {
-    await turn();
-    sink.release();
-  }
-  await writer.idle();
-  const frames: number[][] = [];
-  const parser = new FrameParser();
-  for (const chunk of sink.writes) parser.push(chunk, (f) => frames.push([...f]));
-  return frames;
 }
 
 test("FrameWriter.pushShared writes shared frames that follow one another in one buffer with one write, from that buffer", async () => {
