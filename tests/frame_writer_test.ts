@@ -228,22 +228,36 @@ test("FrameWriter.pushShared writes shared frames that follow one another in one
   assert.equal(writer.framesOut, 5);
 });
 
-test("FrameWriter.pushShared keeps at most two shared buffers waiting; more is copied, and everything arrives in order", async () => {
+test("FrameWriter.pushShared keeps shared buffers alive in proportion to what it queued; beyond that it copies, in order", async () => {
   const sink = heldSink();
-  const writer = new FrameWriter(sink.writable, { maxMessages: 100, maxBytes: 1 << 20 });
-  const buffers = [1, 2, 3, 4, 5].map((fill) => sharedFrames(1, 3, fill * 10).buffer);
-  // The first goes to the transport, whose write is held; the next two wait as shared runs; the last two are copied.
-  writer.pushShared(buffers[0]);
+  const writer = new FrameWriter(sink.writable, { maxMessages: 1000, maxBytes: 1 << 22 });
+  // A peer that takes one frame of 3 B from each 64 KiB buffer, as one that took one broadcast in hundreds: the first
+  // goes to the transport, whose write is held; two more buffers may wait (128 KiB of slack); the rest is copied.
+  const sparse = [1, 2, 3, 4, 5].map((fill) => {
+    const buffer = new Uint8Array(64 * 1024);
+    buffer.set(frameBytes(new Uint8Array(3).fill(fill * 10)));
+    return buffer;
+  });
+  writer.pushShared(sparse[0], 0, 7);
   await turn();
   assert.equal(sink.writes.length, 1);
-  for (const buffer of buffers.slice(1)) writer.pushShared(buffer);
-  assert.equal(writer.messages, 5);
+  for (const buffer of sparse.slice(1)) writer.pushShared(buffer, 0, 7);
+  // A peer that takes every frame of each buffer keeps alive no more than what it queued: every run is shared.
+  const dense = [6, 7, 8, 9].map((fill) => sharedFrames(500, 100, fill * 10));
+  for (const { buffer, ends } of dense) {
+    ends.forEach((end, i) => writer.pushShared(buffer, i === 0 ? 0 : ends[i - 1], end));
+  }
+  assert.equal(writer.messages, 5 + 4 * 500);
   const frames = await writtenFrames(sink, writer);
-  assert.deepEqual(frames, [[10, 10, 10], [20, 20, 20], [30, 30, 30], [40, 40, 40], [50, 50, 50]]);
-  assert.deepEqual(sink.from.slice(0, 3), buffers.slice(0, 3).map((b) => b.buffer));
-  assert.equal(sink.writes.length, 4, "the two copied frames share one batch");
-  assert.notEqual(sink.from[3], buffers[3].buffer);
-  assert.notEqual(sink.from[3], buffers[4].buffer);
+  const expected = [10, 20, 30, 40, 50].map((fill) => [fill, fill, fill]);
+  for (const fill of [6, 7, 8, 9]) {
+    for (let i = 0; i < 500; i++) expected.push(new Array(100).fill((fill * 10 + i) & 0xff));
+  }
+  assert.deepEqual(frames, expected);
+  const sparseBuffers: ArrayBufferLike[] = sparse.map((b) => b.buffer);
+  assert.deepEqual(sink.from.slice(0, 3), sparseBuffers.slice(0, 3));
+  assert.ok(!sparseBuffers.includes(sink.from[3]), "the last two sparse frames are copied, into one batch");
+  assert.deepEqual(sink.from.slice(4), dense.map(({ buffer }) => buffer.buffer), "each dense buffer in one write");
 });
 
 test("FrameWriter.pushShared: a shared frame that does not follow the last one in its buffer starts a run of its own", async () => {

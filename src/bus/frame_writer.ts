@@ -21,10 +21,11 @@ export interface QueueLimits {
  */
 const OWN_BUFFER_FRAME_BYTES = 64 * 1024;
 /**
- * Runs of shared frames waiting, at most, in one writer (see pushShared): with the one being written, a writer keeps
- * at most three shared buffers alive, whatever share of them is its own.
+ * The shared buffers a writer's waiting runs keep alive (see pushShared) hold at most twice the bytes it has queued,
+ * plus this much: a peer that takes every broadcast keeps about what it queued, and one that takes one broadcast in a
+ * thousand cannot keep a whole buffer alive for each.
  */
-const MAX_SHARED_RUNS = 2;
+const SHARED_SLACK_BYTES = 128 * 1024;
 /** One write takes at most this much of a run (see #writable); more than the kernel's socket buffer. */
 const MAX_WRITE_BYTES = 256 * 1024;
 
@@ -91,8 +92,8 @@ export class FrameWriter {
   readonly #sealed: Sealed[] = [];
   #sealedMessages = 0;
   #sealedBytes = 0;
-  /** Runs of shared frames among them (see pushShared). */
-  #sharedRuns = 0;
+  /** Bytes of the shared buffers that runs among them are in (see pushShared). */
+  #sharedBufferBytes = 0;
   #inFlightMessages = 0;
   #inFlightBytes = 0;
   /** What the transport is writing, and the batch it is in (if it is in one). */
@@ -166,17 +167,17 @@ export class FrameWriter {
    * at once, and copied, each took a batch of its own, a thousand at a time
    * (issue 13). It is written from there, never copied nor changed, and a
    * frame that follows the last one queued so, in the same buffer, joins its
-   * write. At most MAX_SHARED_RUNS runs of shared frames wait at a time
-   * (besides the one being written), each keeping its whole buffer alive:
-   * beyond that, the frame is copied in behind what waits, as
-   * {@linkcode push} does.
+   * write. Each run keeps its whole buffer alive, so a new run starts only
+   * while the buffers of the runs waiting (not the one being written) stay
+   * within twice what is queued plus SHARED_SLACK_BYTES; else the frame is
+   * copied in behind what waits, as {@linkcode push} does.
    */
   pushShared(buffer: Uint8Array, start = 0, end = buffer.byteLength): void {
     if (this.#failed) return;
     const sealed = this.#sealed;
     const last = this.#batch || sealed.length === 0 ? undefined : sealed[sealed.length - 1];
     const joins = last !== undefined && last.shared && last.bytes === buffer && last.end === start;
-    if (!joins && this.#sharedRuns >= MAX_SHARED_RUNS) {
+    if (!joins && this.#sharedBufferBytes + buffer.byteLength > 2 * (this.bytes + end - start) + SHARED_SLACK_BYTES) {
       return this.push(buffer.subarray(start + FRAME_HEADER_BYTES, end));
     }
     this.#schedule();
@@ -184,10 +185,9 @@ export class FrameWriter {
       last.end = end;
       last.frames++;
     } else {
-      // What waits in the batch came first.
-      this.#seal();
+      this.#seal(); // what waits in the batch came first
       sealed.push({ bytes: buffer, start, end, frames: 1, batch: undefined, shared: true });
-      this.#sharedRuns++;
+      this.#sharedBufferBytes += buffer.byteLength;
     }
     this.#sealedMessages++;
     this.#sealedBytes += end - start;
@@ -300,7 +300,7 @@ export class FrameWriter {
     this.#sealed.length = 0;
     this.#sealedMessages = 0;
     this.#sealedBytes = 0;
-    this.#sharedRuns = 0;
+    this.#sharedBufferBytes = 0;
   }
 
   /** Resolves once everything pushed so far has been written (or writing failed). */
@@ -324,7 +324,7 @@ export class FrameWriter {
     this.#sealed.length = 0;
     this.#sealedMessages = 0;
     this.#sealedBytes = 0;
-    this.#sharedRuns = 0;
+    this.#sharedBufferBytes = 0;
     this.#sink.abort();
     this.#wakeIdle();
   }
@@ -364,7 +364,7 @@ export class FrameWriter {
             bytes = bytes.subarray(0, n);
             frames = taken;
             pooled = false;
-          } else if (sealed.shared) this.#sharedRuns--;
+          } else if (sealed.shared) this.#sharedBufferBytes -= sealed.bytes.byteLength;
           this.#sealedMessages -= frames;
           this.#sealedBytes -= bytes.byteLength;
         } else if (this.#batchFrames > 0) {
