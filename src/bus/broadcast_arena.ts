@@ -12,9 +12,10 @@ const ARENA_BYTES = 64 * 1024;
  * the hub a thousand copies and a thousand batches (issue 13).
  *
  * A full arena is left to the garbage collector once every writer has written
- * what it took from it; the next frame starts a new one. A writer holds at most
- * two arenas (see `FrameWriter.pushShared`), so what a peer that stopped
- * reading keeps alive is bounded by its queue's limits plus 128 KiB.
+ * what it took from it; the next frame starts a new one. The arenas a writer
+ * keeps alive hold at most twice what it queued plus 128 KiB, besides the one
+ * being written (see `FrameWriter.pushShared`): what a peer that stopped
+ * reading keeps alive stays bounded by its queue's limits.
  */
 export class BroadcastArena {
   /** The arena the last {@linkcode add} wrote into. */
