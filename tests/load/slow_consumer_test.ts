@@ -337,7 +337,7 @@ test(
     await loadScenario(async (s) => {
       // Default queue limits, as a user would have them; the policy that cuts a slow consumer loose is set far
       // beyond the freeze, so that this test sees refusals only.
-      await s.spawnHub(currentRuntime, { slowConsumer: { timeout: 60_000 } });
+      const hub = await s.spawnHub(currentRuntime, { slowConsumer: { timeout: 60_000 } });
       // The test process is a destination of the broadcasts too, and the busiest process here: it drops its oldest
       // rather than be counted among the peers that fell behind.
       const control = await s.connect({ name: "control", dropOldestBroadcasts: true });
@@ -354,12 +354,15 @@ test(
       const run = sender.post("flood", { to: null, name: "bc", bytes: 1024, ms: 90_000, flushEvery: 64 });
       await elapse(300);
       const start = await sentSoFar();
-      await elapse(2000);
+      // The hub's memory while every peer reads: the baseline of the freeze's (the broadcasts the frozen peer's queue
+      // holds keep the hub's shared broadcast buffers alive, within twice what it queued plus 128 KiB).
+      const { peak: baseRss } = await peakRss(hub.pid, elapse(2000));
       const warm = await sentSoFar();
       const beforeFlushes = await sender.cmd("flushes");
       let frozenEnd = warm;
       let freezeFlushes = beforeFlushes;
       let result: Record<string, number> | undefined;
+      let freezeRss = 0;
       frozen.signal("SIGSTOP");
       const frozenAt = performance.now();
       try {
@@ -370,7 +373,8 @@ test(
           const counts = await sender.cmd("counts");
           return at(counts.undeliverable, "bc", frozen.id) > 0 || counts.flushPendingMs > FLUSH_BOUND_MS;
         });
-        await elapse(Math.max(PAST_FULL_MS, FREEZE_MS - (performance.now() - frozenAt)));
+        freezeRss = (await peakRss(hub.pid, elapse(Math.max(PAST_FULL_MS, FREEZE_MS - (performance.now() - frozenAt)))))
+          .peak;
         frozenEnd = await sentSoFar();
         freezeFlushes = await sender.cmd("flushes");
         // What it measures: from calling flush() to its promise settling (or to now, if it has not), in the
@@ -413,7 +417,9 @@ test(
           at(gotFrozen.received, "bc", sender.id)
         }, refused ${refusedFrozen} (and ${refusedSelf} of the broadcaster's own copies) in ${counts.reports} reports; fast peers got ${
           at(gotA.received, "bc", sender.id)
-        } and ${at(gotB.received, "bc", sender.id)}`;
+        } and ${at(gotB.received, "bc", sender.id)}; hub RSS ${mib(baseRss)} MiB peak before, ${
+          mib(freezeRss)
+        } MiB peak frozen`;
       console.log(`broadcast past a frozen peer (${summary})`);
 
       for (const [got, p] of [[gotA, fastA], [gotB, fastB]] as const) {
@@ -442,6 +448,7 @@ test(
       // Aggregated: far fewer reports than refusals (each report carries a count).
       assert.ok(counts.reports * 10 <= refusedFrozen, `${counts.reports} reports for ${refusedFrozen} refusals`);
       assert.ok(freezeFlushes.count > 0, "the broadcaster flushed during the freeze");
+      assert.ok(freezeRss - baseRss < RSS_BOUND, `hub RSS ${mib(freezeRss)} MiB vs ${mib(baseRss)} MiB before`);
     });
   },
 );
