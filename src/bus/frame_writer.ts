@@ -49,14 +49,12 @@ interface Sealed {
 }
 
 /**
- * The outgoing side of one connection. Frames are written, each behind its
- * length, into one batch buffer; the batch is written with a single
- * `write()` once the current tick ends, while the next batch fills. A
- * batch without droppable frames grows to what one write takes at most
- * (256 KiB, or half of `maxBytes`); a burst beyond that goes on in the next.
- * A small frame is copied exactly once, and no per-frame buffer is
- * allocated; a large one is written into a buffer of its own (see
- * OWN_BUFFER_FRAME_BYTES).
+ * The outgoing side of one connection. Frames are written, each behind its length, into one batch buffer; the batch
+ * is written with a single `write()` once the current tick ends, while the next batch fills. A batch without
+ * droppable frames grows to what one write takes at most (256 KiB, or half of `maxBytes`); a burst beyond that goes
+ * on in the next. A small frame is copied exactly once, and no per-frame buffer is allocated; a large one is written
+ * into a buffer of its own (see OWN_BUFFER_FRAME_BYTES); one that many writers write is not copied at all (see
+ * pushShared).
  *
  * Written through the connection's byte channel (no stream per write), or
  * through a `WritableStream`.
