@@ -271,3 +271,17 @@ test("FrameWriter.pushShared: a shared frame that does not follow the last one i
   assert.deepEqual(frames, [[1, 1], [3, 3]]);
   assert.equal(sink.writes.length, 2);
 });
+
+test("FrameWriter.pushShared: a shared run larger than one write goes out in pieces from its buffer, each frame once, in order", async () => {
+  const { buffer, ends } = sharedFrames(10, 100, 1);
+  const sink = heldSink();
+  // One write takes at most half of maxBytes: 600 B, five frames of 104 B.
+  const writer = new FrameWriter(sink.writable, { maxMessages: 100, maxBytes: 1200 });
+  ends.forEach((end, i) => writer.pushShared(buffer, i === 0 ? 0 : ends[i - 1], end));
+  const frames = await writtenFrames(sink, writer);
+  assert.deepEqual(frames, Array.from({ length: 10 }, (_, i) => new Array(100).fill(1 + i)));
+  assert.deepEqual(sink.writes.map((w) => w.byteLength), [520, 520]);
+  assert.deepEqual(sink.from, [buffer.buffer, buffer.buffer], "both pieces written from the shared buffer");
+  assert.equal(writer.framesOut, 10);
+  assert.equal(writer.messages, 0);
+});
