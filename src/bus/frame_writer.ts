@@ -42,10 +42,11 @@ interface Sealed {
   start: number;
   end: number;
   frames: number;
-  /** The batch it is in, to give back to the pool once written. */
-  batch: Uint8Array | undefined;
-  /** Frames other writers write too (see pushShared): nobody's to give back, and the run may grow until written. */
-  shared: boolean;
+  /**
+   * What `bytes` is, given back to its pool once written: a batch, or a large frame's own buffer; or frames other
+   * writers write too (see pushShared), nobody's to give back, in a run that may grow until written.
+   */
+  kind: "batch" | "own" | "shared";
 }
 
 /**
@@ -174,7 +175,7 @@ export class FrameWriter {
     if (this.#failed) return;
     const sealed = this.#sealed;
     const last = this.#batch || sealed.length === 0 ? undefined : sealed[sealed.length - 1];
-    const joins = last !== undefined && last.shared && last.bytes === buffer && last.end === start;
+    const joins = last !== undefined && last.kind === "shared" && last.bytes === buffer && last.end === start;
     if (!joins && this.#sharedBufferBytes + buffer.byteLength > 2 * (this.bytes + end - start) + SHARED_SLACK_BYTES) {
       return this.push(buffer.subarray(start + FRAME_HEADER_BYTES, end));
     }
@@ -184,7 +185,7 @@ export class FrameWriter {
       last.frames++;
     } else {
       this.#seal(); // what waits in the batch came first
-      sealed.push({ bytes: buffer, start, end, frames: 1, batch: undefined, shared: true });
+      sealed.push({ bytes: buffer, start, end, frames: 1, kind: "shared" });
       this.#sharedBufferBytes += buffer.byteLength;
     }
     this.#sealedMessages++;
@@ -212,7 +213,7 @@ export class FrameWriter {
       this.#seal();
       const own = takeLargeBuffer(frameBytes).subarray(0, frameBytes);
       writeFrameHeader(own, 0, bodyBytes);
-      this.#sealed.push({ bytes: own, start: 0, end: frameBytes, frames: 1, batch: undefined, shared: false });
+      this.#sealed.push({ bytes: own, start: 0, end: frameBytes, frames: 1, kind: "own" });
       this.#sealedMessages++;
       this.#sealedBytes += frameBytes;
       this.#target = own;
@@ -258,7 +259,7 @@ export class FrameWriter {
   #seal(from = 0, frames = this.#batchFrames): void {
     const batch = this.#batch;
     if (!batch) return;
-    this.#sealed.push({ bytes: batch, start: from, end: this.#batchBytes, frames, batch, shared: false });
+    this.#sealed.push({ bytes: batch, start: from, end: this.#batchBytes, frames, kind: "batch" });
     this.#sealedMessages += frames;
     this.#sealedBytes += this.#batchBytes - from;
     this.#forgetBatch();
@@ -294,7 +295,7 @@ export class FrameWriter {
     if (this.#batch) giveBack(this.#batch);
     this.#forgetBatch();
     // A run left of the batch a write under way reads from is not given back: that write still reads it.
-    for (const run of this.#sealed) if (run.batch && run.batch !== this.#inFlightBatch) giveBack(run.batch);
+    for (const run of this.#sealed) if (run.kind === "batch" && run.bytes !== this.#inFlightBatch) giveBack(run.bytes);
     this.#sealed.length = 0;
     this.#sealedMessages = 0;
     this.#sealedBytes = 0;
@@ -351,9 +352,10 @@ export class FrameWriter {
         let pooled = true;
         if (sealed) {
           const { start, end } = sealed;
-          ({ frames, batch } = sealed);
+          frames = sealed.frames;
+          batch = sealed.kind === "batch" ? sealed.bytes : undefined;
           bytes = start === 0 && end === sealed.bytes.byteLength ? sealed.bytes : sealed.bytes.subarray(start, end);
-          pooled = !sealed.shared;
+          pooled = sealed.kind !== "shared";
           const n = this.#writable(bytes, bytes.byteLength, frames);
           const taken = this.#writableFrames;
           if (taken < frames) {
@@ -362,7 +364,7 @@ export class FrameWriter {
             bytes = bytes.subarray(0, n);
             frames = taken;
             pooled = false;
-          } else if (sealed.shared) this.#sharedBufferBytes -= sealed.bytes.byteLength;
+          } else if (sealed.kind === "shared") this.#sharedBufferBytes -= sealed.bytes.byteLength;
           this.#sealedMessages -= frames;
           this.#sealedBytes -= bytes.byteLength;
         } else if (this.#batchFrames > 0) {
