@@ -45,6 +45,22 @@ const LATENCY = {
  * compiling (on Bun its FTL tier compiles the hot path within the first
  * ~40 000 round trips, bench/README.md).
  */
+/**
+ * Latency in steady state, 64 B to 10 KiB: one run per size after 40 000
+ * round trips of that size in the same process, once the JIT has done
+ * compiling. A `LATENCY` run is a fresh process's first 2 000 round trips of
+ * a size, which take in the JIT's warm-up and the deopts of that size's
+ * first messages (bench/README.md, "Eighth pass"); the tail (p99) of a
+ * long-running process is read here.
+ */
+const STEADY_LATENCY = {
+  sizes: SIZES.filter((s) => s.bytes <= 10 * 1024).map((s) => s.bytes),
+  warmupIterations: quick ? 2_000 : 40_000,
+  warmupMs: 30_000,
+  runs: 1,
+  iterations: quick ? 2_000 : 10_000,
+  runMs: 10_000,
+};
 const CPU = { bytes: 1024, warmup: 2_000, count: 20_000, settle: quick ? 22_000 : 60_000 };
 const PIPELINED = { bytes: 64, window: 64, runs: RUNS, runMs: quick ? 200 : 500, maxCount: 2_000_000 };
 const ONE_WAY = {
@@ -321,6 +337,8 @@ async function main(dir: string): Promise<void> {
   // load from elsewhere on the machine hits raw and ipcbus alike.
   const raw = new Gathered();
   const toHub = new Gathered();
+  const rawSteady = new Gathered();
+  const hubSteady = new Gathered();
   const rawCpu = new Gathered();
   const busCpu = new Gathered();
   const viaPeer = new Gathered();
@@ -334,6 +352,7 @@ async function main(dir: string): Promise<void> {
   for (let round = 1; round <= RUNS; round++) {
     progress(`round ${round} of ${RUNS}`);
     await latencyRound(rawScript, rawPath, hubPath, raw, toHub);
+    await latencyRound(rawScript, rawPath, hubPath, rawSteady, hubSteady, STEADY_LATENCY);
     await cpuRound({ rawScript, rawPath, hubPath, rawPid, hubPid }, rawCpu, busCpu);
     viaPeer.add(
       await result(
@@ -386,6 +405,13 @@ async function main(dir: string): Promise<void> {
   const hubLatency = summarizeLatency(toHub.latency);
   const rawRow = (bytes: number) => rawLatency.get(bytes)!;
   latencyRows(rawName, rawLatency, hubLatency);
+  latencyRows(
+    rawName,
+    summarizeLatency(rawSteady.latency),
+    summarizeLatency(hubSteady.latency),
+    SIZES.filter(({ bytes }) => STEADY_LATENCY.sizes.includes(bytes)),
+    ", steady",
+  );
   cpuRows(rawCpu, busCpu);
   {
     const r = summarizeLatency(viaPeer.latency).get(1024)!;
@@ -493,6 +519,8 @@ function printResults(node: string | undefined, notes: string[]): void {
     "",
     `${navigator.hardwareConcurrency} cores, ${cpu}; Node ${node ?? "absent"}; load average ${load} at the end. ` +
     `Medians of ${RUNS} runs after a warm-up; latency runs ≤ ${LATENCY.iterations} round trips or ${LATENCY.runMs} ms each; ` +
+    `"steady" latency runs ${STEADY_LATENCY.iterations} round trips per size, after ` +
+    `${STEADY_LATENCY.warmupIterations} of that size in the same process; ` +
     `CPU: ${CPU.count} sequential ${CPU.bytes} B round trips per run, each process's utime + stime from /proc, ` +
     `after ${CPU.settle - CPU.count} round trips (steady) and after ${CPU.warmup} (first). ` +
     `Ratios are to this runtime's raw baseline in the same run.`,
@@ -525,19 +553,20 @@ async function bar(setup: BarSetup): Promise<void> {
   printResults(nodeVersion(), []);
 }
 
-/** One latency run each of raw ping-pong and request → hub, every size. */
+/** One latency run each of raw ping-pong and request → hub, every size of `spec`. */
 async function latencyRound(
   rawScript: string,
   rawPath: string,
   hubPath: string,
   raw: Gathered,
   toHub: Gathered,
+  spec: typeof LATENCY = LATENCY,
 ): Promise<void> {
   const once = { runs: 1 };
-  raw.add(await result(startOwn("raw latency", rawScript, ["latency", rawPath, { ...LATENCY, ...once }])));
+  raw.add(await result(startOwn("raw latency", rawScript, ["latency", rawPath, { ...spec, ...once }])));
   toHub.add(
     await result(
-      startOwn("ipcbus latency", "bus_roles.ts", ["latency", hubPath, { ...LATENCY, ...once, route: "/ipcbus/echo" }]),
+      startOwn("ipcbus latency", "bus_roles.ts", ["latency", hubPath, { ...spec, ...once, route: "/ipcbus/echo" }]),
     ),
   );
 }
@@ -563,11 +592,18 @@ async function cpuRound(
   );
 }
 
-function latencyRows(rawName: string, rawLatency: Map<number, LatencyRow>, hubLatency: Map<number, LatencyRow>): void {
-  for (const { label, bytes } of SIZES) {
-    rows.push({ what: `raw ping-pong (${rawName})`, size: label, ...rawLatency.get(bytes)!, ratio: "1.00×" });
+/** Raw's rows then ipcbus's, for `sizes`; `suffix` marks the steady-state rows. */
+function latencyRows(
+  rawName: string,
+  rawLatency: Map<number, LatencyRow>,
+  hubLatency: Map<number, LatencyRow>,
+  sizes = SIZES,
+  suffix = "",
+): void {
+  for (const { label, bytes } of sizes) {
+    rows.push({ what: `raw ping-pong (${rawName})${suffix}`, size: label, ...rawLatency.get(bytes)!, ratio: "1.00×" });
   }
-  for (const { label, bytes } of SIZES) {
+  for (const { label, bytes } of sizes) {
     const r = hubLatency.get(bytes)!;
     const ratio = r.median / rawLatency.get(bytes)!.median;
     const small = bytes <= 10 * 1024;
@@ -578,7 +614,7 @@ function latencyRows(rawName: string, rawLatency: Map<number, LatencyRow>, hubLa
       checks.push(tail === "met" ? "p99 met" : `p99 ${tail}`);
     }
     rows.push({
-      what: "ipcbus request → hub → reply",
+      what: `ipcbus request → hub → reply${suffix}`,
       size: label,
       ...r,
       ratio: times(ratio),
