@@ -39,13 +39,6 @@ const LATENCY = {
   runMs: quick ? 100 : 400,
 };
 /**
- * CPU per round trip: sequential 1 KiB round trips, both processes' CPU from
- * /proc (10 ms ticks), in two windows of `count`: the first after `warmup`
- * round trips, the steady one after `settle` in all, when the JIT has done
- * compiling (on Bun its FTL tier compiles the hot path within the first
- * ~40 000 round trips, bench/README.md).
- */
-/**
  * Latency in steady state, 64 B to 10 KiB: one run per size after 40 000
  * round trips of that size in the same process, once the JIT has done
  * compiling. A `LATENCY` run is a fresh process's first 2 000 round trips of
@@ -53,14 +46,22 @@ const LATENCY = {
  * first messages (bench/README.md, "Eighth pass"); the tail (p99) of a
  * long-running process is read here.
  */
+const STEADY_SIZES = SIZES.filter((s) => s.bytes <= 10 * 1024);
 const STEADY_LATENCY = {
-  sizes: SIZES.filter((s) => s.bytes <= 10 * 1024).map((s) => s.bytes),
+  sizes: STEADY_SIZES.map((s) => s.bytes),
   warmupIterations: quick ? 2_000 : 40_000,
   warmupMs: 30_000,
   runs: 1,
   iterations: quick ? 2_000 : 10_000,
   runMs: 10_000,
 };
+/**
+ * CPU per round trip: sequential 1 KiB round trips, both processes' CPU from
+ * /proc (10 ms ticks), in two windows of `count`: the first after `warmup`
+ * round trips, the steady one after `settle` in all, when the JIT has done
+ * compiling (on Bun its FTL tier compiles the hot path within the first
+ * ~40 000 round trips, bench/README.md).
+ */
 const CPU = { bytes: 1024, warmup: 2_000, count: 20_000, settle: quick ? 22_000 : 60_000 };
 const PIPELINED = { bytes: 64, window: 64, runs: RUNS, runMs: quick ? 200 : 500, maxCount: 2_000_000 };
 const ONE_WAY = {
@@ -409,7 +410,7 @@ async function main(dir: string): Promise<void> {
     rawName,
     summarizeLatency(rawSteady.latency),
     summarizeLatency(hubSteady.latency),
-    SIZES.filter(({ bytes }) => STEADY_LATENCY.sizes.includes(bytes)),
+    STEADY_SIZES,
     ", steady",
   );
   cpuRows(rawCpu, busCpu);
