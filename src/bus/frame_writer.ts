@@ -318,12 +318,7 @@ export class FrameWriter {
   /** Drops everything queued; the connection (or stream) is closed. */
   abort(): void {
     this.#failed = true;
-    if (this.#batch) giveBack(this.#batch);
-    this.#forgetBatch();
-    this.#sealed.length = 0;
-    this.#sealedMessages = 0;
-    this.#sealedBytes = 0;
-    this.#sharedBufferBytes = 0;
+    this.discardQueued();
     this.#sink.abort();
     this.#wakeIdle();
   }
