@@ -490,6 +490,29 @@ test(
   },
 );
 
+for (const hubRuntime of ["deno", "bun"] as const) {
+  test(
+    `A peer's backtracking-prone RegExp route does not stall a ${hubRuntime} hub's routing of other requests`,
+    PROCESS_TEST,
+    async () => {
+      await scenario(async (s) => {
+        const hub = await s.spawnHub(hubRuntime);
+        const [greedy, worker, client] = await Promise.all(["greedy", "worker", "client"].map((n) => s.connect(n)));
+        // A backtracking engine takes time exponential in the route's length to find that this does not match.
+        greedy.handle(/^(.*)*x$/, () => "greedy");
+        const route = `/jobs/process-image/${"1234567890".repeat(6)}`;
+        worker.handle(route, () => "worker");
+        await eventually(WAIT, "the handlers at the hub", async () => {
+          return (await hub.cmd("hub_stats")).handlers === BUILTIN_HANDLERS + 2;
+        });
+        assert.equal(await client.request(route, null, { timeout: WAIT }), "worker");
+        assert.equal(await client.request(`${route}/x`, null, { timeout: WAIT }), "greedy");
+        assert.equal((await hub.cmd("hub_stats")).errors, 0);
+      });
+    },
+  );
+}
+
 for (const [hubRuntime, peerRuntime] of [["deno", "bun"], ["bun", "deno"]] as const) {
   test(`A ${hubRuntime} hub with ${peerRuntime} peers exchanges alerts and requests`, PROCESS_TEST, async () => {
     await scenario(async (s) => {

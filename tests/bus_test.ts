@@ -326,6 +326,28 @@ test("Peer.request serves the hub's own handlers first, then other peers round-r
   });
 });
 
+test("Peer.handle refuses a RegExp the hub cannot run in linear time, and keeps the routes it had", async () => {
+  await withBus(async (bus) => {
+    const a = await bus.connect();
+    const c = await bus.connect();
+    a.handle(/^\/work\/(\d+)$/, ({ route }) => route);
+    for (const [pattern, why] of [[/^\/a(?=\/b)/, /lookahead/], [/^\/(a)\/\1$/, /backreferences/]] as const) {
+      assert.throws(() => a.handle(pattern, () => 0), (err) => err instanceof TypeError && why.test(err.message));
+    }
+    for (let i = 0; i < 10; i++) a.handle(new RegExp(`^/big/${i}/a{1900}$`), () => i);
+    assert.throws(
+      () => a.handle(/^\/big\/10\/a{1900}$/, () => 10),
+      (err) => err instanceof RangeError && /over 20000 per peer/.test(err.message),
+    );
+    // Replacing a pattern's handler does not count the pattern twice.
+    a.handle(/^\/big\/9\/a{1900}$/, () => "nine");
+    await bus.handlersKnown(BUILTIN_HANDLERS + 11);
+    assert.equal(await c.request("/work/12"), "/work/12");
+    assert.equal(await c.request(`/big/9/${"a".repeat(1900)}`), "nine");
+    assert.equal(a.connected, true);
+  });
+});
+
 test("Peer.request with to asks that peer, by id or by name", async () => {
   await withBus(async (bus) => {
     const a = await bus.connect({ name: "a" });

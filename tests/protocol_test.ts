@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { asAlert, asEnvelope, asPatterns, asRequest, clip } from "../src/bus/protocol.ts";
+import { asAlert, asEnvelope, asPatterns, asRequest, clip, type PatternRecord } from "../src/bus/protocol.ts";
 import { ProtocolError } from "../src/errors.ts";
 
 test("clip cuts text at a code point, never inside a surrogate pair", () => {
@@ -32,6 +32,27 @@ test("a PatternRecord with more than one of exact, prefix and regexp is refused 
     (err) => err instanceof ProtocolError && /got exact and regexp/.test(err.message),
   );
   assert.equal(asPatterns({ k: "handle", patterns: [{ prefix: "/a/" }, { exact: "/b" }] }).length, 2);
+});
+
+test("a handle message with a RegExp the hub cannot run in linear time is refused with ProtocolError", () => {
+  const handle = (...patterns: PatternRecord[]) => asPatterns({ k: "handle", patterns });
+  const refused: Array<[PatternRecord[], RegExp]> = [
+    [[{ regexp: { source: "(", flags: "" } }], /Invalid regular expression/],
+    [[{ regexp: { source: "^/a(?=/b)", flags: "" } }], /lookahead/],
+    [[{ regexp: { source: "^/(a)/\\1$", flags: "" } }], /backreferences/],
+    [[{ regexp: { source: "(?:a{1000}){1000}", flags: "" } }], /too large/],
+    [Array.from({ length: 11 }, (_, i) => ({ regexp: { source: `^/${i}/a{1900}`, flags: "" } })), /per peer/],
+  ];
+  for (const [patterns, why] of refused) {
+    assert.throws(
+      () => handle(...patterns),
+      (err) =>
+        err instanceof ProtocolError && err.message.startsWith("Invalid handle message: ") && why.test(err.message),
+    );
+  }
+  // Ten of those fit one peer's budget, and so does any pattern a finite automaton can run.
+  assert.equal(handle(...Array.from({ length: 10 }, () => ({ regexp: { source: "a{1900}", flags: "" } }))).length, 10);
+  assert.equal(handle({ regexp: { source: "^(.*)*x$", flags: "ims" } }).length, 1);
 });
 
 test("a request id may be any safe integer, negative or past 2^32, and nothing else", () => {

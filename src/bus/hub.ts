@@ -43,7 +43,7 @@ import {
   systemError,
   wireError,
 } from "./protocol.ts";
-import { compilePattern } from "./route_pattern.ts";
+import { compileRoutes } from "./route_pattern.ts";
 
 type AlertFields = Pick<FastEnvelope, "f" | "t" | "s"> & { n: string }; // what the hub reads of an alert to route it
 
@@ -195,7 +195,7 @@ export class Hub extends EventTarget {
       case Kind.ErrorResponse:
         return this.#onReply(link, body, this.#from(link, asReply(m)));
       case Kind.Handle:
-        link.patterns = asPatterns(m).map((p) => compilePattern(p));
+        link.patterns = compileRoutes(asPatterns(m));
         return;
       case Kind.Ack:
         // Channels: acknowledgements of reliably delivered alerts go to the peer they are for.

@@ -257,8 +257,16 @@ export class Peer<M extends PeerEventMap = PeerEventMap> extends TypedEventTarge
    * error reaches the caller as `RemoteError`. `null` removes the handler.
    * `Req` and `Res` type the request's and the response's data.
    *
+   * A RegExp is matched in time linear in the route, by the hub as by this
+   * peer, so another peer's route cannot stall the bus; patterns that need
+   * backtracking are refused (PROTOCOL.md, section 8.1).
+   *
    * @param pattern Route, `prefix*`, or RegExp.
    * @param handler Called with a {@linkcode RequestContext}.
+   * @throws {TypeError} for an empty route, a handler that is not a function,
+   * or a RegExp with backreferences, lookarounds, modifiers or flag `v`.
+   * @throws {RangeError} for a RegExp whose repetitions expand beyond 2 000
+   * instructions, or RegExp routes beyond 20 000 for this peer together.
    *
    * @example
    * ```ts

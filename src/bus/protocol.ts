@@ -8,6 +8,7 @@ import { encodeCbor } from "../codec/cbor.ts";
 import { type IpcError, ProtocolError, RemoteError } from "../errors.ts";
 import { errorFromCode } from "../error_from_code.ts";
 import { asHeaders, type MessageHeaders } from "./headers.ts";
+import { compileRoutes } from "./route_pattern.ts";
 
 /** Version of the message protocol spoken by this build. */
 export const PROTOCOL_VERSION = 1;
@@ -435,7 +436,10 @@ export function asErrorRecord(e: unknown): ErrorRecord {
 
 const PATTERN_KINDS = ["exact", "prefix", "regexp"] as const;
 
-/** Validates the pattern list of a handle message. */
+/**
+ * Validates the pattern list of a handle message: a `regexp` must compile,
+ * run in linear time, and fit the peer's budget (`route_pattern.ts`).
+ */
 export function asPatterns(m: Envelope): PatternRecord[] {
   const list = m.patterns;
   if (!Array.isArray(list) || list.length > 10_000) bad("handle", "patterns", list);
@@ -453,14 +457,12 @@ export function asPatterns(m: Envelope): PatternRecord[] {
         `Invalid handle message: a pattern has exactly one of exact, prefix, regexp; got ${kinds.join(" and ")}`,
       );
     }
-    const regexp = (p as { regexp?: { source: string; flags: string } }).regexp;
-    if (regexp) {
-      try {
-        new RegExp(regexp.source, regexp.flags);
-      } catch {
-        bad("handle", "patterns[].regexp", regexp);
-      }
-    }
+  }
+  try {
+    compileRoutes(list as PatternRecord[]);
+  } catch (err) {
+    // A regexp that does not compile, needs backtracking, or takes more than the peer's budget.
+    throw new ProtocolError(`Invalid handle message: ${(err as Error).message}`);
   }
   return list as PatternRecord[];
 }

@@ -8,7 +8,7 @@ import type { Answer } from "./link.ts";
 import type { PeerCounters } from "./peer_counters.ts";
 import type { RequestHandler } from "./peer_types.ts";
 import { type PatternRecord, systemError, toErrorRecord } from "./protocol.ts";
-import { compilePattern, patternKey, type RouteMatcher, type RoutePattern } from "./route_pattern.ts";
+import { checkRouteBudget, compilePattern, patternKey, type RouteMatcher, type RoutePattern } from "./route_pattern.ts";
 
 /** Handlers that answer before they return and keep neither `data` nor `payload`: see {@linkcode borrowingHandler}. */
 const borrowing = new WeakSet<RequestHandler>();
@@ -47,6 +47,8 @@ export class Responders {
       if (typeof handler !== "function") {
         throw new TypeError(`Invalid handler for route ${String(pattern)}: expected a function`);
       }
+      const others = [...this.#routes].filter(([k]) => k !== key).map(([, r]) => r.matcher);
+      checkRouteBudget([...others, matcher]);
       this.#routes.set(key, { matcher, handler });
     }
   }
