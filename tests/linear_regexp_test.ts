@@ -155,6 +155,9 @@ test("LinearRegExp refuses a pattern whose repetitions expand too far with a Ran
     (err) => err instanceof RangeError && err.message.includes(`over ${MAX_REGEXP_INSTRUCTIONS}`),
   );
   assert.throws(() => new LinearRegExp("a{99999999999}", ""), RangeError);
+  // A count written with many leading zeros is still a count, not a literal "{".
+  const padded = new LinearRegExp(`^a{${"0".repeat(60)}2}$`, "");
+  assert.deepEqual([padded.test("aa"), padded.test("a{2}")], [true, false]);
   assert.throws(() => new LinearRegExp("(", ""), SyntaxError);
 });
 

@@ -54,7 +54,7 @@ type Node =
   | { t: "alt"; options: Node[] }
   | { t: "repeat"; node: Node; min: number; max: number };
 
-const QUANTIFIER = /^\{(\d+)(,(\d*))?\}/;
+const QUANTIFIER = /\{(\d+)(,(\d*))?\}/y;
 const HEX4 = /^[0-9a-fA-F]{4}$/;
 
 /**
@@ -232,7 +232,8 @@ class Parser {
       [min, max] = c === "*" ? [0, Infinity] : c === "+" ? [1, Infinity] : [0, 1];
     } else if (c === "{") {
       // Without flag u, a "{" that does not start a quantifier is a literal.
-      const m = QUANTIFIER.exec(s.slice(this.#i, this.#i + 40));
+      QUANTIFIER.lastIndex = this.#i;
+      const m = QUANTIFIER.exec(s);
       if (m === null) return node;
       this.#i += m[0].length;
       min = Number(m[1]);
