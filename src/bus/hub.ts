@@ -44,6 +44,7 @@ import {
   wireError,
 } from "./protocol.ts";
 import { compileRoutes } from "./route_pattern.ts";
+import { RouteTable } from "./route_table.ts";
 
 type AlertFields = Pick<FastEnvelope, "f" | "t" | "s"> & { n: string }; // what the hub reads of an alert to route it
 
@@ -82,6 +83,8 @@ export class Hub extends EventTarget {
     error: (err, counted) => this.#error(err, counted),
   });
   readonly #links = new Map<number, PeerLink>();
+  /** Every link's `handle()` patterns, by route. */
+  readonly #routes = new RouteTable<PeerLink>();
   /** Every connection being served, those still in their handshake included: close() ends them all. */
   readonly #open = new Set<PeerLink>();
   readonly #byName = new Map<string, number>();
@@ -195,8 +198,7 @@ export class Hub extends EventTarget {
       case Kind.ErrorResponse:
         return this.#onReply(link, body, this.#from(link, asReply(m)));
       case Kind.Handle:
-        link.patterns = compileRoutes(asPatterns(m));
-        return;
+        return this.#routes.set(link, compileRoutes(asPatterns(m)));
       case Kind.Ack:
         // Channels: acknowledgements of reliably delivered alerts go to the peer they are for.
         return void this.#links.get(this.#from(link, asAck(m)).t)?.writer.push(body);
@@ -348,11 +350,10 @@ export class Hub extends EventTarget {
   }
 
   #responderFor(route: string): PeerLink | undefined {
-    const own = this.#links.get(0);
-    if (own?.handles(route)) return own;
-    const candidates: PeerLink[] = [];
-    for (const link of this.#links.values()) if (link !== own && link.handles(route)) candidates.push(link);
+    const candidates = this.#routes.match(route);
     if (candidates.length === 0) return undefined;
+    const own = this.#links.get(0);
+    if (own !== undefined && candidates.includes(own)) return own;
     return candidates[this.#rr++ % candidates.length];
   }
 
@@ -383,6 +384,7 @@ export class Hub extends EventTarget {
     const info = link.info;
     if (!info || this.#links.get(info.id) !== link) return;
     this.#links.delete(info.id);
+    this.#routes.remove(link);
     this.#roster.remove(info.id);
     if (info.name !== undefined && this.#byName.get(info.name) === info.id) this.#byName.delete(info.name);
     if (info.id !== 0) this.#stats.peersLeft++;
@@ -426,17 +428,15 @@ export class Hub extends EventTarget {
   stats(): HubStats {
     let framesOut = this.#framesOutClosed;
     let bytesOut = this.#bytesOutClosed;
-    let handlers = 0;
     for (const link of this.#links.values()) {
       framesOut += link.writer.framesOut;
       bytesOut += link.writer.bytesOut;
-      handlers += link.patterns.length;
     }
     return {
       ...this.#stats,
       dropped: { ...this.#stats.dropped },
       peers: this.#links.size - (this.#links.has(0) ? 1 : 0),
-      handlers,
+      handlers: this.#routes.size,
       framesOut,
       bytesOut,
       inFlightRequests: this.#inFlight.size,

@@ -3,7 +3,6 @@ import type { Connection } from "../transport/connection.ts";
 import { type FrameHandlers, FrameReceiver } from "./frame_receiver.ts";
 import { FrameWriter, type QueueLimits } from "./frame_writer.ts";
 import { encodeMessage, Kind, type PeerInfo, wireError } from "./protocol.ts";
-import type { RouteMatcher } from "./route_pattern.ts";
 
 /**
  * A destination with frames queued that took nothing for this long is
@@ -11,9 +10,6 @@ import type { RouteMatcher } from "./route_pattern.ts";
  * holds a broadcaster's `flush()` at most 250 ms.)
  */
 const STALL_MS = 100;
-
-/** The routes of a peer that serves none: one array for all of them. */
-const NO_PATTERNS: readonly RouteMatcher[] = Object.freeze([]);
 
 /** What a link's read loop needs to know. */
 export interface LinkReadSettings {
@@ -34,12 +30,11 @@ export interface LinkEvents {
   ended(link: PeerLink, reason: string): void;
 }
 
-/** The hub's side of one peer's connection: its writer, what it said in its hello, the routes it serves. */
+/** The hub's side of one peer's connection: its writer and what it said in its hello. */
 export class PeerLink implements FrameHandlers {
   readonly conn: Connection;
   readonly writer: FrameWriter;
   info: PeerInfo | undefined;
-  patterns: readonly RouteMatcher[] = NO_PATTERNS;
   dropOldest = false;
   isHost = false;
   /** Set when the handshake was refused: the connection is closing and nothing more from it is read. */
@@ -170,12 +165,6 @@ export class PeerLink implements FrameHandlers {
       if (this.writer.failed) return void this.conn.close();
       this.#goodbyeTimer = setTimeout(() => void this.conn.close(), timeout);
     });
-  }
-
-  /** Whether one of the peer's `handle()` patterns matches `route`. */
-  handles(route: string): boolean {
-    for (const p of this.patterns) if (p.matches(route)) return true;
-    return false;
   }
 
   /**

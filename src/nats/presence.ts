@@ -1,5 +1,6 @@
 import type { PatternRecord, PeerInfo } from "../bus/protocol.ts";
 import { compilePattern, type RouteMatcher } from "../bus/route_pattern.ts";
+import { RouteTable } from "../bus/route_table.ts";
 import type { Here } from "./nats_protocol.ts";
 
 /** How often a peer says it is here. */
@@ -33,20 +34,26 @@ const MAX_CURSORS = 1024;
 export class Presence {
   readonly #peers = new Map<number, Present>();
   readonly #cursors = new Map<string, number>();
+  readonly #routes = new RouteTable<number>();
 
   /** Records a heartbeat. */
   heard(m: Here, now: number): HeardChange {
     const known = this.#peers.get(m.peer.id);
     if (known && known.info.inc === m.peer.inc) {
       known.heard = now;
-      if (samePatterns(known.matchers, m.patterns) === false) known.matchers = m.patterns.map(compilePattern);
+      if (samePatterns(known.matchers, m.patterns) === false) {
+        known.matchers = m.patterns.map(compilePattern);
+        this.#routes.set(m.peer.id, known.matchers);
+      }
       if (m.c !== known.c) {
         known.c = m.c;
         return { type: "reconnected", id: m.peer.id };
       }
       return { type: "same" };
     }
-    this.#peers.set(m.peer.id, { info: m.peer, matchers: m.patterns.map(compilePattern), heard: now, c: m.c });
+    const matchers = m.patterns.map(compilePattern);
+    this.#peers.set(m.peer.id, { info: m.peer, matchers, heard: now, c: m.c });
+    this.#routes.set(m.peer.id, matchers);
     return known ? { type: "restarted", info: m.peer, old: known.info } : { type: "joined", info: m.peer };
   }
 
@@ -55,6 +62,7 @@ export class Presence {
     const known = this.#peers.get(id);
     if (!known || (inc !== undefined && known.info.inc !== inc)) return undefined;
     this.#peers.delete(id);
+    this.#routes.remove(id);
     return known.info;
   }
 
@@ -81,8 +89,7 @@ export class Presence {
 
   /** The next peer, in turn, whose routes match `route`; undefined when none does. */
   responder(route: string): number | undefined {
-    const matching: number[] = [];
-    for (const [id, p] of this.#peers) if (p.matchers.some((m) => m.matches(route))) matching.push(id);
+    const matching = [...this.#routes.match(route)];
     if (matching.length === 0) return undefined;
     if (this.#cursors.size >= MAX_CURSORS && !this.#cursors.has(route)) this.#cursors.clear();
     const turn = this.#cursors.get(route) ?? 0;
