@@ -339,11 +339,15 @@ test("Peer.handle refuses a RegExp the hub cannot run in linear time, and keeps 
       () => a.handle(/^\/big\/10\/a{1900}$/, () => 10),
       (err) => err instanceof RangeError && /over 20000 per peer/.test(err.message),
     );
-    // Replacing a pattern's handler does not count the pattern twice.
+    // Replacing a pattern's handler does not count the pattern twice; removing one makes room.
     a.handle(/^\/big\/9\/a{1900}$/, () => "nine");
+    a.handle(/^\/big\/0\/a{1900}$/, null);
+    a.handle(/^\/big\/10\/a{1900}$/, () => 10);
     await bus.handlersKnown(BUILTIN_HANDLERS + 11);
     assert.equal(await c.request("/work/12"), "/work/12");
     assert.equal(await c.request(`/big/9/${"a".repeat(1900)}`), "nine");
+    assert.equal(await c.request(`/big/10/${"a".repeat(1900)}`), 10);
+    await assert.rejects(c.request(`/big/0/${"a".repeat(1900)}`), NoResponderError);
     assert.equal(a.connected, true);
   });
 });

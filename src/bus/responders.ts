@@ -27,6 +27,8 @@ export function borrowingHandler(handler: RequestHandler): RequestHandler {
 /** The routes a peer serves (`handle()`), and serving one request. */
 export class Responders {
   readonly #routes = new Map<string, { matcher: RouteMatcher; handler: RequestHandler }>();
+  /** RegExp instructions of all the routes, toward the peer's budget. */
+  #instructions = 0;
   readonly #counters: PeerCounters;
 
   constructor(counters: PeerCounters) {
@@ -42,15 +44,17 @@ export class Responders {
   set(pattern: RoutePattern, handler: RequestHandler | null): void {
     const matcher = compilePattern(pattern);
     const key = patternKey(matcher.record);
-    if (handler === null) this.#routes.delete(key);
-    else {
-      if (typeof handler !== "function") {
-        throw new TypeError(`Invalid handler for route ${String(pattern)}: expected a function`);
-      }
-      const others = [...this.#routes].filter(([k]) => k !== key).map(([, r]) => r.matcher);
-      checkRouteBudget([...others, matcher]);
-      this.#routes.set(key, { matcher, handler });
+    const replaced = this.#routes.get(key)?.matcher.size ?? 0;
+    if (handler === null) {
+      if (this.#routes.delete(key)) this.#instructions -= replaced;
+      return;
     }
+    if (typeof handler !== "function") {
+      throw new TypeError(`Invalid handler for route ${String(pattern)}: expected a function`);
+    }
+    checkRouteBudget(this.#instructions - replaced + matcher.size);
+    this.#routes.set(key, { matcher, handler });
+    this.#instructions += matcher.size - replaced;
   }
 
   /** The patterns served, as they travel. */

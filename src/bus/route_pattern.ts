@@ -74,18 +74,16 @@ export function compilePattern(pattern: RoutePattern | PatternRecord): RouteMatc
  */
 export function compileRoutes(patterns: readonly PatternRecord[]): RouteMatcher[] {
   const matchers = patterns.map((p) => compilePattern(p));
-  checkRouteBudget(matchers);
+  checkRouteBudget(matchers.reduce((sum, m) => sum + m.size, 0));
   return matchers;
 }
 
 /**
- * Checks that `matchers` fit one peer's budget of RegExp instructions.
+ * Checks that one peer's routes, `total` RegExp instructions together, fit its budget.
  *
  * @throws {RangeError} when they do not.
  */
-export function checkRouteBudget(matchers: Iterable<RouteMatcher>): void {
-  let total = 0;
-  for (const m of matchers) total += m.size;
+export function checkRouteBudget(total: number): void {
   if (total > MAX_ROUTE_INSTRUCTIONS) {
     throw new RangeError(
       `Too many RegExp routes: they take ${total} instructions together, over ${MAX_ROUTE_INSTRUCTIONS} per peer`,
