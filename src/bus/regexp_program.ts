@@ -8,7 +8,8 @@
  *
  * Only what a finite automaton can do is accepted: backreferences,
  * lookarounds, modifiers and the `v` flag are refused with a `TypeError`,
- * and a pattern whose repetitions expand beyond
+ * as are groups nested over {@linkcode MAX_REGEXP_NESTING} deep, and a
+ * pattern whose repetitions expand beyond
  * {@linkcode MAX_REGEXP_INSTRUCTIONS} with a `RangeError`.
  *
  * @module
@@ -16,6 +17,9 @@
 
 /** Instructions one pattern may compile to; a match costs at most this many steps per character of its input. */
 export const MAX_REGEXP_INSTRUCTIONS = 2_000;
+
+/** Groups nested deeper are refused: compiling recurses once per level. */
+export const MAX_REGEXP_NESTING = 100;
 
 /** Instruction codes of a {@linkcode RegExpProgram}. */
 export const Op = { Char: 0, Split: 1, Jump: 2, Assert: 3, Match: 4 } as const;
@@ -110,6 +114,7 @@ function clip(source: string): string {
 /** A recursive-descent parser of patterns the engine has already accepted. */
 class Parser {
   #i = 0;
+  #depth = 0;
   readonly #chars = new Map<string, CharTest>();
 
   constructor(readonly source: string, readonly unicode: boolean, readonly charFlags: string) {}
@@ -165,7 +170,9 @@ class Parser {
       else if (next === "<") unsupported(s, "lookbehind");
       else unsupported(s, "modifiers such as (?i:…)");
     }
+    if (++this.#depth > MAX_REGEXP_NESTING) unsupported(s, `groups nested over ${MAX_REGEXP_NESTING} deep`);
     const inner = this.#disjunction();
+    this.#depth--;
     this.#i++; // ")"
     return inner;
   }
