@@ -2,7 +2,7 @@ import { decodeEnvelope } from "../codec/cbor.ts";
 import { readEnvelope } from "./fast_envelope.ts";
 import type { LinkHandler } from "./link.ts";
 import { asAlert, asEnvelope, asReply, asRequest, Kind } from "./protocol.ts";
-import { keptBytes } from "../util/copy_bytes.ts";
+import { keptBytes } from "../util/pooled_copy.ts";
 
 /**
  * Hands one received alert, request or response envelope to `handler`:

@@ -1,6 +1,6 @@
 import { decodeCbor } from "../codec/cbor.ts";
 import { NoResponderError } from "../errors.ts";
-import { copyBytes } from "../util/copy_bytes.ts";
+import { pooledCopy } from "../util/pooled_copy.ts";
 import { answerPayload } from "./encoded_answer.ts";
 import { type MessageHeaders, NO_HEADERS } from "./headers.ts";
 import { isReply } from "./reply.ts";
@@ -92,7 +92,7 @@ export class Responders {
     }
     this.#counters.requestsServed++;
     const handler = entry.handler;
-    const d = own || borrowing.has(handler) ? m.d : copyBytes(m.d);
+    const d = own || borrowing.has(handler) ? m.d : pooledCopy(m.d);
     let result: unknown;
     try {
       result = handler({

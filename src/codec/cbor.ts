@@ -10,7 +10,7 @@ import { addExtension, Encoder } from "cbor-x/encode";
 import { Decoder, setSizeLimits } from "cbor-x/decode";
 import { DataError, ProtocolError } from "../errors.ts";
 import { scanCbor } from "./cbor_scan.ts";
-import { copyBytes } from "../util/copy_bytes.ts";
+import { pooledCopy } from "../util/pooled_copy.ts";
 import { plainBytes } from "../util/plain_bytes.ts";
 
 /** Upper bounds on what one CBOR item may declare, whatever its frame size. */
@@ -207,7 +207,7 @@ function byteString(bytes: Uint8Array, own: boolean): Uint8Array | undefined {
   } else if (info > 26) return undefined;
   // Truncated heads read undefined bytes: NaN lengths fail this too.
   if (head + length !== bytes.byteLength) return undefined;
-  if (!own) return copyBytes(bytes.subarray(head));
+  if (!own) return pooledCopy(bytes.subarray(head));
   // A view of Bun's Buffer would be a Buffer: users get plain arrays.
   return bytes.constructor === Uint8Array
     ? bytes.subarray(head)

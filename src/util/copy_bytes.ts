@@ -1,5 +1,3 @@
-import { plainBytes } from "./plain_bytes.ts";
-
 /**
  * A copy of `bytes` in a plain `Uint8Array` of its own. `slice()` is the
  * cheapest copy on both runtimes (a zero-filled `new Uint8Array(n)` filled
@@ -19,22 +17,4 @@ export function copyBytes(bytes: Uint8Array): Uint8Array {
   return bytes.constructor === Uint8Array
     ? bytes.slice()
     : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength).slice();
-}
-
-/**
- * `bytes` in a form its receiver may keep: a plain view when they are `own`
- * (their buffer is not reused), else a copy (they are in a read buffer).
- *
- * @param bytes Any `Uint8Array`, a `Buffer` included.
- * @param own Whether `bytes` may be kept as they are.
- * @returns A plain `Uint8Array` the caller may keep.
- *
- * @example
- * ```ts
- * import { keptBytes } from "./copy_bytes.ts";
- * const kept = keptBytes(new Uint8Array([1, 2, 3]), false);
- * ```
- */
-export function keptBytes(bytes: Uint8Array, own: boolean): Uint8Array {
-  return own ? plainBytes(bytes) : copyBytes(bytes);
 }
