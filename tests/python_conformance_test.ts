@@ -303,3 +303,15 @@ test("a handle with a pattern of two kinds is refused with protocol_error naming
   assert.match(error.message, /exactly one of exact, prefix, regexp; got exact and prefix/);
   await other.stop();
 });
+
+test("a handle with a RegExp the hub cannot run in linear time is refused with protocol_error saying why", async () => {
+  needPython();
+  const other = new PythonChild(hub.path!, { token: TOKEN });
+  await other.next("ready", (e) => e.ev === "ready");
+  await other.cmd("raw", { envelope: { k: "handle", patterns: [{ regexp: { source: "^/a(?=/b)", flags: "" } }] } });
+  await other.next("disconnect", (e) => e.ev === "disconnect");
+  const [error] = await other.cmd("errors");
+  assert.equal(error.code, "protocol_error");
+  assert.match(error.message, /Unsupported RegExp route \/\^\/a\(\?=\/b\)\/: lookahead/);
+  await other.stop();
+});

@@ -90,7 +90,8 @@ def _error_from_record(e):
 
 def _pattern_record(pattern):
     if isinstance(pattern, re.Pattern):
-        # The hub matches with ECMAScript regular expressions: keep to the syntax both share.
+        # The hub matches with ECMAScript regular expressions, in linear time: keep to the syntax both share, without
+        # lookarounds or backreferences, which the hub refuses (protocol_error; PROTOCOL.md 8.1).
         return {"regexp": {"source": pattern.pattern, "flags": "i" if pattern.flags & re.IGNORECASE else ""}}
     if pattern.endswith("*"):
         return {"prefix": pattern[:-1]}
