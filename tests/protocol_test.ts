@@ -1,6 +1,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { asAlert, asEnvelope, asPatterns, asRequest, clip, type PatternRecord } from "../src/bus/protocol.ts";
+import {
+  asAlert,
+  asEnvelope,
+  asPatterns,
+  asRequest,
+  clip,
+  compileReceivedRoutes,
+  type PatternRecord,
+} from "../src/bus/protocol.ts";
 import { ProtocolError } from "../src/errors.ts";
 
 test("clip cuts text at a code point, never inside a surrogate pair", () => {
@@ -35,7 +43,7 @@ test("a PatternRecord with more than one of exact, prefix and regexp is refused 
 });
 
 test("a handle message with a RegExp the hub cannot run in linear time is refused with ProtocolError", () => {
-  const handle = (...patterns: PatternRecord[]) => asPatterns({ k: "handle", patterns });
+  const handle = (...patterns: PatternRecord[]) => compileReceivedRoutes(asPatterns({ k: "handle", patterns }));
   const refused: Array<[PatternRecord[], RegExp]> = [
     [[{ regexp: { source: "(", flags: "" } }], /Invalid regular expression/],
     [[{ regexp: { source: "^/a(?=/b)", flags: "" } }], /lookahead/],

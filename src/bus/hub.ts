@@ -35,6 +35,7 @@ import {
   asReply,
   asRequest,
   clip,
+  compileReceivedRoutes,
   encodeMessage,
   type Hello,
   Kind,
@@ -43,7 +44,6 @@ import {
   systemError,
   wireError,
 } from "./protocol.ts";
-import { compileRoutes } from "./route_pattern.ts";
 import { RouteTable } from "./route_table.ts";
 
 type AlertFields = Pick<FastEnvelope, "f" | "t" | "s"> & { n: string }; // what the hub reads of an alert to route it
@@ -198,7 +198,7 @@ export class Hub extends EventTarget {
       case Kind.ErrorResponse:
         return this.#onReply(link, body, this.#from(link, asReply(m)));
       case Kind.Handle:
-        return this.#routes.set(link, compileRoutes(asPatterns(m)));
+        return this.#routes.set(link, compileReceivedRoutes(asPatterns(m)));
       case Kind.Ack:
         // Channels: acknowledgements of reliably delivered alerts go to the peer they are for.
         return void this.#links.get(this.#from(link, asAck(m)).t)?.writer.push(body);

@@ -8,7 +8,7 @@ import { encodeCbor } from "../codec/cbor.ts";
 import { type IpcError, ProtocolError, RemoteError } from "../errors.ts";
 import { errorFromCode } from "../error_from_code.ts";
 import { asHeaders, type MessageHeaders } from "./headers.ts";
-import { compileRoutes } from "./route_pattern.ts";
+import { compileRoutes, type RouteMatcher } from "./route_pattern.ts";
 
 /** Version of the message protocol spoken by this build. */
 export const PROTOCOL_VERSION = 1;
@@ -436,10 +436,7 @@ export function asErrorRecord(e: unknown): ErrorRecord {
 
 const PATTERN_KINDS = ["exact", "prefix", "regexp"] as const;
 
-/**
- * Validates the pattern list of a handle message: a `regexp` must compile,
- * run in linear time, and fit the peer's budget (`route_pattern.ts`).
- */
+/** Validates the shape of a handle message's pattern list; {@linkcode compileReceivedRoutes} compiles it. */
 export function asPatterns(m: Envelope): PatternRecord[] {
   const list = m.patterns;
   if (!Array.isArray(list) || list.length > 10_000) bad("handle", "patterns", list);
@@ -458,13 +455,22 @@ export function asPatterns(m: Envelope): PatternRecord[] {
       );
     }
   }
+  return list as PatternRecord[];
+}
+
+/**
+ * Compiles a peer's pattern list as received (see {@linkcode asPatterns}):
+ * a `regexp` must compile, run in linear time, and fit the peer's budget
+ * (`route_pattern.ts`).
+ *
+ * @throws {ProtocolError} for a list that breaks one of those rules.
+ */
+export function compileReceivedRoutes(patterns: readonly PatternRecord[]): RouteMatcher[] {
   try {
-    compileRoutes(list as PatternRecord[]);
+    return compileRoutes(patterns);
   } catch (err) {
-    // A regexp that does not compile, needs backtracking, or takes more than the peer's budget.
     throw new ProtocolError(`Invalid handle message: ${(err as Error).message}`);
   }
-  return list as PatternRecord[];
 }
 
 /** Turns any thrown value into an error record. */

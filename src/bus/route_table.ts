@@ -68,8 +68,10 @@ export class RouteTable<T> {
    * caller: it may be the table's own list.
    */
   match(route: string): readonly T[] {
-    let found: T[] | undefined;
     let only: readonly T[] = this.#exact.get(route) ?? NONE;
+    // The common case, every route exact (the hub's built-in ones are): one lookup, no allocation.
+    if (this.#prefixLengths.size === 0 && this.#regexps.length === 0) return only;
+    let found: T[] | undefined;
     const add = (holders: readonly T[]) => {
       if (only.length === 0 && found === undefined) only = holders;
       else {

@@ -24,7 +24,7 @@ import { dialNats, openBucket, retryJetStream } from "./dial_nats.ts";
 import { Outbox } from "./outbox.ts";
 import { ReturnAddresses, type Returned } from "./return_addresses.ts";
 import { SentRequests } from "./sent_requests.ts";
-import { HEARTBEAT_MS, Presence, PRESENCE_TIMEOUT_MS } from "./presence.ts";
+import { type HeardChange, HEARTBEAT_MS, Presence, PRESENCE_TIMEOUT_MS } from "./presence.ts";
 
 /** What a {@linkcode NatsLink} needs: where, which bus, who, limits. */
 export interface NatsLinkSettings {
@@ -311,20 +311,20 @@ export class NatsLink implements Link {
 
   #onPresence(bytes: Uint8Array): void {
     if (this.#closing) return;
-    let m;
+    const self = this.#self!;
+    let m, change: HeardChange | undefined;
     try {
       m = decodePresence(bytes);
+      if (m.k === PresenceKind.Here && m.peer.id !== self.id) change = this.#presence.heard(m, Date.now());
     } catch (err) {
       this.#handler?.error(err);
       return;
     }
-    const self = this.#self!;
     if (m.k === PresenceKind.Leave) {
       if (m.id !== self.id) this.#gone(m.id, "closed", m.inc);
       return;
     }
-    if (m.peer.id === self.id) return;
-    const change = this.#presence.heard(m, Date.now());
+    if (change === undefined) return; // its own heartbeat
     if (m.q) this.#heartbeat();
     this.#heardWaiter?.();
     const h = this.#handler;

@@ -1,5 +1,5 @@
-import type { PatternRecord, PeerInfo } from "../bus/protocol.ts";
-import { compilePattern, type RouteMatcher } from "../bus/route_pattern.ts";
+import { compileReceivedRoutes, type PatternRecord, type PeerInfo } from "../bus/protocol.ts";
+import type { RouteMatcher } from "../bus/route_pattern.ts";
 import { RouteTable } from "../bus/route_table.ts";
 import type { Here } from "./nats_protocol.ts";
 
@@ -36,22 +36,26 @@ export class Presence {
   readonly #cursors = new Map<string, number>();
   readonly #routes = new RouteTable<number>();
 
-  /** Records a heartbeat. */
+  /**
+   * Records a heartbeat, its routes compiled when they are new.
+   *
+   * @throws {ProtocolError} for routes a peer may not serve (PROTOCOL.md 8.1); nothing is recorded then.
+   */
   heard(m: Here, now: number): HeardChange {
     const known = this.#peers.get(m.peer.id);
     if (known && known.info.inc === m.peer.inc) {
-      known.heard = now;
       if (samePatterns(known.matchers, m.patterns) === false) {
-        known.matchers = m.patterns.map(compilePattern);
+        known.matchers = compileReceivedRoutes(m.patterns);
         this.#routes.set(m.peer.id, known.matchers);
       }
+      known.heard = now;
       if (m.c !== known.c) {
         known.c = m.c;
         return { type: "reconnected", id: m.peer.id };
       }
       return { type: "same" };
     }
-    const matchers = m.patterns.map(compilePattern);
+    const matchers = compileReceivedRoutes(m.patterns);
     this.#peers.set(m.peer.id, { info: m.peer, matchers, heard: now, c: m.c });
     this.#routes.set(m.peer.id, matchers);
     return known ? { type: "restarted", info: m.peer, old: known.info } : { type: "joined", info: m.peer };
