@@ -308,6 +308,7 @@ async function main(dir: string): Promise<void> {
   const rawPath = join(dir, "raw.sock");
   const sinkPath = join(dir, "sink.sock");
   const hubPath = join(dir, "hub.sock");
+  const relayPath = join(dir, "relay.sock");
   const node = nodeVersion();
   const libs = [
     { name: "node-ipc", pkg: "node-ipc", script: "node_ipc_roles.mjs" },
@@ -326,6 +327,8 @@ async function main(dir: string): Promise<void> {
   const hubPid = await ready(startOwn("hub", "bus_roles.ts", ["hub", hubPath]));
   if (barOnly) return await bar({ rawScript, rawName, rawPath, hubPath, rawPid, hubPid });
   await ready(startOwn("raw sink", rawScript, ["sink", sinkPath]));
+  // peer → hub → peer's baseline: the same three processes' worth of socket crossings without ipcbus.
+  await ready(startOwn("raw relay", rawScript, ["relay", relayPath, { to: rawPath }]));
   for (let i = 0; i < BROADCAST.receivers; i++) {
     // rx0 also answers /bench/echo for the peer → hub → peer request.
     await ready(startOwn(`rx${i}`, "bus_roles.ts", ["receiver", hubPath, { name: `rx${i}`, echo: i === 0 }]));
@@ -343,6 +346,7 @@ async function main(dir: string): Promise<void> {
   const rawCpu = new Gathered();
   const busCpu = new Gathered();
   const viaPeer = new Gathered();
+  const viaRelay = new Gathered();
   const rawPipelined = new Gathered();
   const busPipelined = new Gathered();
   const rawOneWay = new Gathered();
@@ -362,6 +366,11 @@ async function main(dir: string): Promise<void> {
           hubPath,
           { ...LATENCY, ...once, sizes: [1024], route: "/bench/echo" },
         ]),
+      ),
+    );
+    viaRelay.add(
+      await result(
+        startOwn("raw relay latency", rawScript, ["latency", relayPath, { ...LATENCY, ...once, sizes: [1024] }]),
       ),
     );
     rawPipelined.add(
@@ -415,6 +424,13 @@ async function main(dir: string): Promise<void> {
   );
   cpuRows(rawCpu, busCpu);
   {
+    const relay = summarizeLatency(viaRelay.latency).get(1024)!;
+    rows.push({
+      what: "raw relay: client → relay → echo server and back",
+      size: "1 KiB",
+      ...relay,
+      ratio: times(relay.median / rawRow(1024).median),
+    });
     const r = summarizeLatency(viaPeer.latency).get(1024)!;
     const ratio = r.median / rawRow(1024).median;
     rows.push({
@@ -423,7 +439,7 @@ async function main(dir: string): Promise<void> {
       ...r,
       ratio: times(ratio),
       target: "≤ 3×",
-      verdict: verdict(ratio, 3, true),
+      verdict: `${verdict(ratio, 3, true)}; ${times(r.median / relay.median)} the raw relay`,
     });
   }
   const rawPipelinedRate = rate(rawPipelined.runs);

@@ -45,6 +45,8 @@ class RawConn {
   onFrame: (frame: Uint8Array) => void = () => {};
   /** Called after the frames of one data event were handed out. */
   onBurst: () => void = () => {};
+  /** Called when the socket closes. */
+  onClose: () => void = () => {};
   #pending: Uint8Array | undefined;
   #drained: (() => void) | undefined;
 
@@ -98,7 +100,7 @@ function chain(first: (() => void) | undefined, next: () => void): () => void {
 const handlers: BunSocketHandler = {
   data: (socket, data) => socket.data?.onData(data),
   drain: (socket) => socket.data?.onDrain(),
-  close: () => {},
+  close: (socket) => socket.data?.onClose(),
 };
 
 async function dial(): Promise<RawConn> {
@@ -137,6 +139,38 @@ function listenEcho(): void {
           void conn.write(new Uint8Array(first.buffer, first.byteOffset, end - first.byteOffset));
           first = last = undefined;
         };
+      },
+    },
+  });
+  report({ ev: "ready", pid: process.pid });
+}
+
+function listenRelay(): void {
+  bun.listen({
+    unix: path,
+    socket: {
+      ...handlers,
+      open(socket) {
+        const client = new RawConn(socket);
+        // Bytes go on as they come, frames or not (the cheapest relay); those
+        // that come before the connection to the echo server is open wait for it.
+        let upstream: RawConn | undefined;
+        const early: Uint8Array[] = [];
+        client.onData = (chunk) => void (upstream ? upstream.write(chunk) : early.push(chunk.slice()));
+        client.onClose = () => upstream?.socket.end();
+        bun.connect({
+          unix: spec.to,
+          socket: {
+            ...handlers,
+            open(s) {
+              const up = new RawConn(s);
+              up.onData = (chunk) => void client.write(chunk);
+              up.onClose = () => client.socket.end();
+              for (const chunk of early) void up.write(chunk);
+              upstream = up;
+            },
+          },
+        }).catch(() => client.socket.end());
       },
     },
   });
@@ -255,6 +289,9 @@ switch (role) {
   case "echo-server":
     listenEcho();
     break;
+  case "relay":
+    listenRelay();
+    break;
   case "sink":
     listenSink();
     break;
@@ -275,5 +312,5 @@ switch (role) {
     process.exit(0);
     break;
   default:
-    throw new TypeError(`Unknown role ${role}: expected echo-server, sink, latency, cpu, pipelined or source`);
+    throw new TypeError(`Unknown role ${role}: expected echo-server, relay, sink, latency, cpu, pipelined or source`);
 }

@@ -5,6 +5,9 @@
  * Roles (argument 1), each with the socket path (argument 2) and a JSON spec
  * (argument 3) where it measures:
  * - `echo-server`: sends every complete frame back;
+ * - `relay`: for each connection, dials the echo server at `spec.to` and
+ *   copies bytes both ways as they come (no framing: the cheapest relay),
+ *   the baseline of ipcbus's peer → hub → peer;
  * - `latency`: ping-pong round trips, one outstanding;
  * - `cpu`: ping-pong round trips of `spec.bytes`, reporting the CPU this
  *   process and the server (`spec.serverPid`) spent per round trip in two
@@ -91,6 +94,36 @@ async function serveSink(conn: Deno.Conn): Promise<void> {
     // The source left.
   } finally {
     conn.close();
+  }
+}
+
+/** Bytes a relay reads at once, each way. */
+const RELAY_BUFFER_BYTES = 256 * 1024;
+
+/** Copies what `from` sends to `into` as it comes, until either side ends: one way of a relay. */
+async function forward(from: Deno.Conn, into: Deno.Conn): Promise<void> {
+  const buffer = new Uint8Array(RELAY_BUFFER_BYTES);
+  try {
+    while (true) {
+      const n = await from.read(buffer);
+      if (n === null) return;
+      await writeAll(into, buffer.subarray(0, n));
+    }
+  } catch {
+    // Either side left.
+  }
+}
+
+async function serveRelay(conn: Deno.Conn): Promise<void> {
+  const upstream = await Deno.connect({ transport: "unix", path: spec.to });
+  // When one way ends, closing both ends the other.
+  await Promise.race([forward(conn, upstream), forward(upstream, conn)]);
+  for (const end of [conn, upstream]) {
+    try {
+      end.close();
+    } catch {
+      // Already closed.
+    }
   }
 }
 
@@ -186,6 +219,9 @@ switch (role) {
   case "sink":
     await listenAndServe(serveSink);
     break;
+  case "relay":
+    await listenAndServe(serveRelay);
+    break;
   case "latency":
     await latency();
     break;
@@ -199,5 +235,5 @@ switch (role) {
     await source();
     break;
   default:
-    throw new TypeError(`Unknown role ${role}: expected echo-server, sink, latency, cpu, pipelined or source`);
+    throw new TypeError(`Unknown role ${role}: expected echo-server, relay, sink, latency, cpu, pipelined or source`);
 }
