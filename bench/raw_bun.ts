@@ -25,6 +25,7 @@ interface BunSocketHandler {
   drain(socket: BunSocket): void;
   close(socket: BunSocket): void;
   error?(socket: BunSocket, error: Error): void;
+  connectError?(socket: BunSocket, error: Error): void;
 }
 
 interface BunApi {
@@ -169,6 +170,8 @@ function listenRelay(): void {
               for (const chunk of early) void up.write(chunk);
               upstream = up;
             },
+            // No echo server: the client sees its connection end.
+            connectError: () => client.socket.end(),
           },
         }).catch(() => client.socket.end());
       },

@@ -115,7 +115,14 @@ async function forward(from: Deno.Conn, into: Deno.Conn): Promise<void> {
 }
 
 async function serveRelay(conn: Deno.Conn): Promise<void> {
-  const upstream = await Deno.connect({ transport: "unix", path: spec.to });
+  let upstream: Deno.Conn;
+  try {
+    upstream = await Deno.connect({ transport: "unix", path: spec.to });
+  } catch {
+    // No echo server: the client sees its connection end.
+    conn.close();
+    return;
+  }
   // When one way ends, closing both ends the other.
   await Promise.race([forward(conn, upstream), forward(upstream, conn)]);
   for (const end of [conn, upstream]) {
