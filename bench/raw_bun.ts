@@ -25,7 +25,6 @@ interface BunSocketHandler {
   drain(socket: BunSocket): void;
   close(socket: BunSocket): void;
   error?(socket: BunSocket, error: Error): void;
-  connectError?(socket: BunSocket, error: Error): void;
 }
 
 interface BunApi {
@@ -104,8 +103,8 @@ const handlers: BunSocketHandler = {
   close: (socket) => socket.data?.onClose(),
 };
 
-async function dial(): Promise<RawConn> {
-  const socket = await bun.connect({ unix: path, socket: { ...handlers, open: (s) => void new RawConn(s) } });
+async function dial(to: string = path): Promise<RawConn> {
+  const socket = await bun.connect({ unix: to, socket: { ...handlers, open: (s) => void new RawConn(s) } });
   return socket.data!;
 }
 
@@ -120,89 +119,56 @@ function nextFrames(conn: RawConn): Promise<number> {
   });
 }
 
-function listenEcho(): void {
-  bun.listen({
-    unix: path,
-    socket: {
-      ...handlers,
-      open(socket) {
-        const conn = new RawConn(socket);
-        // Frames are contiguous in the buffer: send each burst back with one write.
-        let first: Uint8Array | undefined;
-        let last: Uint8Array | undefined;
-        conn.onFrame = (frame) => {
-          first ??= frame;
-          last = frame;
-        };
-        conn.onBurst = () => {
-          if (!first) return;
-          const end = last!.byteOffset + last!.byteLength;
-          void conn.write(new Uint8Array(first.buffer, first.byteOffset, end - first.byteOffset));
-          first = last = undefined;
-        };
-      },
-    },
-  });
+/** Listens on `path` and hands each connection to `serve`: what every server role does. */
+function listenAndServe(serve: (conn: RawConn) => void): void {
+  bun.listen({ unix: path, socket: { ...handlers, open: (socket) => serve(new RawConn(socket)) } });
   report({ ev: "ready", pid: process.pid });
 }
 
-function listenRelay(): void {
-  bun.listen({
-    unix: path,
-    socket: {
-      ...handlers,
-      open(socket) {
-        const client = new RawConn(socket);
-        // Bytes go on as they come, frames or not (the cheapest relay); those
-        // that come before the connection to the echo server is open wait for it.
-        let upstream: RawConn | undefined;
-        const early: Uint8Array[] = [];
-        client.onData = (chunk) => void (upstream ? upstream.write(chunk) : early.push(chunk.slice()));
-        client.onClose = () => upstream?.socket.end();
-        bun.connect({
-          unix: spec.to,
-          socket: {
-            ...handlers,
-            open(s) {
-              const up = new RawConn(s);
-              up.onData = (chunk) => void client.write(chunk);
-              up.onClose = () => client.socket.end();
-              for (const chunk of early) void up.write(chunk);
-              upstream = up;
-            },
-            // No echo server: the client sees its connection end.
-            connectError: () => client.socket.end(),
-          },
-        }).catch(() => client.socket.end());
-      },
-    },
-  });
-  report({ ev: "ready", pid: process.pid });
+function serveEcho(conn: RawConn): void {
+  // Frames are contiguous in the buffer: send each burst back with one write.
+  let first: Uint8Array | undefined;
+  let last: Uint8Array | undefined;
+  conn.onFrame = (frame) => {
+    first ??= frame;
+    last = frame;
+  };
+  conn.onBurst = () => {
+    if (!first) return;
+    const end = last!.byteOffset + last!.byteLength;
+    void conn.write(new Uint8Array(first.buffer, first.byteOffset, end - first.byteOffset));
+    first = last = undefined;
+  };
 }
 
-function listenSink(): void {
-  bun.listen({
-    unix: path,
-    socket: {
-      ...handlers,
-      open(socket) {
-        const conn = new RawConn(socket);
-        let count = 0;
-        conn.onFrame = (frame) => {
-          if (frame.byteLength > HEADER_BYTES) {
-            cbor.decode(frame.subarray(HEADER_BYTES));
-            count++;
-            return;
-          }
-          const answer = makeFrame(4);
-          new DataView(answer.buffer).setUint32(HEADER_BYTES, count);
-          count = 0;
-          void conn.write(answer);
-        };
-      },
-    },
-  });
-  report({ ev: "ready" });
+function serveRelay(client: RawConn): void {
+  // Bytes go on as they come, frames or not (the cheapest relay); those that
+  // come before the connection to the echo server is open wait for it.
+  let upstream: RawConn | undefined;
+  const early: Uint8Array[] = [];
+  client.onData = (chunk) => void (upstream ? upstream.write(chunk) : early.push(chunk.slice()));
+  client.onClose = () => upstream?.socket.end();
+  dial(spec.to).then((up) => {
+    up.onData = (chunk) => void client.write(chunk);
+    up.onClose = () => client.socket.end();
+    for (const chunk of early) void up.write(chunk);
+    upstream = up;
+  }, () => client.socket.end()); // No echo server: the client sees its connection end.
+}
+
+function serveSink(conn: RawConn): void {
+  let count = 0;
+  conn.onFrame = (frame) => {
+    if (frame.byteLength > HEADER_BYTES) {
+      cbor.decode(frame.subarray(HEADER_BYTES));
+      count++;
+      return;
+    }
+    const answer = makeFrame(4);
+    new DataView(answer.buffer).setUint32(HEADER_BYTES, count);
+    count = 0;
+    void conn.write(answer);
+  };
 }
 
 async function latency(): Promise<void> {
@@ -290,13 +256,13 @@ async function source(): Promise<void> {
 
 switch (role) {
   case "echo-server":
-    listenEcho();
+    listenAndServe(serveEcho);
     break;
   case "relay":
-    listenRelay();
+    listenAndServe(serveRelay);
     break;
   case "sink":
-    listenSink();
+    listenAndServe(serveSink);
     break;
   case "latency":
     await latency();
