@@ -66,6 +66,17 @@ export class FrameBuffer {
   }
 }
 
+/**
+ * A copy of a frame's body in memory of its own, out of the receive buffer
+ * that the next read reuses: what a program that keeps its messages must do,
+ * and what ipcbus does for every payload it hands to its user. The latency
+ * and cpu roles make one per reply with `spec.keep`, the baseline that
+ * prices that copy (bench/README.md, "What is measured").
+ */
+export function copyBody(frame: Uint8Array): Uint8Array {
+  return frame.slice(HEADER_BYTES);
+}
+
 /** The body length in the header at `at`. */
 export function readLength(buf: Uint8Array, at: number): number {
   return buf[at] * 0x1000000 + (buf[at + 1] << 16 | buf[at + 2] << 8 | buf[at + 3]);

@@ -47,6 +47,12 @@ const LATENCY = {
  * long-running process is read here.
  */
 const STEADY_SIZES = SIZES.filter((s) => s.bytes <= 10 * 1024);
+/**
+ * Sizes of the second raw baseline, whose client copies each reply's body
+ * into a buffer of its own (`keep`), as ipcbus hands each payload to its
+ * user: what that copy costs raw code, where it is more than noise.
+ */
+const KEPT_SIZES = SIZES.filter((s) => s.bytes >= 10 * 1024);
 const STEADY_LATENCY = {
   sizes: STEADY_SIZES.map((s) => s.bytes),
   warmupIterations: quick ? 2_000 : 40_000,
@@ -340,6 +346,7 @@ async function main(dir: string): Promise<void> {
   // The runs of every measurement interleave, one per round, so a burst of
   // load from elsewhere on the machine hits raw and ipcbus alike.
   const raw = new Gathered();
+  const rawKept = new Gathered();
   const toHub = new Gathered();
   const rawSteady = new Gathered();
   const hubSteady = new Gathered();
@@ -356,7 +363,7 @@ async function main(dir: string): Promise<void> {
   const once = { runs: 1 };
   for (let round = 1; round <= RUNS; round++) {
     progress(`round ${round} of ${RUNS}`);
-    await latencyRound(rawScript, rawPath, hubPath, raw, toHub);
+    await latencyRound(rawScript, rawPath, hubPath, raw, toHub, LATENCY, rawKept);
     await latencyRound(rawScript, rawPath, hubPath, rawSteady, hubSteady, STEADY_LATENCY);
     await cpuRound({ rawScript, rawPath, hubPath, rawPid, hubPid }, rawCpu, busCpu);
     viaPeer.add(
@@ -414,11 +421,12 @@ async function main(dir: string): Promise<void> {
   const rawLatency = summarizeLatency(raw.latency);
   const hubLatency = summarizeLatency(toHub.latency);
   const rawRow = (bytes: number) => rawLatency.get(bytes)!;
-  latencyRows(rawName, rawLatency, hubLatency);
+  latencyRows(rawName, rawLatency, hubLatency, summarizeLatency(rawKept.latency));
   latencyRows(
     rawName,
     summarizeLatency(rawSteady.latency),
     summarizeLatency(hubSteady.latency),
+    undefined,
     STEADY_SIZES,
     ", steady",
   );
@@ -557,20 +565,29 @@ interface BarSetup {
 /** `--bar`: request → hub against raw at every size, and CPU per 1 KiB round trip, interleaved over the rounds. */
 async function bar(setup: BarSetup): Promise<void> {
   const raw = new Gathered();
+  const rawKept = new Gathered();
   const toHub = new Gathered();
   const rawCpu = new Gathered();
   const busCpu = new Gathered();
   for (let round = 1; round <= RUNS; round++) {
     progress(`round ${round} of ${RUNS}`);
-    await latencyRound(setup.rawScript, setup.rawPath, setup.hubPath, raw, toHub);
+    await latencyRound(setup.rawScript, setup.rawPath, setup.hubPath, raw, toHub, LATENCY, rawKept);
     await cpuRound(setup, rawCpu, busCpu);
   }
-  latencyRows(setup.rawName, summarizeLatency(raw.latency), summarizeLatency(toHub.latency));
+  latencyRows(
+    setup.rawName,
+    summarizeLatency(raw.latency),
+    summarizeLatency(toHub.latency),
+    summarizeLatency(rawKept.latency),
+  );
   cpuRows(rawCpu, busCpu);
   printResults(nodeVersion(), []);
 }
 
-/** One latency run each of raw ping-pong and request → hub, every size of `spec`. */
+/**
+ * One latency run each of raw ping-pong and request → hub, every size of
+ * `spec`; with `rawKept`, one of raw keeping each reply too, at `KEPT_SIZES`.
+ */
 async function latencyRound(
   rawScript: string,
   rawPath: string,
@@ -578,9 +595,14 @@ async function latencyRound(
   raw: Gathered,
   toHub: Gathered,
   spec: typeof LATENCY = LATENCY,
+  rawKept?: Gathered,
 ): Promise<void> {
   const once = { runs: 1 };
   raw.add(await result(startOwn("raw latency", rawScript, ["latency", rawPath, { ...spec, ...once }])));
+  if (rawKept) {
+    const kept = { ...spec, ...once, sizes: KEPT_SIZES.map((s) => s.bytes), keep: true };
+    rawKept.add(await result(startOwn("raw latency, replies kept", rawScript, ["latency", rawPath, kept])));
+  }
   toHub.add(
     await result(
       startOwn("ipcbus latency", "bus_roles.ts", ["latency", hubPath, { ...spec, ...once, route: "/ipcbus/echo" }]),
@@ -609,16 +631,30 @@ async function cpuRound(
   );
 }
 
-/** Raw's rows then ipcbus's, for `sizes`; `suffix` marks the steady-state rows. */
+/**
+ * Raw's rows, raw keeping each reply's (`keptLatency`, where measured), then
+ * ipcbus's, for `sizes`; `suffix` marks the steady-state rows.
+ */
 function latencyRows(
   rawName: string,
   rawLatency: Map<number, LatencyRow>,
   hubLatency: Map<number, LatencyRow>,
+  keptLatency = new Map<number, LatencyRow>(),
   sizes = SIZES,
   suffix = "",
 ): void {
   for (const { label, bytes } of sizes) {
     rows.push({ what: `raw ping-pong (${rawName})${suffix}`, size: label, ...rawLatency.get(bytes)!, ratio: "1.00×" });
+  }
+  for (const { label, bytes } of sizes) {
+    const kept = keptLatency.get(bytes);
+    if (!kept) continue;
+    rows.push({
+      what: `raw ping-pong, each reply's body copied out (\`slice()\`)${suffix}`,
+      size: label,
+      ...kept,
+      ratio: times(kept.median / rawLatency.get(bytes)!.median),
+    });
   }
   for (const { label, bytes } of sizes) {
     const r = hubLatency.get(bytes)!;
@@ -630,6 +666,8 @@ function latencyRows(
       const tail = verdict(r.p99 / r.median, 3, true);
       checks.push(tail === "met" ? "p99 met" : `p99 ${tail}`);
     }
+    const kept = keptLatency.get(bytes);
+    if (kept) checks.push(`${times(r.median / kept.median)} raw with replies copied out`);
     rows.push({
       what: `ipcbus request → hub → reply${suffix}`,
       size: label,

@@ -11,7 +11,7 @@
 import { Encoder } from "cbor-x/encode";
 import process from "node:process";
 import { measureCpu, measureLatency, measureThroughput, report } from "./_measure.mjs";
-import { FrameBatcher, FrameBuffer, HEADER_BYTES, makeFrame, readLength } from "./_raw_frames.ts";
+import { copyBody, FrameBatcher, FrameBuffer, HEADER_BYTES, makeFrame, readLength } from "./_raw_frames.ts";
 
 interface BunSocket {
   data: RawConn | undefined;
@@ -36,6 +36,8 @@ const bun = (globalThis as unknown as { Bun: BunApi }).Bun;
 
 const [role, path, specJson] = process.argv.slice(2);
 const spec = JSON.parse(specJson ?? "{}");
+/** What the client roles do with each reply: nothing, or copy its body out (`spec.keep`). */
+const onReply: (frame: Uint8Array) => void = spec.keep ? copyBody : () => {};
 const cbor = new Encoder({ useRecords: false, tagUint8Array: false } as ConstructorParameters<typeof Encoder>[0]);
 
 /** One socket: frames in through a callback, writes that wait for drain when the kernel is full. */
@@ -108,11 +110,14 @@ async function dial(to: string = path): Promise<RawConn> {
   return socket.data!;
 }
 
-/** Resolves with the next burst's frame count once at least one frame arrived. */
-function nextFrames(conn: RawConn): Promise<number> {
+/** Resolves with the next burst's frame count once at least one frame arrived; `each` sees every frame. */
+function nextFrames(conn: RawConn, each: (frame: Uint8Array) => void = () => {}): Promise<number> {
   return new Promise((resolve) => {
     let frames = 0;
-    conn.onFrame = () => frames++;
+    conn.onFrame = (frame) => {
+      frames++;
+      each(frame);
+    };
     conn.onBurst = () => {
       if (frames > 0) resolve(frames);
     };
@@ -175,7 +180,7 @@ async function latency(): Promise<void> {
   const conn = await dial();
   const results = await measureLatency(
     async (frame: Uint8Array) => {
-      const reply = nextFrames(conn);
+      const reply = nextFrames(conn, onReply);
       await conn.write(frame);
       await reply;
     },
@@ -190,7 +195,7 @@ async function cpu(): Promise<void> {
   const conn = await dial();
   const result = await measureCpu(
     async (frame: Uint8Array) => {
-      const reply = nextFrames(conn);
+      const reply = nextFrames(conn, onReply);
       await conn.write(frame);
       await reply;
     },

@@ -12,6 +12,8 @@
  * - `cpu`: ping-pong round trips of `spec.bytes`, reporting the CPU this
  *   process and the server (`spec.serverPid`) spent per round trip in two
  *   windows of `spec.count` (`measureCpu`);
+ * - with `spec.keep`, `latency` and `cpu` copy each reply's body into a
+ *   buffer of its own (`copyBody`), as a program that keeps them must;
  * - `pipelined`: requests with a window of frames outstanding;
  * - `sink`: counts frames, decoding each body with cbor-x; an empty frame
  *   ends a round and is answered with a frame holding the count;
@@ -21,10 +23,12 @@
  */
 import { Encoder } from "cbor-x/encode";
 import { measureCpu, measureLatency, measureThroughput, report } from "./_measure.mjs";
-import { FrameBatcher, FrameBuffer, HEADER_BYTES, makeFrame, readLength } from "./_raw_frames.ts";
+import { copyBody, FrameBatcher, FrameBuffer, HEADER_BYTES, makeFrame, readLength } from "./_raw_frames.ts";
 
 const [role, path, specJson] = Deno.args;
 const spec = JSON.parse(specJson ?? "{}");
+/** What the client roles do with each reply: nothing, or copy its body out (`spec.keep`). */
+const onReply: (frame: Uint8Array) => void = spec.keep ? copyBody : () => {};
 const cbor = new Encoder({ useRecords: false, tagUint8Array: false } as ConstructorParameters<typeof Encoder>[0]);
 
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
@@ -146,7 +150,7 @@ async function latency(): Promise<void> {
   const results = await measureLatency(
     async (frame: Uint8Array) => {
       await writeAll(conn, frame);
-      await readFrames(conn, buffer, () => {});
+      await readFrames(conn, buffer, onReply);
     },
     makeFrame,
     spec,
@@ -161,7 +165,7 @@ async function cpu(): Promise<void> {
   const result = await measureCpu(
     async (frame: Uint8Array) => {
       await writeAll(conn, frame);
-      await readFrames(conn, buffer, () => {});
+      await readFrames(conn, buffer, onReply);
     },
     makeFrame(spec.bytes),
     spec,
