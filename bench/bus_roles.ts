@@ -15,12 +15,14 @@
  * - `alerts`: alerts `t` to the receivers named in `spec.to`, or broadcast
  *   when `spec.broadcast`, as fast as the peer lets it (a full queue throws
  *   `QueueFullError`, then `flush()`); also the memory test, with one
- *   large round and its peak RSS.
+ *   large round and its peak RSS. Each round reports how many alerts it
+ *   sent, how many the receivers got, and how many the hub refused and
+ *   reported `undeliverable` (a receiver's queue there was full).
  *
  * @module
  */
 import process from "node:process";
-import { connect, type Peer, QueueFullError, serve } from "../mod.ts";
+import { connect, type Peer, QueueFullError, serve, type UndeliverableDetail } from "../mod.ts";
 import { maxRssBytes, measureCpu, measureLatency, measureThroughput, report, withTimeout } from "./_measure.mjs";
 
 const [role, path, specJson] = process.argv.slice(2);
@@ -125,15 +127,19 @@ async function alerts(): Promise<void> {
       for (const to of targets) peer.send(to, name, d);
     };
   let flushes = 0;
+  /** Alerts of this round the hub refused (a receiver's queue there was full) and reported undeliverable. */
+  let refused = 0;
   // A receiver's queue at the hub may be full when `end` arrives: the hub then
   // reports it undeliverable, and we send it again to that receiver alone.
   peer.addEventListener("undeliverable", (e) => {
-    const { name, to } = (e as CustomEvent<{ name?: string; to?: number }>).detail;
+    const { name, to, count } = (e as CustomEvent<UndeliverableDetail>).detail;
+    if (name === "t") refused += count ?? 1;
     if (name === "end" && to !== undefined) void retry(peer, () => peer.send(to, "end"));
   });
 
   const round = async (count: number) => {
     answers = [];
+    refused = 0;
     const done = new Promise<void>((resolve) => (allDone = resolve));
     const start = performance.now();
     await retry(peer, () => sendTo("start"));
@@ -153,7 +159,7 @@ async function alerts(): Promise<void> {
     await retry(peer, () => sendTo("end"));
     await withTimeout(done, 60_000, "the receivers' done alerts");
     const seconds = (performance.now() - start) / 1000;
-    return { count: answers.reduce((a, b) => a + b, 0), seconds, sent: sent * expected };
+    return { count: answers.reduce((a, b) => a + b, 0), seconds, sent: sent * expected, refused };
   };
 
   if (spec.memory) {
