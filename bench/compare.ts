@@ -236,6 +236,12 @@ const perSecond = (v: number, unit: string) =>
   v >= 1e6 ? `${(v / 1e6).toFixed(2)} M ${unit}/s` : `${(v / 1e3).toFixed(0)} k ${unit}/s`;
 
 /** "met", or by how much the value misses: `value` should be at most (or least) `limit`. */
+function verdict(value: number, limit: number, atMost: boolean): string {
+  const ok = atMost ? value <= limit : value >= limit;
+  if (ok) return "met";
+  return atMost ? `missed by ${times(value / limit)}` : `missed: ${((value / limit) * 100).toFixed(0)}% of target`;
+}
+
 /**
  * What became of the alerts a receiver did not get: refused at the hub when
  * its queue there was full, and reported `undeliverable` to the sender
@@ -244,12 +250,6 @@ const perSecond = (v: number, unit: string) =>
 function losses(alerts: Gathered): string {
   const refused = alerts.refused > 0 ? `; ${alerts.refused} refused at the hub, reported undeliverable` : "";
   return refused + (alerts.unreported > 0 ? `; **${alerts.unreported} lost unreported**` : "");
-}
-
-function verdict(value: number, limit: number, atMost: boolean): string {
-  const ok = atMost ? value <= limit : value >= limit;
-  if (ok) return "met";
-  return atMost ? `missed by ${times(value / limit)}` : `missed: ${((value / limit) * 100).toFixed(0)}% of target`;
 }
 
 function printTable(header: string[]): void {
