@@ -68,6 +68,26 @@ async function framedDial(path: string) {
   };
 }
 
+/** Runs `body` with both ends of a connection to a fresh listener, then closes them, the listener and its directory. */
+async function withSocketPair(body: (client: Connection, served: Connection) => Promise<void>): Promise<void> {
+  const dir = tempDir();
+  const listener = await listen(`${dir.path}/c.sock`);
+  try {
+    const accepted = listener[Symbol.asyncIterator]().next();
+    const client = await dial(listener.path);
+    const served = (await within(5000, "the accept", accepted)).value as Connection;
+    try {
+      await body(client, served);
+    } finally {
+      await client.close();
+      await served.close();
+    }
+  } finally {
+    await listener.close();
+    dir.remove();
+  }
+}
+
 /** Reads `conn` until it ends or errors, within 5 s: the server closed it. */
 async function drainUntilClosed(conn: Connection): Promise<void> {
   await within(
@@ -409,12 +429,7 @@ test("dial to a socket file nobody accepts on fails fast with ConnectError namin
 // --- Connections ---
 
 test("A write waiting on a full socket rejects when the peer closes, instead of hanging", async () => {
-  const dir = tempDir();
-  const listener = await listen(`${dir.path}/c.sock`);
-  try {
-    const accepted = listener[Symbol.asyncIterator]().next();
-    const client = await dial(listener.path);
-    const served = (await within(5000, "the accept", accepted)).value as Connection;
+  await withSocketPair(async (client, served) => {
     // Far more than the kernel buffers hold, so this write waits for a reader that never comes.
     const writing = client.writable.getWriter().write(new Uint8Array(16 * 1024 * 1024));
     await served.close();
@@ -423,20 +438,11 @@ test("A write waiting on a full socket rejects when the peer closes, instead of 
       assert.ok(["EPIPE", "ECONNRESET"].includes((err as { code?: string }).code!), String(err));
       return true;
     });
-    await client.close();
-  } finally {
-    await listener.close();
-    dir.remove();
-  }
+  });
 });
 
 test("Connection.close ends the peer's readable", async () => {
-  const dir = tempDir();
-  const listener = await listen(`${dir.path}/c.sock`);
-  try {
-    const accepted = listener[Symbol.asyncIterator]().next();
-    const client = await dial(listener.path);
-    const served = (await within(5000, "the accept", accepted)).value as Connection;
+  await withSocketPair(async (client, served) => {
     await served.writable.getWriter().write(new Uint8Array([1, 2, 3]));
     await served.close();
     const reader = client.readable.getReader();
@@ -445,11 +451,7 @@ test("Connection.close ends the peer's readable", async () => {
       new Uint8Array([1, 2, 3]),
     );
     assert.equal((await within(5000, "the end of the stream", reader.read())).done, true);
-    await client.close();
-  } finally {
-    await listener.close();
-    dir.remove();
-  }
+  });
 });
 
 test("memoryConnectionPair carries bytes both ways and holds a writer back while nobody reads", async () => {
@@ -647,12 +649,7 @@ for (const runtime of runtimes) {
 }
 
 test("A paused byte channel leaves the bytes in the socket, so the writer waits, until it resumes", async () => {
-  const dir = tempDir();
-  const listener = await listen(`${dir.path}/c.sock`);
-  try {
-    const accepted = listener[Symbol.asyncIterator]().next();
-    const client = await dial(listener.path);
-    const served = (await within(5000, "the accept", accepted)).value as Connection;
+  await withSocketPair(async (client, served) => {
     const channel = byteChannel(served);
     let received = 0;
     let ended: () => void = () => {};
@@ -672,12 +669,7 @@ test("A paused byte channel leaves the bytes in the socket, so the writer waits,
     await byteChannel(client).closeWrite();
     await within(10_000, "the end", end);
     assert.equal(received, bytes);
-    await client.close();
-    await served.close();
-  } finally {
-    await listener.close();
-    dir.remove();
-  }
+  });
 });
 
 test("A byte channel over an in-memory pair carries bytes and the end, through the streams", async () => {
