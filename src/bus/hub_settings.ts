@@ -80,18 +80,19 @@ export const BUS_DEFAULTS = {
 } as const;
 
 /** The counters a hub starts with; `stats()` adds the ones it computes. */
-export function hubCounters(): {
-  peersJoined: number;
-  peersLeft: number;
-  framesIn: number;
-  bytesIn: number;
-  alerts: number;
-  requests: number;
-  responses: number;
-  errors: number;
-  slowConsumers: number;
-  dropped: Record<string, number>;
-} {
+export function hubCounters(): Pick<
+  HubStats,
+  | "peersJoined"
+  | "peersLeft"
+  | "framesIn"
+  | "bytesIn"
+  | "alerts"
+  | "requests"
+  | "responses"
+  | "errors"
+  | "slowConsumers"
+  | "dropped"
+> {
   return {
     peersJoined: 0,
     peersLeft: 0,
