@@ -7,10 +7,10 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { envelopeBytes, type EnvelopeFields, readEnvelope, writeEnvelope } from "../src/bus/fast_envelope.ts";
-import { FrameWriter } from "../src/bus/frame_writer.ts";
+import { envelopeBytes, type EnvelopeFields, readEnvelope } from "../src/bus/fast_envelope.ts";
 import { decodeEnvelope, encodeCbor } from "../src/codec/cbor.ts";
 import { fuzzCount, fuzzSeed, Rng } from "./fuzz/_rng.ts";
+import { handEncoded } from "./_envelopes.ts";
 
 const rng = new Rng(fuzzSeed);
 const COUNT = fuzzCount(3000);
@@ -88,18 +88,6 @@ function asObject(kind: string, fields: EnvelopeFields): Record<string, unknown>
   const object: Record<string, unknown> = { k: kind };
   for (const [key, value] of fields) if (value !== undefined) object[key] = value;
   return object;
-}
-
-/** Writes one envelope with the hand encoder and returns its frame body. */
-async function handEncoded(kind: "a" | "q" | "p", fields: EnvelopeFields): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  const writer = new FrameWriter(new WritableStream({ write: (c) => void chunks.push(c.slice()) }), {
-    maxMessages: 10,
-    maxBytes: 1 << 24,
-  });
-  writeEnvelope(writer, kind, fields);
-  await writer.idle();
-  return chunks[0].subarray(4);
 }
 
 const hex = (b: Uint8Array) => Array.from(b.subarray(0, 64), (x) => x.toString(16).padStart(2, "0")).join(" ");

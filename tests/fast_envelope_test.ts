@@ -1,22 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { type EnvelopeFields, readEnvelope, writeEnvelope } from "../src/bus/fast_envelope.ts";
+import { type EnvelopeFields, readEnvelope } from "../src/bus/fast_envelope.ts";
 import { FrameParser } from "../src/codec/frame_parser.ts";
 import { FrameWriter } from "../src/bus/frame_writer.ts";
 import { decodeEnvelope, encodeCbor } from "../src/codec/cbor.ts";
 import { ByteStringCbor, cborBytes } from "../src/codec/byte_string_cbor.ts";
-
-/** Writes one envelope with the hand encoder and returns the frame body. */
-async function handEncoded(kind: "a" | "q" | "p", fields: EnvelopeFields): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  const writer = new FrameWriter(new WritableStream({ write: (c) => void chunks.push(c.slice()) }), {
-    maxMessages: 10,
-    maxBytes: 1 << 24,
-  });
-  writeEnvelope(writer, kind, fields);
-  await writer.idle();
-  return chunks[0].subarray(4);
-}
+import { handEncoded } from "./_envelopes.ts";
 
 function asObject(kind: string, fields: EnvelopeFields): Record<string, unknown> {
   const object: Record<string, unknown> = { k: kind };
