@@ -438,15 +438,11 @@ async function main(dir: string): Promise<void> {
   const rawLatency = summarizeLatency(raw.latency);
   const hubLatency = summarizeLatency(toHub.latency);
   const rawRow = (bytes: number) => rawLatency.get(bytes)!;
-  latencyRows(rawName, rawLatency, hubLatency, summarizeLatency(rawKept.latency));
-  latencyRows(
-    rawName,
-    summarizeLatency(rawSteady.latency),
-    summarizeLatency(hubSteady.latency),
-    undefined,
-    STEADY_SIZES,
-    ", steady",
-  );
+  latencyRows(rawName, rawLatency, hubLatency, { kept: summarizeLatency(rawKept.latency) });
+  latencyRows(rawName, summarizeLatency(rawSteady.latency), summarizeLatency(hubSteady.latency), {
+    sizes: STEADY_SIZES,
+    suffix: ", steady",
+  });
   cpuRows(rawCpu, busCpu);
   {
     const relay = summarizeLatency(viaRelay.latency).get(1024)!;
@@ -590,12 +586,9 @@ async function bar(setup: BarSetup): Promise<void> {
     await latencyRound(setup.rawScript, setup.rawPath, setup.hubPath, raw, toHub, LATENCY, rawKept);
     await cpuRound(setup, rawCpu, busCpu);
   }
-  latencyRows(
-    setup.rawName,
-    summarizeLatency(raw.latency),
-    summarizeLatency(toHub.latency),
-    summarizeLatency(rawKept.latency),
-  );
+  latencyRows(setup.rawName, summarizeLatency(raw.latency), summarizeLatency(toHub.latency), {
+    kept: summarizeLatency(rawKept.latency),
+  });
   cpuRows(rawCpu, busCpu);
   printResults(nodeVersion(), []);
 }
@@ -648,16 +641,18 @@ async function cpuRound(
 }
 
 /**
- * Raw's rows, raw keeping each reply's (`keptLatency`, where measured), then
+ * Raw's rows, raw keeping each reply's (`kept`, where measured), then
  * ipcbus's, for `sizes`; `suffix` marks the steady-state rows.
  */
 function latencyRows(
   rawName: string,
   rawLatency: Map<number, LatencyRow>,
   hubLatency: Map<number, LatencyRow>,
-  keptLatency = new Map<number, LatencyRow>(),
-  sizes = SIZES,
-  suffix = "",
+  { kept: keptLatency = new Map<number, LatencyRow>(), sizes = SIZES, suffix = "" }: {
+    kept?: Map<number, LatencyRow>;
+    sizes?: typeof SIZES;
+    suffix?: string;
+  } = {},
 ): void {
   for (const { label, bytes } of sizes) {
     rows.push({ what: `raw ping-pong (${rawName})${suffix}`, size: label, ...rawLatency.get(bytes)!, ratio: "1.00×" });

@@ -176,32 +176,25 @@ function serveSink(conn: RawConn): void {
   };
 }
 
+/** One ping-pong round trip on `conn`: a frame out, its echo back (handed to `onReply`). */
+function pingPong(conn: RawConn): (frame: Uint8Array) => Promise<void> {
+  return async (frame) => {
+    const reply = nextFrames(conn, onReply);
+    await conn.write(frame);
+    await reply;
+  };
+}
+
 async function latency(): Promise<void> {
   const conn = await dial();
-  const results = await measureLatency(
-    async (frame: Uint8Array) => {
-      const reply = nextFrames(conn, onReply);
-      await conn.write(frame);
-      await reply;
-    },
-    makeFrame,
-    spec,
-  );
+  const results = await measureLatency(pingPong(conn), makeFrame, spec);
   report({ ev: "result", results });
   conn.socket.end();
 }
 
 async function cpu(): Promise<void> {
   const conn = await dial();
-  const result = await measureCpu(
-    async (frame: Uint8Array) => {
-      const reply = nextFrames(conn, onReply);
-      await conn.write(frame);
-      await reply;
-    },
-    makeFrame(spec.bytes),
-    spec,
-  );
+  const result = await measureCpu(pingPong(conn), makeFrame(spec.bytes), spec);
   report({ ev: "result", cpu: result });
   conn.socket.end();
 }

@@ -144,32 +144,25 @@ async function listenAndServe(serveConn: (conn: Deno.Conn) => Promise<void>): Pr
   for await (const conn of listener) void serveConn(conn);
 }
 
+/** One ping-pong round trip on `conn`: a frame out, its echo back (handed to `onReply`). */
+function pingPong(conn: Deno.Conn): (frame: Uint8Array) => Promise<void> {
+  const buffer = new FrameBuffer();
+  return async (frame) => {
+    await writeAll(conn, frame);
+    await readFrames(conn, buffer, onReply);
+  };
+}
+
 async function latency(): Promise<void> {
   const conn = await Deno.connect({ transport: "unix", path });
-  const buffer = new FrameBuffer();
-  const results = await measureLatency(
-    async (frame: Uint8Array) => {
-      await writeAll(conn, frame);
-      await readFrames(conn, buffer, onReply);
-    },
-    makeFrame,
-    spec,
-  );
+  const results = await measureLatency(pingPong(conn), makeFrame, spec);
   report({ ev: "result", results });
   conn.close();
 }
 
 async function cpu(): Promise<void> {
   const conn = await Deno.connect({ transport: "unix", path });
-  const buffer = new FrameBuffer();
-  const result = await measureCpu(
-    async (frame: Uint8Array) => {
-      await writeAll(conn, frame);
-      await readFrames(conn, buffer, onReply);
-    },
-    makeFrame(spec.bytes),
-    spec,
-  );
+  const result = await measureCpu(pingPong(conn), makeFrame(spec.bytes), spec);
   report({ ev: "result", cpu: result });
   conn.close();
 }
