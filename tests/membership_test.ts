@@ -15,6 +15,8 @@ import { ProtocolError } from "../src/errors.ts";
 import { encodeMessage } from "../src/bus/protocol.ts";
 import { connect, type Peer, serve } from "../mod.ts";
 import { tempDir, until } from "./_helpers.ts";
+import { Rng } from "./fuzz/_rng.ts";
+import { mutate } from "./fuzz/_mutate.ts";
 
 /** The frames a FrameWriter wrote, decoded. */
 async function written(fill: (writer: FrameWriter) => void): Promise<unknown[]> {
@@ -118,6 +120,47 @@ test("decodeWelcome decodes welcomes one after another as decodeEnvelope does, s
   assert.deepEqual(decodeWelcome(odd), { k: "welcome", peers: [{ id: 1 }] });
   // Malformed CBOR is refused as by decodeEnvelope: a map that declares more entries than it holds.
   assert.throws(() => decodeWelcome(Uint8Array.from([0xa3, 0x61, 0x6b, 0x61, 0x77])), ProtocolError);
+});
+
+/** What `decode` made of `frame`: its value, or the class of what it threw. */
+function outcome(decode: (frame: Uint8Array) => unknown, frame: Uint8Array): unknown {
+  try {
+    return { value: decode(frame) };
+  } catch (err) {
+    return { threw: (err as Error).constructor.name };
+  }
+}
+
+test("decodeWelcome, its last welcome remembered, decodes or refuses mutated welcomes exactly as decodeEnvelope does", async () => {
+  const rng = new Rng(0x3e1c0e);
+  const roster = new WelcomeRoster();
+  let refused = 0;
+  for (let id = 1; id <= 60; id++) {
+    roster.add(info(id));
+    const frame = await welcomeBytes(roster, id, id % 2 ? 0 : undefined);
+    for (let i = 0; i < 40; i++) {
+      // The valid welcome first, so the mutation meets its records in the cache.
+      decodeWelcome(frame);
+      const bad = mutate(rng, frame);
+      const expected = outcome(decodeEnvelope, bad);
+      assert.deepEqual(outcome(decodeWelcome, bad), expected, `welcome ${id}, mutation ${i}: ${bad}`);
+      if ("threw" in (expected as object)) refused++;
+    }
+  }
+  // The mutations reach both ways: frames refused, and frames decoded to something else.
+  assert.ok(refused > 200 && refused < 2200, `${refused} of 2 400 mutated welcomes refused`);
+  // Hostile heads where the cache would skip ahead: a list declaring more records than the frame holds, and keys
+  // an object literal treats apart.
+  const enc = new TextEncoder();
+  const hostile = [
+    [0xa2, 0x61, 0x6b, 0x61, 0x77, 0x65, ...enc.encode("peers"), 0x9a, 0xff, 0xff, 0xff, 0xff, 0xa0],
+    [0xa1, 0x69, ...enc.encode("__proto__"), 0xa1, 0x61, 0x78, 0x01],
+    [0xa1, 0x01, 0x02],
+    [0xa1, 0x65, ...enc.encode("peers"), 0x80, 0x00],
+  ].map((bytes) => Uint8Array.from(bytes));
+  for (const bytes of hostile) {
+    assert.deepEqual(outcome(decodeWelcome, bytes), outcome(decodeEnvelope, bytes), `${bytes}`);
+  }
 });
 
 test("A membership frame seen again is answered from the cache, frozen, and only when every byte is equal", () => {

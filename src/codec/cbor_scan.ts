@@ -28,10 +28,20 @@ function fail(reason: string, at: number): never {
  * @throws {ProtocolError} naming what was wrong and where.
  */
 export function scanCbor(bytes: Uint8Array, maxDepth: number = MAX_CBOR_DEPTH): void {
-  const end = bytes.byteLength;
+  const end = scanCborItem(bytes, 0, bytes.byteLength, maxDepth);
+  if (end !== bytes.byteLength) fail(`${bytes.byteLength - end} bytes after the item`, end);
+}
+
+/**
+ * {@linkcode scanCbor}'s checks for the one item that starts at `from`
+ * and must end by `end`: where it ends. For a frame read item by item.
+ *
+ * @throws {ProtocolError} naming what was wrong and where.
+ */
+export function scanCborItem(bytes: Uint8Array, from: number, end: number, maxDepth: number = MAX_CBOR_DEPTH): number {
   // Items still expected in each open container; -1 = indefinite (until break).
   const open: number[] = [];
-  let at = 0;
+  let at = from;
   let done = false;
   // Set after tag 2 or 3 until the item it wraps (tags in between included) is read.
   let bignum = false;
@@ -113,7 +123,7 @@ export function scanCbor(bytes: Uint8Array, maxDepth: number = MAX_CBOR_DEPTH): 
       open.pop();
     }
   }
-  if (at !== end) fail(`${end - at} bytes after the item`, at);
+  return at;
 }
 
 /** Where the head read by the last {@linkcode cborHeadArgument} ends (a module variable: this runs per item, 10⁶ times). */
@@ -150,22 +160,4 @@ export function cborHeadArgument(bytes: Uint8Array, at: number): number {
     return value;
   }
   return -1;
-}
-
-/**
- * Where the CBOR item at `at` ends, in bytes that {@linkcode scanCbor}
- * accepted (it checks no bounds); -1 for an item of indefinite length.
- */
-export function cborItemEnd(bytes: Uint8Array, at: number): number {
-  const major = bytes[at] >> 5;
-  const value = cborHeadArgument(bytes, at);
-  if (value < 0) return -1;
-  let end = headEnd;
-  if (major === 2 || major === 3) return end + value;
-  if (major === 4 || major === 5 || major === 6) {
-    const items = major === 5 ? value * 2 : major === 6 ? 1 : value;
-    for (let i = 0; i < items && end >= 0; i++) end = cborItemEnd(bytes, end);
-  }
-  // Integers, and simple values and floats (whose "argument" is their payload), end with their head.
-  return end;
 }
