@@ -71,7 +71,7 @@ export function decodeWelcome(frame: Uint8Array): unknown {
   let at = cborHeadEnd();
   for (let i = 0; i < entries; i++) {
     // Each key and value is checked as decodeEnvelope checks a whole frame, one level down.
-    const keyEnd = scanCborItem(frame, at, end, MAX_CBOR_DEPTH - 1);
+    const keyEnd = at + scanCborItem(frame.subarray(at), MAX_CBOR_DEPTH - 1);
     const key = decodeEnvelope(frame.subarray(at, keyEnd));
     // Keys that are not plain strings, or that an object literal treats apart, are left to cbor-x.
     if (typeof key !== "string" || key === "__proto__") return decodeEnvelope(frame);
@@ -81,7 +81,7 @@ export function decodeWelcome(frame: Uint8Array): unknown {
       at = readPeers(frame, cborHeadEnd(), end, list, peers);
       m[key] = peers;
     } else {
-      const valueEnd = scanCborItem(frame, keyEnd, end, MAX_CBOR_DEPTH - 1);
+      const valueEnd = keyEnd + scanCborItem(frame.subarray(keyEnd), MAX_CBOR_DEPTH - 1);
       m[key] = decodeEnvelope(frame.subarray(keyEnd, valueEnd));
       at = valueEnd;
     }
@@ -105,7 +105,7 @@ function readPeers(frame: Uint8Array, from: number, end: number, count: number, 
   const ends = known.ends.slice(0, r);
   let p = from + (r > 0 ? ends[r - 1] : 0);
   for (; r < count; r++) {
-    const recordEnd = scanCborItem(frame, p, end, MAX_CBOR_DEPTH - 2);
+    const recordEnd = p + scanCborItem(frame.subarray(p), MAX_CBOR_DEPTH - 2);
     const info = decodeEnvelope(frame.subarray(p, recordEnd));
     // Records are shared by the peers of the process, so frozen; a byte string cannot be (and fails `asWelcome`).
     peers.push(typeof info === "object" && info !== null && !ArrayBuffer.isView(info) ? Object.freeze(info) : info);
