@@ -379,8 +379,8 @@ async function main(dir: string): Promise<void> {
   const once = { runs: 1 };
   for (let round = 1; round <= RUNS; round++) {
     progress(`round ${round} of ${RUNS}`);
-    await latencyRound(rawScript, rawPath, hubPath, raw, toHub, LATENCY, rawKept);
-    await latencyRound(rawScript, rawPath, hubPath, rawSteady, hubSteady, STEADY_LATENCY);
+    await latencyRound(rawScript, rawPath, hubPath, raw, toHub, { rawKept });
+    await latencyRound(rawScript, rawPath, hubPath, rawSteady, hubSteady, { spec: STEADY_LATENCY });
     await cpuRound({ rawScript, rawPath, hubPath, rawPid, hubPid }, rawCpu, busCpu);
     viaPeer.add(
       await result(
@@ -583,7 +583,7 @@ async function bar(setup: BarSetup): Promise<void> {
   const busCpu = new Gathered();
   for (let round = 1; round <= RUNS; round++) {
     progress(`round ${round} of ${RUNS}`);
-    await latencyRound(setup.rawScript, setup.rawPath, setup.hubPath, raw, toHub, LATENCY, rawKept);
+    await latencyRound(setup.rawScript, setup.rawPath, setup.hubPath, raw, toHub, { rawKept });
     await cpuRound(setup, rawCpu, busCpu);
   }
   latencyRows(setup.rawName, summarizeLatency(raw.latency), summarizeLatency(toHub.latency), {
@@ -603,8 +603,7 @@ async function latencyRound(
   hubPath: string,
   raw: Gathered,
   toHub: Gathered,
-  spec: typeof LATENCY = LATENCY,
-  rawKept?: Gathered,
+  { spec = LATENCY, rawKept }: { spec?: typeof LATENCY; rawKept?: Gathered } = {},
 ): Promise<void> {
   const once = { runs: 1 };
   raw.add(await result(startOwn("raw latency", rawScript, ["latency", rawPath, { ...spec, ...once }])));
