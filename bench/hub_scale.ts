@@ -18,7 +18,9 @@
  *   → `await flush()`, then go on); deliveries = broadcasts × N (every peer of
  *   this process counts; the hub's own peer does not); the rate is deliveries
  *   over the time from the first broadcast to the last delivery; also per
- *   second of the hub's CPU time, which the receivers' process does not bound.
+ *   second of the hub's CPU time, which the receivers' process does not bound,
+ *   and the receivers' process's CPU time per delivery (it runs the
+ *   broadcaster and all N receivers on one thread: the end-to-end bound).
  *   `--deliveries <n>` sets how many deliveries a run aims at (default 1 000 000).
  *
  * Usage (the client runtime is the one running this file):
@@ -158,6 +160,8 @@ interface Figures {
   deliveries: number;
   fanoutMs: number;
   deliveriesPerSecond: number;
+  /** CPU time this process (the broadcaster and the N receivers) spent over the fan-out. */
+  clientFanoutCpuMs: number;
   /**
    * Deliveries per second of the hub's CPU time over the fan-out: what the
    * hub itself could route, where the rate above is bound by the N receivers
@@ -212,6 +216,7 @@ async function measure(hubRuntime: Runtime, n: number): Promise<Figures> {
     const expected = broadcasts * n;
     const hubBefore = await usage();
     const fanStart = performance.now();
+    const fanCpu = process.cpuUsage();
     for (let sent = 0; sent < broadcasts;) {
       try {
         first.broadcast("t", PAYLOAD);
@@ -225,6 +230,7 @@ async function measure(hubRuntime: Runtime, n: number): Promise<Figures> {
     }
     await until(`${expected} deliveries`, () => received >= expected, child);
     const fanoutMs = performance.now() - fanStart;
+    const fanCpuUsed = process.cpuUsage(fanCpu);
     const hubAfter = await usage();
     return {
       hub: hubRuntime,
@@ -244,6 +250,7 @@ async function measure(hubRuntime: Runtime, n: number): Promise<Figures> {
       deliveries: received,
       fanoutMs: Math.round(fanoutMs),
       deliveriesPerSecond: Math.round(received / fanoutMs * 1000),
+      clientFanoutCpuMs: Math.round((fanCpuUsed.user + fanCpuUsed.system) / 1000),
       hubDeliveriesPerCpuSecond: Math.round(received / Math.max(10, hubAfter.cpuMs - hubBefore.cpuMs) * 1000),
     };
   } finally {
@@ -271,7 +278,7 @@ async function main(): Promise<void> {
   }
   const kib = (bytes: number) => (bytes / 1024).toFixed(1);
   console.log(
-    `\n| hub | client | peers | hub RSS (heap + external) per idle peer | sequential joins (CPU: hub, client) | broadcast fan-out (100 B): end to end, per hub CPU second | load |`,
+    `\n| hub | client | peers | hub RSS (heap + external) per idle peer | sequential joins (CPU: hub, client) | broadcast fan-out (100 B): end to end, per hub CPU second; client CPU per delivery | load |`,
   );
   console.log(`| --- | --- | --- | --- | --- | --- | --- |`);
   for (const r of rows) {
@@ -282,7 +289,9 @@ async function main(): Promise<void> {
         r.bytesPerPeerIdle === undefined ? "" : `; ${kib(r.bytesPerPeerIdle)} KiB after ${arg("idle", "0")} s idle`
       } | ${r.joinMs} ms (${r.hubJoinCpuMs} ms, ${r.clientJoinCpuMs} ms) | ${
         (r.deliveriesPerSecond / 1e6).toFixed(2)
-      } M/s, ${(r.hubDeliveriesPerCpuSecond / 1e6).toFixed(2)} M/s | ${r.loadAverage} |`,
+      } M/s, ${(r.hubDeliveriesPerCpuSecond / 1e6).toFixed(2)} M/s; ${
+        (r.clientFanoutCpuMs * 1000 / r.deliveries).toFixed(2)
+      } µs | ${r.loadAverage} |`,
     );
   }
   process.exit(0);
