@@ -1,11 +1,14 @@
 /**
  * The runtime this process runs on, detected once, and its process id. Loads
  * no runtime adapter: the bus may read these, while only the entry points
- * (`connect()`, `serve()`, `channel()`) load the adapters.
+ * (`connect()`, `serve()`, `channel()`) load the adapters. At load it also
+ * sets how small payloads are copied for users on this runtime's engine
+ * (`setSmallCopies` in `util/pooled_copy.ts`).
  *
  * @module
  */
 import { UnsupportedRuntimeError } from "../errors.ts";
+import { setSmallCopies } from "../util/pooled_copy.ts";
 
 /** The JavaScript runtimes ipcbus runs on. */
 export type RuntimeName = "deno" | "bun";
@@ -18,6 +21,9 @@ function detectRuntime(): RuntimeName | undefined {
 
 /** The runtime this process runs on, detected once at load. */
 export const runtime: RuntimeName | undefined = detectRuntime();
+
+// The cheaper way to copy a small payload for a user depends on the engine: see setSmallCopies.
+if (runtime === "bun") setSmallCopies("fresh");
 
 /** This process's id (0 where the runtime has no `process` global). */
 export const processId: number = (globalThis as { process?: { pid?: number } }).process?.pid ?? 0;
