@@ -1,5 +1,5 @@
-import { decodeEnvelope } from "../codec/cbor.ts";
-import { cborHeadArgument, cborHeadEnd, MAX_CBOR_DEPTH, scanCborItem } from "../codec/cbor_scan.ts";
+import { decodeEnvelope, decodeEnvelopeItem } from "../codec/cbor.ts";
+import { cborHeadArgument, cborHeadEnd, MAX_CBOR_DEPTH } from "../codec/cbor_scan.ts";
 import { copyBytes } from "../util/copy_bytes.ts";
 import { type asEnvelope, asJoin, asMembers, Kind, type MemberChange } from "./protocol.ts";
 
@@ -71,8 +71,7 @@ export function decodeWelcome(frame: Uint8Array): unknown {
   let at = cborHeadEnd();
   for (let i = 0; i < entries; i++) {
     // Each key and value is checked as decodeEnvelope checks a whole frame, one level down.
-    const keyEnd = at + scanCborItem(frame.subarray(at), MAX_CBOR_DEPTH - 1);
-    const key = decodeEnvelope(frame.subarray(at, keyEnd));
+    const { value: key, end: keyEnd } = decodeEnvelopeItem(frame, at, MAX_CBOR_DEPTH - 1);
     // Keys that are not plain strings, or that an object literal treats apart, are left to cbor-x.
     if (typeof key !== "string" || key === "__proto__") return decodeEnvelope(frame);
     const list = key === "peers" && keyEnd < end && frame[keyEnd] >> 5 === 4 ? cborHeadArgument(frame, keyEnd) : -1;
@@ -81,9 +80,9 @@ export function decodeWelcome(frame: Uint8Array): unknown {
       at = readPeers(frame, cborHeadEnd(), end, list, peers);
       m[key] = peers;
     } else {
-      const valueEnd = keyEnd + scanCborItem(frame.subarray(keyEnd), MAX_CBOR_DEPTH - 1);
-      m[key] = decodeEnvelope(frame.subarray(keyEnd, valueEnd));
-      at = valueEnd;
+      const item = decodeEnvelopeItem(frame, keyEnd, MAX_CBOR_DEPTH - 1);
+      m[key] = item.value;
+      at = item.end;
     }
   }
   // Bytes after the map: refused as decodeEnvelope refuses them.
@@ -105,8 +104,7 @@ function readPeers(frame: Uint8Array, from: number, end: number, count: number, 
   const ends = known.ends.slice(0, r);
   let p = from + (r > 0 ? ends[r - 1] : 0);
   for (; r < count; r++) {
-    const recordEnd = p + scanCborItem(frame.subarray(p), MAX_CBOR_DEPTH - 2);
-    const info = decodeEnvelope(frame.subarray(p, recordEnd));
+    const { value: info, end: recordEnd } = decodeEnvelopeItem(frame, p, MAX_CBOR_DEPTH - 2);
     // Records are shared by the peers of the process, so frozen; a byte string cannot be (and fails `asWelcome`).
     peers.push(typeof info === "object" && info !== null && !ArrayBuffer.isView(info) ? Object.freeze(info) : info);
     p = recordEnd;

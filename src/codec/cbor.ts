@@ -9,7 +9,7 @@
 import { addExtension, Encoder } from "cbor-x/encode";
 import { Decoder, setSizeLimits } from "cbor-x/decode";
 import { DataError, ProtocolError } from "../errors.ts";
-import { scanCbor } from "./cbor_scan.ts";
+import { MAX_CBOR_DEPTH, scanCbor, scanCborItem } from "./cbor_scan.ts";
 import { pooledCopy } from "../util/pooled_copy.ts";
 import { plainBytes } from "../util/plain_bytes.ts";
 
@@ -218,11 +218,16 @@ function decodeWith(decoder: Decoder, bytes: Uint8Array): unknown {
   const plain = plainBytes(bytes);
   // Checked before cbor-x sees it: nesting, declared sizes, trailing bytes.
   scanCbor(plain);
+  return decodeScanned(decoder, plain);
+}
+
+/** `plain`, which a scan accepted, decoded by `decoder`; what cbor-x still refuses is a `ProtocolError`. */
+function decodeScanned(decoder: Decoder, plain: Uint8Array): unknown {
   try {
     return decoder.decode(plain);
   } catch (cause) {
     throw new ProtocolError(
-      `Cannot decode frame: invalid CBOR in ${bytes.byteLength} bytes (${(cause as Error)?.message ?? cause})`,
+      `Cannot decode frame: invalid CBOR in ${plain.byteLength} bytes (${(cause as Error)?.message ?? cause})`,
       { cause },
     );
   }
@@ -241,4 +246,28 @@ export function decodeCbor(bytes: Uint8Array, own = false): unknown {
 /** Decodes a protocol envelope; byte strings in it are views into `bytes`. */
 export function decodeEnvelope(bytes: Uint8Array): unknown {
   return decodeWith(envelopeDecoder, bytes);
+}
+
+/**
+ * Decodes the item at `at` in `bytes`, which other items may follow, as
+ * {@linkcode decodeEnvelope} decodes a whole frame (nested at most
+ * `maxDepth` deep): for a frame read item by item, each item checked once.
+ *
+ * @returns The item, and where it ends in `bytes`.
+ * @throws {ProtocolError} for malformed CBOR.
+ *
+ * @example
+ * ```ts
+ * import { decodeEnvelopeItem } from "./cbor.ts";
+ * const { value, end } = decodeEnvelopeItem(Uint8Array.from([0x01, 0x02]), 0); // 1, 1
+ * ```
+ */
+export function decodeEnvelopeItem(
+  bytes: Uint8Array,
+  at: number,
+  maxDepth: number = MAX_CBOR_DEPTH,
+): { value: unknown; end: number } {
+  const item = plainBytes(bytes).subarray(at);
+  const bytesIn = scanCborItem(item, maxDepth);
+  return { value: decodeScanned(envelopeDecoder, item.subarray(0, bytesIn)), end: at + bytesIn };
 }
