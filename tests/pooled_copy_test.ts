@@ -63,6 +63,21 @@ test("pooledCopy gives a payload of 4 KiB or more, and an empty one, a buffer of
     assert.equal(pooledCopy(new Uint8Array(POOLED_BELOW - 1)).buffer.byteLength, 8192);
   }));
 
+test("a large copy, also of a view into a Node Buffer, is a plain buffer of exactly its bytes", () => {
+  const n = 100_000;
+  const whole: Uint8Array = typeof globalThis.Buffer === "function"
+    ? globalThis.Buffer.alloc(n + 16, 9)
+    : new Uint8Array(n + 16).fill(9);
+  whole[8] = 1;
+  const copy = pooledCopy(whole.subarray(8, 8 + n));
+  assert.equal(copy.constructor, Uint8Array);
+  assert.equal(copy.byteOffset, 0);
+  assert.equal(copy.buffer.byteLength, n);
+  assert.equal(copy[0], 1);
+  whole.fill(0);
+  assert.ok(copy.subarray(1).every((b) => b === 9), "the copy outlives its source");
+});
+
 test("pooledCopy starts a new slab when a user transferred the last one away", () =>
   withSmallCopies("slab", () => {
     const first = pooledCopy(new Uint8Array([1, 2, 3]));

@@ -1,8 +1,11 @@
 /**
- * A copy of `bytes` in a plain `Uint8Array` of its own. `slice()` is the
- * cheapest copy on both runtimes (a zero-filled `new Uint8Array(n)` filled
- * by `set` cost 2–8 times more for 1 KiB), but on a Node `Buffer` (Bun's
- * socket data) `slice()` is a view, so a `Buffer` is viewed plainly first.
+ * A copy of `bytes` in a plain `Uint8Array` of its own, made by the
+ * `Uint8Array` constructor. V8 (Deno) then copies into memory it has not
+ * zeroed first, where `slice()` and `new Uint8Array(n)` zero it and then
+ * copy: `perf` put 41 % of a loop of 100 KiB `slice()`s in `memset`, and
+ * none of the same loop of constructor copies. On a Node `Buffer` (Bun's
+ * socket data), where `slice()` is a view, the constructor copies in one
+ * step too.
  *
  * @param bytes Any `Uint8Array`, a `Buffer` included.
  * @returns A fresh plain `Uint8Array` with the same bytes.
@@ -14,7 +17,5 @@
  * ```
  */
 export function copyBytes(bytes: Uint8Array): Uint8Array {
-  return bytes.constructor === Uint8Array
-    ? bytes.slice()
-    : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength).slice();
+  return new Uint8Array(bytes);
 }

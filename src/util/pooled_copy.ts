@@ -67,12 +67,7 @@ export function setSmallCopies(how: SmallCopies): SmallCopies {
 export function pooledCopy(bytes: Uint8Array): Uint8Array {
   const n = bytes.byteLength;
   if (n === 0 || n >= POOLED_BELOW) return copyBytes(bytes);
-  if (smallCopies === "fresh") {
-    // Not copyBytes: slice() of a Bun Buffer's bytes needs a plain view of them first.
-    const copy = new Uint8Array(n);
-    copy.set(bytes);
-    return copy;
-  }
+  if (smallCopies === "fresh") return copyBytes(bytes);
   // A slab a user transferred away (detached) has no bytes left, so it is replaced here too.
   if (used + n > slab.byteLength) {
     slab = new ArrayBuffer(SLAB_BYTES);
