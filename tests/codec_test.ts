@@ -4,7 +4,7 @@ import { DataError, FrameDecoderStream, FrameEncoderStream, FrameTooLargeError, 
 import type { FrameDecoderStreamOptions } from "../mod.ts";
 import { Encoder } from "cbor-x/encode";
 import { decodeCbor, encodeCbor, encodeCborTransient } from "../src/codec/cbor.ts";
-import { FrameParser } from "../src/codec/frame_parser.ts";
+import { FrameParser, WHOLE_FRAME_MIN_BYTES } from "../src/codec/frame_parser.ts";
 import { within } from "./_helpers.ts";
 
 async function encode(values: unknown[]): Promise<Uint8Array> {
@@ -542,6 +542,34 @@ test("FrameParser hands out a frame filling most of a chunk its reader does not 
   parser.push(concat([big, small]), onFrame, true);
   parser.push(concat([big, small]), onFrame, false);
   assert.deepEqual(seen, [[1000, true], [10, false], [1000, false], [10, false]]);
+});
+
+test("FrameParser reports a chunk that was exactly one whole large frame, and nothing else, to read the next into", () => {
+  const large = frame(new Uint8Array(WHOLE_FRAME_MIN_BYTES).fill(1));
+  const small = frame(new Uint8Array(1000).fill(2));
+  const parser = new FrameParser();
+  const reported = (chunk: Uint8Array, kept = false) => {
+    parser.push(chunk, () => {}, kept);
+    return parser.wholeFrameBytes;
+  };
+  assert.equal(reported(large), large.byteLength, "one whole large frame");
+  assert.equal(reported(large, true), large.byteLength, "also in a buffer its reader does not reuse");
+  assert.equal(reported(small), 0, "a small frame");
+  assert.equal(
+    reported(frame(new Uint8Array(WHOLE_FRAME_MIN_BYTES - 5))),
+    0,
+    "a frame of one byte less, header included",
+  );
+  assert.equal(reported(concat([large, small])), 0, "a large frame and another");
+  assert.equal(reported(concat([small, large])), 0, "a large frame after another");
+  assert.equal(reported(large.subarray(0, 1000)), 0, "the start of a large frame");
+  assert.equal(reported(large.subarray(1000)), 0, "its end, which completes it");
+  assert.equal(reported(large.subarray(0, 2)), 0, "a split header");
+  assert.equal(reported(large.subarray(2)), 0, "the rest after a split header");
+  assert.equal(reported(large), large.byteLength, "one whole again");
+  const lending = new FrameParser(undefined, true);
+  lending.push(large, () => {});
+  assert.equal(lending.wholeFrameBytes, 0, "a lending parser's reader keeps nothing: never");
 });
 
 async function roundTripOne(value: unknown): Promise<unknown> {

@@ -103,3 +103,30 @@ test("A Deno connection carrying 100 KiB messages reads into a larger buffer fro
   await until(5_000, "the read buffers given back", () => grantedReadBufferBytes() === before);
   dir.remove();
 });
+
+test("Large replies of one size, then a larger, a small and others, each reach the peer intact in a buffer of its own", async () => {
+  const dir = tempDir();
+  const path = `${dir.path}/bus.sock`;
+  const hub = await serve({ path });
+  const peer = await connect({ path });
+  try {
+    // On Deno, replies like the last one are read into fresh buffers and handed over without a copy: a buffer
+    // handed over and then read into again would show here as an earlier reply's bytes changed.
+    const sizes = [100, 100, 100, 100, 120, 100, 100, 0.1, 100, 100, 40, 40, 200, 200, 1, 100, 100].map((k) =>
+      Math.round(k * 1024)
+    );
+    const sent = sizes.map((n, i) => new Uint8Array(n).map((_, j) => (i * 31 + j) & 0xff));
+    const kept: Uint8Array[] = [];
+    for (const data of sent) kept.push(await peer.request("/ipcbus/echo", data) as Uint8Array);
+    kept.forEach((reply, i) => assert.deepEqual(reply, sent[i], `reply ${i} (${sizes[i]} B)`));
+    for (const [i, reply] of kept.entries()) {
+      if (sizes[i] < 4096) {
+        assert.ok(reply.buffer.byteLength <= 8192, `reply ${i} (${sizes[i]} B) keeps a large buffer`);
+      }
+    }
+  } finally {
+    await peer.close();
+    await hub.close();
+  }
+  dir.remove();
+});

@@ -78,6 +78,11 @@ export class FrameReceiver implements ByteSink {
     return this.#ended ? undefined : this.#parser.space();
   }
 
+  /** For the byte channel (see {@linkcode ByteSink}): the size of a fresh buffer for the next read, or 0. */
+  nextReadBytes(): number {
+    return this.#ended ? 0 : this.#parser.wholeFrameBytes;
+  }
+
   /** For the byte channel (see {@linkcode ByteSink}): the connection ended; the handlers hear it once. */
   end(error?: unknown): void {
     if (this.#ended) return;

@@ -35,6 +35,8 @@ export type FrameHandler = (body: Uint8Array, own: boolean) => void;
 
 /** A frame whose rest is at least this large is read straight into its own buffer (see `space`). */
 const MIN_SPACE_BYTES = 4 * 1024;
+/** A chunk that is one whole frame this large or larger is reported by {@linkcode FrameParser.wholeFrameBytes}. */
+export const WHOLE_FRAME_MIN_BYTES = 32 * 1024;
 /** A frame being assembled gets at least this much room at first, however little of it came. */
 const FIRST_CAPACITY_BYTES = 64 * 1024;
 /** ... and at most this many times what came of it so far (see FrameParser). */
@@ -73,6 +75,8 @@ export class FrameParser {
   #filled = 0;
 
   readonly #lend: boolean;
+  /** See {@linkcode wholeFrameBytes}. */
+  #wholeFrameBytes = 0;
 
   /**
    * @param maxFrameBytes Largest frame body accepted.
@@ -86,6 +90,18 @@ export class FrameParser {
   /** Bytes received of a frame not yet complete, its header included once read. */
   get buffered(): number {
     return this.#body ? FRAME_HEADER_BYTES + this.#filled : this.#headBytes;
+  }
+
+  /**
+   * The size of the last chunk pushed when it was exactly one whole frame,
+   * header included, of at least {@linkcode WHOLE_FRAME_MIN_BYTES}; else 0,
+   * and always 0 for a lending parser. Replies of one size come one per
+   * chunk, so a reader that reads into buffers of its choosing can read the
+   * next chunk into a fresh buffer about this large and push it as kept:
+   * the frame in it then reaches its user without a copy.
+   */
+  get wholeFrameBytes(): number {
+    return this.#wholeFrameBytes;
   }
 
   /**
@@ -112,6 +128,7 @@ export class FrameParser {
   push(chunk: Uint8Array, onFrame: FrameHandler, kept = false): void {
     const end = chunk.byteLength;
     let at = 0;
+    this.#wholeFrameBytes = 0;
     if (this.#body) {
       at = this.#fill(chunk, onFrame);
     } else if (this.#headBytes > 0) {
@@ -128,6 +145,9 @@ export class FrameParser {
       const bodyBytes = this.#readLength(readFrameHeader(chunk, at));
       at += FRAME_HEADER_BYTES;
       if (end - at < bodyBytes) return this.#assemble(chunk, at, bodyBytes);
+      if (at === FRAME_HEADER_BYTES && end === at + bodyBytes && end >= WHOLE_FRAME_MIN_BYTES && !this.#lend) {
+        this.#wholeFrameBytes = end;
+      }
       onFrame(chunk.subarray(at, at + bodyBytes), kept && bodyBytes * 2 >= end);
       at += bodyBytes;
     }

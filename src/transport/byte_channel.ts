@@ -31,6 +31,15 @@ export interface ByteSink {
    * adapters that are handed their chunks (Bun) never ask.
    */
   space?(): Uint8Array | undefined;
+  /**
+   * How large a fresh buffer the next read should go into, or 0 for the
+   * adapter's own. A sink whose frames' users keep them asks for one after a
+   * chunk that was one whole large frame: the next such frame, read into a
+   * buffer of its own and pushed as kept, then needs no copy. Asked by
+   * adapters that read into a caller's buffer (Deno) when `space()` offers
+   * none; adapters that are handed their chunks (Bun) never ask.
+   */
+  nextReadBytes?(): number;
 }
 
 /** The thin read and write primitive of one connection. See the module doc. */

@@ -56,6 +56,24 @@ const BURST_READ_BYTES = 64 * 1024;
 /** Burst buffers kept for reuse: as many as connections read a burst at the same time. */
 const MAX_POOLED_BURST_BUFFERS = 4;
 const burstBuffers: Uint8Array[] = [];
+/** A connection's own read buffer while a fresh one takes its place (made again when next needed). */
+const NO_BUFFER = new Uint8Array(0);
+/**
+ * Turns of the microtask queue a connection waits for its own side to write
+ * before it makes a fresh read buffer (see `#pump`): a request's answer is
+ * handled, and the next request written, within a few.
+ */
+const WRITE_WAIT_TURNS = 32;
+
+/**
+ * The size of a fresh buffer for the next read, when the sink asks for one
+ * of `wanted` bytes (a whole frame like the last): a sixteenth more, so a
+ * frame a little larger fits too, within what this connection's own read
+ * buffer may hold (`ownBytes`); 0 for none.
+ */
+function freshReadBytes(wanted: number, ownBytes: number): number {
+  return wanted > 0 && wanted < ownBytes ? Math.min(wanted + (wanted >> 4), ownBytes) : 0;
+}
 
 class DenoConnection implements ByteChannelConnection {
   readonly [BYTE_CHANNEL]: ByteChannel;
@@ -153,6 +171,8 @@ class DenoConnection implements ByteChannelConnection {
 class DenoByteChannel extends ReadLoopPause implements ByteChannel {
   readonly #conn: DenoUnixConn;
   readonly #owner: DenoConnection;
+  /** Whether this side wrote since its last read. */
+  #wrote = false;
 
   constructor(conn: DenoUnixConn, owner: DenoConnection) {
     super();
@@ -188,6 +208,29 @@ class DenoByteChannel extends ReadLoopPause implements ByteChannel {
           burst = false;
           continue;
         }
+        // The last chunk was one whole large frame, handed to a user who keeps
+        // it: the next goes into a fresh buffer, so that a frame like it is
+        // handed over in it instead of being copied out of ours. The fresh
+        // buffer takes the place of our own, within our own one's size.
+        const fresh = freshReadBytes(sink.nextReadBytes?.() ?? 0, ownSize.bytes);
+        if (fresh > 0) {
+          raiseHeapThresholds();
+          // Made once this side has written (a request/reply's next request):
+          // making it then overlaps the other side's work, where before the
+          // write it would hold the write up.
+          await this.#afterWrite();
+          if (this.paused) continue;
+          own = NO_BUFFER;
+          const mine = new Uint8Array(fresh);
+          const n = await this.#conn.read(mine);
+          if (n === null) break;
+          this.#wrote = false;
+          ownSize.record(n);
+          // Kept only when mostly full: a small frame must not keep a large buffer alive.
+          sink.data(mine.subarray(0, n), n * 2 >= fresh);
+          burst = n === fresh;
+          continue;
+        }
         // A read that filled its buffer left more behind: read it at once
         // into a large shared buffer. One that did not emptied the socket, and
         // the next may wait long: into the buffer of our own, sized to this
@@ -197,6 +240,7 @@ class DenoByteChannel extends ReadLoopPause implements ByteChannel {
         try {
           const n = await this.#conn.read(buffer);
           if (n === null) break;
+          this.#wrote = false;
           sink.data(buffer.subarray(0, n), false);
           burst = n === buffer.byteLength;
           if (buffer === own) ownSize.record(n);
@@ -211,7 +255,13 @@ class DenoByteChannel extends ReadLoopPause implements ByteChannel {
     sink.end(error);
   }
 
+  /** Resolves once this side has written since its last read, or after {@linkcode WRITE_WAIT_TURNS} turns. */
+  async #afterWrite(): Promise<void> {
+    for (let turn = 0; turn < WRITE_WAIT_TURNS && !this.#wrote; turn++) await undefined;
+  }
+
   write(bytes: Uint8Array): Promise<void> {
+    this.#wrote = true;
     // One promise besides the op's when the socket takes it all, as it mostly does.
     return this.#conn.write(bytes).then((n) => (n < bytes.byteLength ? this.#writeRest(bytes, n) : undefined));
   }
