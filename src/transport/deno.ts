@@ -64,6 +64,13 @@ const NO_BUFFER = new Uint8Array(0);
  * handled, and the next request written, within a few.
  */
 const WRITE_WAIT_TURNS = 32;
+/**
+ * ... and then waits this many more, so that what finishes the write (its
+ * promise, the writer's bookkeeping) runs first. Measured on 100 KiB round
+ * trips between a Deno hub and client, medians of 12 or 13 runs: 99 µs with
+ * none, 89 with 8, 82.5 with 16 (82 and 80 with 32 and 64, four runs each).
+ */
+const AFTER_WRITE_TURNS = 16;
 
 /**
  * The size of a fresh buffer for the next read, when the sink asks for one
@@ -255,9 +262,15 @@ class DenoByteChannel extends ReadLoopPause implements ByteChannel {
     sink.end(error);
   }
 
-  /** Resolves once this side has written since its last read, or after {@linkcode WRITE_WAIT_TURNS} turns. */
+  /**
+   * Resolves {@linkcode AFTER_WRITE_TURNS} turns after this side started a
+   * write since its last read, or after {@linkcode WRITE_WAIT_TURNS} turns
+   * without one (a peer that only receives).
+   */
   async #afterWrite(): Promise<void> {
-    for (let turn = 0; turn < WRITE_WAIT_TURNS && !this.#wrote; turn++) await undefined;
+    let turn = 0;
+    for (; turn < WRITE_WAIT_TURNS && !this.#wrote; turn++) await undefined;
+    if (turn < WRITE_WAIT_TURNS) { for (turn = 0; turn < AFTER_WRITE_TURNS; turn++) await undefined; }
   }
 
   write(bytes: Uint8Array): Promise<void> {
