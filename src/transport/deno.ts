@@ -224,7 +224,7 @@ class DenoByteChannel extends ReadLoopPause implements ByteChannel {
           raiseHeapThresholds();
           // Made once this side has written (a request/reply's next request):
           // making it then overlaps the other side's work, where before the
-          // write it would hold the write up.
+          // write, or while the write is being finished, it holds the write up.
           await this.#afterWrite();
           if (this.paused) continue;
           own = NO_BUFFER;
@@ -268,9 +268,9 @@ class DenoByteChannel extends ReadLoopPause implements ByteChannel {
    * without one (a peer that only receives).
    */
   async #afterWrite(): Promise<void> {
-    let turn = 0;
-    for (; turn < WRITE_WAIT_TURNS && !this.#wrote; turn++) await undefined;
-    if (turn < WRITE_WAIT_TURNS) { for (turn = 0; turn < AFTER_WRITE_TURNS; turn++) await undefined; }
+    for (let turn = 0; turn < WRITE_WAIT_TURNS && !this.#wrote; turn++) await undefined;
+    if (!this.#wrote) return;
+    for (let turn = 0; turn < AFTER_WRITE_TURNS; turn++) await undefined;
   }
 
   write(bytes: Uint8Array): Promise<void> {
