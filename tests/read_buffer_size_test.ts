@@ -127,6 +127,6 @@ test("Large replies of one size, then a larger, a small and others, each reach t
   } finally {
     await peer.close();
     await hub.close();
+    dir.remove();
   }
-  dir.remove();
 });
