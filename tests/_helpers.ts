@@ -4,11 +4,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { runtimeName } from "./fixtures/runtime_name.ts";
 
 export const repoRoot: string = fileURLToPath(new URL("../", import.meta.url));
 export const runtimes = ["deno", "bun"] as const;
 export type Runtime = typeof runtimes[number];
-export const currentRuntime: Runtime = "Bun" in globalThis ? "bun" : "deno";
+export const currentRuntime: Runtime = runtimeName;
 
 export function runtimeBin(runtime: Runtime): string {
   return join(repoRoot, "node_modules", ".bin", runtime);
