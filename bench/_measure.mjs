@@ -195,3 +195,36 @@ export async function maxRssBytes() {
   const { memoryUsage } = await import("node:process");
   return memoryUsage().rss;
 }
+
+/**
+ * This process's memory once its garbage is gone: a full GC (`gc()`, which
+ * Deno exposes with `--v8-flags=--expose-gc`, or `Bun.gc(true)`), 300 ms of
+ * settling, another GC, then RSS (`VmRSS` of /proc/self/status) and the JS
+ * heap used plus external (ArrayBuffer) memory. What hub_scale.ts reads from
+ * a hub and from a bare server before and after the peers connect.
+ *
+ * @returns {Promise<{ rss: number; heap: number }>} Bytes.
+ */
+export async function settledUsage() {
+  const collect = globalThis.gc ?? (() => globalThis.Bun?.gc(true));
+  collect();
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  collect();
+  const { readFileSync } = await import("node:fs");
+  const { memoryUsage } = await import("node:process");
+  const { heapUsed, external } = memoryUsage();
+  const rss = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"))[1]) * 1024;
+  return { rss, heap: heapUsed + external };
+}
+
+/**
+ * The `hold` role of raw_deno.ts and raw_bun.ts: on each line on stdin,
+ * reports `{ ev: "usage", held, rss, heap }` (`settledUsage`), where `held()`
+ * counts the connections the server holds; exits when stdin closes.
+ *
+ * @param {() => number} held
+ */
+export function reportUsageOnRequest(held) {
+  process.stdin.on("data", async () => report({ ev: "usage", held: held(), ...await settledUsage() }));
+  process.stdin.on("end", () => process.exit(0));
+}

@@ -12,6 +12,11 @@
  *   an idle hub holds once V8's memory reducer has run (bench/README.md).
  *   With `--named`, each peer connects with a name (`worker-<i>`), which
  *   every `welcome` lists too (a welcome of 1 000 named peers is over 64 KiB).
+ *   With `--floor`, the same reading is taken of a bare server of the hub's
+ *   runtime (`raw_deno.ts` / `raw_bun.ts` in role `hold`) as N plain
+ *   connections are made to it one after another, each kept idle with a
+ *   small read pending: the runtime's own cost per connection, which every
+ *   hub of that runtime pays too.
  * - **sequential joins**: wall time from the first `connect()` until the N-th
  *   resolved and the first peer's view holds all N (the announcements arrived).
  * - **broadcast fan-out**: one peer broadcasts 100 B alerts (`QueueFullError`
@@ -27,7 +32,7 @@
  * ```sh
  * node_modules/.bin/deno run -A bench/hub_scale.ts [--hub deno,bun] [--peers 10,100,1000]
  * node_modules/.bin/bun bench/hub_scale.ts [--hub deno,bun] [--peers 10,100,1000] [--idle 40] [--named]
- *   [--deliveries 3000000]
+ *   [--floor] [--deliveries 3000000]
  * ```
  * Prints progress on stderr, one JSON line per (hub, N) and then a Markdown
  * table on stdout. `hub <path>` is the hub child's own mode.
@@ -35,6 +40,7 @@
  * @module
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { connect as dial, type Socket } from "node:net";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -42,6 +48,7 @@ import process from "node:process";
 import { setImmediate } from "node:timers";
 import { fileURLToPath } from "node:url";
 import { connect, type Peer, QueueFullError, serve } from "../mod.ts";
+import { settledUsage } from "./_measure.mjs";
 
 type Runtime = "deno" | "bun";
 const self: Runtime = "Bun" in globalThis ? "bun" : "deno";
@@ -61,6 +68,7 @@ if (!Number.isSafeInteger(FANOUT_DELIVERIES) || FANOUT_DELIVERIES < 1) {
   throw new TypeError(`--deliveries takes a positive integer, not ${arg("deliveries", "")}`);
 }
 const named = process.argv.includes("--named");
+const floor = process.argv.includes("--floor");
 
 if (process.argv[2] === "hub") await runHub(process.argv[3]);
 else await main();
@@ -68,15 +76,7 @@ else await main();
 /** The hub child: serves, offers `/bench/usage` (RSS after a GC, CPU time), exits when stdin closes. */
 async function runHub(path: string): Promise<void> {
   const hub = await serve({ path });
-  const collect = (globalThis as { gc?: () => void }).gc ??
-    (() => (globalThis as unknown as { Bun?: { gc(force: boolean): void } }).Bun?.gc(true));
-  hub.peer.handle("/bench/usage", async () => {
-    collect();
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    collect();
-    const { heapUsed, external } = process.memoryUsage();
-    return { rss: rssOf(process.pid), heap: heapUsed + external, cpuMs: cpuMsOf(process.pid) };
-  });
+  hub.peer.handle("/bench/usage", async () => ({ ...await settledUsage(), cpuMs: cpuMsOf(process.pid) }));
   process.stdin.on("data", () => {});
   process.stdin.on("end", async () => {
     await hub.close({ timeout: 200 });
@@ -113,7 +113,9 @@ function log(message: string): void {
 async function until(what: string, check: () => boolean, child?: ChildProcess, ms = WAIT_MS): Promise<void> {
   const deadline = Date.now() + ms;
   while (!check()) {
-    if (child && child.exitCode !== null) throw new Error(`Hub exited (${child.exitCode}) while waiting for ${what}`);
+    if (child && child.exitCode !== null) {
+      throw new Error(`The child exited (${child.exitCode}) while waiting for ${what}`);
+    }
     if (Date.now() > deadline) throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
@@ -147,6 +149,8 @@ interface Figures {
   bytesPerPeer: number;
   /** With `--idle`: RSS per peer after that many seconds of quiet, read from /proc without a GC. */
   bytesPerPeerIdle?: number;
+  /** With `--floor`: the same RSS reading of a bare server of the hub's runtime, per idle connection. */
+  floorBytesPerConnection?: number;
   /** JS heap used plus external (ArrayBuffer) memory per peer, from `process.memoryUsage()`: the part of RSS the hub's own objects hold. */
   heapPerPeer: number;
   joinMs: number;
@@ -255,13 +259,74 @@ async function measure(hubRuntime: Runtime, n: number): Promise<Figures> {
     };
   } finally {
     await Promise.all(peers.map((p) => p.close().catch(() => {})));
-    child.stdin!.end();
-    const exited = new Promise((resolve) => child.on("exit", resolve));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-    await exited;
-    clearTimeout(timer);
+    await stop(child);
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * `--floor`: the same reading of a bare server of `runtime` (`raw_<runtime>.ts
+ * hold`) holding `n` idle connections, each with a small read pending, dialed
+ * one after another from this process with `node:net`: the runtime's own cost
+ * of an idle connection, which a hub of that runtime pays too. Returns bytes
+ * per connection.
+ */
+async function measureFloor(runtime: Runtime, n: number): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), "ipcbus-floor-"));
+  const path = `${dir}/hold.sock`;
+  const raw = join(root, "bench", `raw_${runtime}.ts`);
+  const argv = runtime === "deno" ? ["run", "-A", "--v8-flags=--expose-gc", raw, "hold", path] : [raw, "hold", path];
+  const child = spawn(join(root, "node_modules", ".bin", runtime), argv, {
+    cwd: root,
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  const events: { ev: string; held?: number; rss?: number }[] = [];
+  let out = "";
+  child.stdout!.on("data", (chunk: Uint8Array) => {
+    out += new TextDecoder().decode(chunk);
+    const lines = out.split("\n");
+    out = lines.pop()!;
+    for (const line of lines) if (line.trim()) events.push(JSON.parse(line));
+  });
+  const rssHolding = async (held: number): Promise<number> => {
+    // The server may not have accepted the last connections yet: ask again until it holds them all.
+    for (let asked = 0; asked < 100; asked++) {
+      const seen = events.length;
+      child.stdin!.write("\n");
+      await until("the bare server's memory reading", () => events.length > seen, child);
+      const usage = events[events.length - 1];
+      if (usage.held === held) return usage.rss!;
+    }
+    throw new Error(`The bare server never held ${held} connections`);
+  };
+  const sockets: Socket[] = [];
+  try {
+    await until("the bare server to listen", () => events.length > 0, child);
+    const before = await rssHolding(0);
+    for (let i = 0; i < n; i++) {
+      sockets.push(
+        await new Promise<Socket>((resolve, reject) => {
+          const socket = dial(path, () => resolve(socket));
+          socket.once("error", reject);
+        }),
+      );
+    }
+    return Math.round((await rssHolding(n) - before) / n);
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await stop(child);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Closes `child`'s stdin, which ends it, and waits for it to exit (killing it after 5 s). */
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.on("exit", resolve));
+  child.stdin!.end();
+  const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+  await exited;
+  clearTimeout(timer);
 }
 
 async function main(): Promise<void> {
@@ -272,6 +337,7 @@ async function main(): Promise<void> {
     for (const n of sizes) {
       log(`${hub} hub, ${self} client, ${n} peers…`);
       const figures = await measure(hub, n);
+      if (floor) figures.floorBytesPerConnection = await measureFloor(hub, n);
       console.log(JSON.stringify(figures));
       rows.push(figures);
     }
@@ -287,6 +353,10 @@ async function main(): Promise<void> {
         kib(r.heapPerPeer)
       } KiB)${
         r.bytesPerPeerIdle === undefined ? "" : `; ${kib(r.bytesPerPeerIdle)} KiB after ${arg("idle", "0")} s idle`
+      }${
+        r.floorBytesPerConnection === undefined
+          ? ""
+          : `; bare ${r.hub} server ${kib(r.floorBytesPerConnection)} KiB per connection`
       } | ${r.joinMs} ms (${r.hubJoinCpuMs} ms, ${r.clientJoinCpuMs} ms) | ${
         (r.deliveriesPerSecond / 1e6).toFixed(2)
       } M/s, ${(r.hubDeliveriesPerCpuSecond / 1e6).toFixed(2)} M/s; ${

@@ -10,7 +10,7 @@
  */
 import { Encoder } from "cbor-x/encode";
 import process from "node:process";
-import { measureCpu, measureLatency, measureThroughput, report } from "./_measure.mjs";
+import { measureCpu, measureLatency, measureThroughput, report, reportUsageOnRequest } from "./_measure.mjs";
 import { copyBody, FrameBatcher, FrameBuffer, HEADER_BYTES, makeFrame, readLength } from "./_raw_frames.ts";
 
 interface BunSocket {
@@ -127,6 +127,17 @@ function nextFrames(conn: RawConn, each: (frame: Uint8Array) => void = () => {})
 /** Listens on `path` and hands each connection to `serve`: what every server role does. */
 function listenAndServe(serve: (conn: RawConn) => void): void {
   bun.listen({ unix: path, socket: { ...handlers, open: (socket) => serve(new RawConn(socket)) } });
+  report({ ev: "ready", pid: process.pid });
+}
+
+/** The `hold` role: Bun reads every socket it holds, so a held socket needs no more than handlers that ignore it. */
+function hold(): void {
+  let held = 0;
+  reportUsageOnRequest(() => held);
+  bun.listen({
+    unix: path,
+    socket: { open: () => void held++, data: () => {}, drain: () => {}, close: () => void held-- },
+  });
   report({ ev: "ready", pid: process.pid });
 }
 
@@ -278,6 +289,11 @@ switch (role) {
     await source();
     process.exit(0);
     break;
+  case "hold":
+    hold();
+    break;
   default:
-    throw new TypeError(`Unknown role ${role}: expected echo-server, relay, sink, latency, cpu, pipelined or source`);
+    throw new TypeError(
+      `Unknown role ${role}: expected echo-server, relay, sink, latency, cpu, pipelined, source or hold`,
+    );
 }

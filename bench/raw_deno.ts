@@ -17,12 +17,16 @@
  * - `pipelined`: requests with a window of frames outstanding;
  * - `sink`: counts frames, decoding each body with cbor-x; an empty frame
  *   ends a round and is answered with a frame holding the count;
- * - `source`: encodes values with cbor-x into batched frames and sends them.
+ * - `source`: encodes values with cbor-x into batched frames and sends them;
+ * - `hold`: keeps each connection open with a read of 128 B pending and
+ *   does nothing else, reporting its memory on each line on stdin
+ *   (`reportUsageOnRequest`): the runtime's own cost of an idle connection,
+ *   which `hub_scale.ts --floor` sets beside a hub's.
  *
  * @module
  */
 import { Encoder } from "cbor-x/encode";
-import { measureCpu, measureLatency, measureThroughput, report } from "./_measure.mjs";
+import { measureCpu, measureLatency, measureThroughput, report, reportUsageOnRequest } from "./_measure.mjs";
 import { copyBody, FrameBatcher, FrameBuffer, HEADER_BYTES, makeFrame, readLength } from "./_raw_frames.ts";
 
 const [role, path, specJson] = Deno.args;
@@ -144,6 +148,20 @@ async function listenAndServe(serveConn: (conn: Deno.Conn) => Promise<void>): Pr
   for await (const conn of listener) void serveConn(conn);
 }
 
+let held = 0;
+
+async function holdConn(conn: Deno.Conn): Promise<void> {
+  held++;
+  const buffer = new Uint8Array(128);
+  try {
+    while ((await conn.read(buffer)) !== null);
+  } catch {
+    // Reset by the other side: the connection is gone either way.
+  }
+  held--;
+  conn.close();
+}
+
 /** One ping-pong round trip on `conn`: a frame out, its echo back (handed to `onReply`). */
 function pingPong(conn: Deno.Conn): (frame: Uint8Array) => Promise<void> {
   const buffer = new FrameBuffer();
@@ -238,6 +256,12 @@ switch (role) {
   case "source":
     await source();
     break;
+  case "hold":
+    reportUsageOnRequest(() => held);
+    await listenAndServe(holdConn);
+    break;
   default:
-    throw new TypeError(`Unknown role ${role}: expected echo-server, relay, sink, latency, cpu, pipelined or source`);
+    throw new TypeError(
+      `Unknown role ${role}: expected echo-server, relay, sink, latency, cpu, pipelined, source or hold`,
+    );
 }
