@@ -16,7 +16,11 @@
  *   runtime (`raw_deno.ts` / `raw_bun.ts` in role `hold`) as N plain
  *   connections are made to it one after another, each kept idle with a
  *   small read pending: the runtime's own cost per connection, which every
- *   hub of that runtime pays too.
+ *   hub of that runtime pays too. With `--more <k>`, k further batches of N
+ *   peers join after the fan-out, and the RSS per peer of each batch is
+ *   read the same way: what a peer costs a hub whose code is already
+ *   optimized and whose heaps have grown for the first N, without the
+ *   process's one-off costs that the first reading divides among N.
  * - **sequential joins**: wall time from the first `connect()` until the N-th
  *   resolved and the first peer's view holds all N (the announcements arrived).
  * - **broadcast fan-out**: one peer broadcasts 100 B alerts (`QueueFullError`
@@ -32,7 +36,7 @@
  * ```sh
  * node_modules/.bin/deno run -A bench/hub_scale.ts [--hub deno,bun] [--peers 10,100,1000]
  * node_modules/.bin/bun bench/hub_scale.ts [--hub deno,bun] [--peers 10,100,1000] [--idle 40] [--named]
- *   [--floor] [--deliveries 3000000]
+ *   [--floor] [--more 2] [--deliveries 3000000]
  * ```
  * Prints progress on stderr, one JSON line per (hub, N) and then a Markdown
  * table on stdout. `hub <path>` is the hub child's own mode.
@@ -69,6 +73,8 @@ if (!Number.isSafeInteger(FANOUT_DELIVERIES) || FANOUT_DELIVERIES < 1) {
 }
 const named = process.argv.includes("--named");
 const floor = process.argv.includes("--floor");
+const more = Number(arg("more", "0"));
+if (!Number.isSafeInteger(more) || more < 0) throw new TypeError(`--more takes a count, not ${arg("more", "")}`);
 
 if (process.argv[2] === "hub") await runHub(process.argv[3]);
 else await main();
@@ -151,6 +157,8 @@ interface Figures {
   bytesPerPeerIdle?: number;
   /** With `--floor`: the same RSS reading of a bare server of the hub's runtime, per idle connection. */
   floorBytesPerConnection?: number;
+  /** With `--more <k>`: RSS per peer of each of k further batches of N peers, joined after the fan-out. */
+  bytesPerFurtherPeer?: number[];
   /** JS heap used plus external (ArrayBuffer) memory per peer, from `process.memoryUsage()`: the part of RSS the hub's own objects hold. */
   heapPerPeer: number;
   joinMs: number;
@@ -236,6 +244,16 @@ async function measure(hubRuntime: Runtime, n: number): Promise<Figures> {
     const fanoutMs = performance.now() - fanStart;
     const fanCpuUsed = process.cpuUsage(fanCpu);
     const hubAfter = await usage();
+
+    // `--more`: further batches of N peers join the warm hub, each batch's RSS per peer read on its own.
+    const bytesPerFurtherPeer: number[] = [];
+    let rssBefore = hubAfter.rss;
+    for (let batch = 0; batch < more; batch++) {
+      for (let i = 0; i < n; i++) peers.push(await connect({ path, timeout: WAIT_MS }));
+      const { rss } = await usage();
+      bytesPerFurtherPeer.push(Math.round((rss - rssBefore) / n));
+      rssBefore = rss;
+    }
     return {
       hub: hubRuntime,
       client: self,
@@ -256,6 +274,7 @@ async function measure(hubRuntime: Runtime, n: number): Promise<Figures> {
       deliveriesPerSecond: Math.round(received / fanoutMs * 1000),
       clientFanoutCpuMs: Math.round((fanCpuUsed.user + fanCpuUsed.system) / 1000),
       hubDeliveriesPerCpuSecond: Math.round(received / Math.max(10, hubAfter.cpuMs - hubBefore.cpuMs) * 1000),
+      ...(more > 0 ? { bytesPerFurtherPeer } : {}),
     };
   } finally {
     await Promise.all(peers.map((p) => p.close().catch(() => {})));
@@ -353,6 +372,10 @@ async function main(): Promise<void> {
         kib(r.heapPerPeer)
       } KiB)${
         r.bytesPerPeerIdle === undefined ? "" : `; ${kib(r.bytesPerPeerIdle)} KiB after ${arg("idle", "0")} s idle`
+      }${
+        r.bytesPerFurtherPeer === undefined
+          ? ""
+          : `; then ${r.bytesPerFurtherPeer.map((bytes) => `${kib(bytes)}`).join(", ")} KiB per further peer`
       }${
         r.floorBytesPerConnection === undefined
           ? ""
