@@ -41,13 +41,14 @@ const info = (id: number): PeerInfo => ({
   ...(id % 3 === 0 ? { name: `peer-${id}` } : {}),
 });
 
-test("A welcome from the roster decodes as the list of every peer in join order, across leaves and array sizes", async () => {
+test("A welcome from the roster decodes as the list of every peer in join order, across leaves, rejoins and array sizes", async () => {
   const roster = new WelcomeRoster();
   const present: PeerInfo[] = [];
+  let nextId = 1;
   // 0 peers, then past the 1-byte (24) and 2-byte (256) CBOR array heads, with leaves in between.
-  for (const target of [0, 5, 23, 24, 30, 255, 256, 300]) {
+  for (const target of [0, 5, 23, 24, 30, 255, 256, 300, 40]) {
     while (present.length < target) {
-      const next = info(present.length === 0 ? 1 : present[present.length - 1].id + 1);
+      const next = info(nextId++);
       roster.add(next);
       present.push(next);
     }
@@ -55,6 +56,17 @@ test("A welcome from the roster decodes as the list of every peer in join order,
       for (const gone of [present[3], present[17]]) roster.remove(gone.id);
       present.splice(17, 1);
       present.splice(3, 1);
+    }
+    if (target === 255) {
+      // A join under an id already listed (a peer back with its id) lists it once, last, as it is now.
+      const back = { ...present[10], name: "back again" };
+      roster.add(back);
+      present.splice(10, 1);
+      present.push(back);
+    }
+    if (target === 40) {
+      // Most peers leave: the welcome lists the rest, from a run that shrank.
+      for (const gone of present.splice(5, present.length - 40)) roster.remove(gone.id);
     }
     for (const host of [undefined, 0]) {
       const [frame] = await written((w) => roster.welcome(w, 7, host));
