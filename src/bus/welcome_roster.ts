@@ -1,7 +1,6 @@
 import type { FrameWriter } from "./frame_writer.ts";
 import { encodeMessage, Kind, type PeerInfo, PROTOCOL_VERSION } from "./protocol.ts";
 import { encodeCbor } from "../codec/cbor.ts";
-import { scanCborItem } from "../codec/cbor_scan.ts";
 
 /** CBOR's major type 4 (array): an array head is this plus the count. */
 const ARRAY = 0x80;
@@ -16,12 +15,14 @@ const ARRAY = 0x80;
  * garbage also grew V8's young generation by tens of MiB (issue 13). A leave
  * marks the run stale; the next welcome compacts it, leaving out the peers
  * that left. Each peer costs the roster its bytes in the run and an entry in
- * a `Map` of numbers: a buffer of its own per peer cost a Deno hub about
+ * two `Map`s of numbers: a buffer of its own per peer cost a Deno hub about
  * 0.4 KiB per peer more (an `ArrayBuffer`, its view and its backing store).
  */
 export class WelcomeRoster {
   /** Where each peer's encoded info starts in `#run`, by id, in join order (a Map keeps insertion order). */
   readonly #starts = new Map<number, number>();
+  /** The length of each peer's encoded info, by id: what a compaction moves, without decoding anything. */
+  readonly #lengths = new Map<number, number>();
   /** The encoded infos of every peer, one after another, in its first `#length` bytes. */
   #run = new Uint8Array(0);
   #length = 0;
@@ -31,13 +32,16 @@ export class WelcomeRoster {
   /** Peer `info` joined: it is listed last. */
   add(info: PeerInfo): void {
     if (this.#starts.delete(info.id)) this.#stale = true;
+    const bytes = encodeCbor(info);
     this.#starts.set(info.id, this.#length);
-    this.#append(encodeCbor(info));
+    this.#lengths.set(info.id, bytes.byteLength);
+    this.#append(bytes);
   }
 
   /** Peer `id` left. */
   remove(id: number): void {
     if (this.#starts.delete(id)) this.#stale = true;
+    this.#lengths.delete(id);
   }
 
   /** Queues the `welcome` of peer `id` on `writer`: `{ k, v, id, host?, peers }`, every peer listed. */
@@ -81,16 +85,25 @@ export class WelcomeRoster {
   /** Moves the records still listed to the front of `#run`, in order, over those that are not. */
   #compact(): void {
     this.#stale = false;
+    const run = this.#run;
     let length = 0;
+    // Records that were next to each other in the run move as one block.
+    let blockFrom = 0;
+    let blockTo = 0;
     for (const [id, start] of this.#starts) {
-      const end = start + scanCborItem(this.#run.subarray(start, this.#length));
-      // Records only ever move towards the front, and in order: none is overwritten before it is moved.
-      this.#run.copyWithin(length, start, end);
-      this.#starts.set(id, length);
-      length += end - start;
+      const bytes = this.#lengths.get(id)!;
+      if (start !== blockTo) {
+        // A gap: the block before it goes to `length`. Blocks only move towards the front, and in order.
+        run.copyWithin(length - (blockTo - blockFrom), blockFrom, blockTo);
+        blockFrom = start;
+      }
+      blockTo = start + bytes;
+      if (start !== length) this.#starts.set(id, length);
+      length += bytes;
     }
+    run.copyWithin(length - (blockTo - blockFrom), blockFrom, blockTo);
     this.#length = length;
     // Shrinks too, after many leaves.
-    if (length * 4 < this.#run.byteLength) this.#run = this.#run.slice(0, length * 2);
+    if (length * 4 < run.byteLength) this.#run = run.slice(0, length * 2);
   }
 }
