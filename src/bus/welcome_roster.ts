@@ -93,7 +93,7 @@ export class WelcomeRoster {
     for (const [id, start] of this.#starts) {
       const bytes = this.#lengths.get(id)!;
       if (start !== blockTo) {
-        // A gap: the block before it goes to `length`. Blocks only move towards the front, and in order.
+        // A gap: the block before it moves up to end at `length`. Blocks only move towards the front, in order.
         run.copyWithin(length - (blockTo - blockFrom), blockFrom, blockTo);
         blockFrom = start;
       }
