@@ -210,11 +210,21 @@ export async function settledUsage() {
   collect();
   await new Promise((resolve) => setTimeout(resolve, 300));
   collect();
-  const { readFileSync } = await import("node:fs");
   const { memoryUsage } = await import("node:process");
   const { heapUsed, external } = memoryUsage();
-  const rss = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"))[1]) * 1024;
-  return { rss, heap: heapUsed + external };
+  return { rss: await rssBytes(), heap: heapUsed + external };
+}
+
+/**
+ * The resident set size of process `pid`, this one by default: `VmRSS` of
+ * /proc/<pid>/status (Linux).
+ *
+ * @param {number | "self"} pid
+ * @returns {Promise<number>} Bytes.
+ */
+export async function rssBytes(pid = "self") {
+  const { readFileSync } = await import("node:fs");
+  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))[1]) * 1024;
 }
 
 /**

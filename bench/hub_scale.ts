@@ -52,7 +52,7 @@ import process from "node:process";
 import { setImmediate } from "node:timers";
 import { fileURLToPath } from "node:url";
 import { connect, type Peer, QueueFullError, serve } from "../mod.ts";
-import { settledUsage } from "./_measure.mjs";
+import { rssBytes, settledUsage } from "./_measure.mjs";
 
 type Runtime = "deno" | "bun";
 const self: Runtime = "Bun" in globalThis ? "bun" : "deno";
@@ -91,11 +91,6 @@ async function runHub(path: string): Promise<void> {
   console.log(JSON.stringify({ ev: "ready", pid: process.pid }));
 }
 
-function rssOf(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  return Number(status.match(/^VmRSS:\s+(\d+) kB/m)![1]) * 1024;
-}
-
 /** User + system CPU time of process `pid`, in ms (fields 14 and 15 of /proc/<pid>/stat, in clock ticks of 10 ms). */
 function cpuMsOf(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
@@ -127,21 +122,36 @@ async function until(what: string, check: () => boolean, child?: ChildProcess, m
   }
 }
 
-function startHub(runtime: Runtime, path: string): Promise<{ child: ChildProcess; pid: number }> {
-  const bin = join(root, "node_modules", ".bin", runtime);
-  const argv = runtime === "deno"
-    ? ["run", "-A", "--v8-flags=--expose-gc", script, "hub", path]
-    : [script, "hub", path];
-  const child = spawn(bin, argv, { cwd: root, stdio: ["pipe", "pipe", "inherit"] });
-  return new Promise((resolve, reject) => {
-    let out = "";
-    child.stdout!.on("data", (chunk: Uint8Array) => {
-      out += new TextDecoder().decode(chunk);
-      const line = out.split("\n").find((l) => l.includes('"ready"'));
-      if (line) resolve({ child, pid: JSON.parse(line).pid });
-    });
-    child.on("exit", (code) => reject(new Error(`Hub exited (${code}) before it was ready`)));
+/** What a child prints on stdout, one JSON object a line. */
+interface ChildEvent {
+  ev: string;
+  pid?: number;
+  held?: number;
+  rss?: number;
+}
+
+/** Starts `file` with `args` on `runtime` (Deno with `gc()` exposed); each JSON line it prints lands in `events`. */
+function startChild(runtime: Runtime, file: string, args: string[]): { child: ChildProcess; events: ChildEvent[] } {
+  const argv = runtime === "deno" ? ["run", "-A", "--v8-flags=--expose-gc", file, ...args] : [file, ...args];
+  const child = spawn(join(root, "node_modules", ".bin", runtime), argv, {
+    cwd: root,
+    stdio: ["pipe", "pipe", "inherit"],
   });
+  const events: ChildEvent[] = [];
+  let out = "";
+  child.stdout!.on("data", (chunk: Uint8Array) => {
+    out += new TextDecoder().decode(chunk);
+    const lines = out.split("\n");
+    out = lines.pop()!;
+    for (const line of lines) if (line.startsWith("{")) events.push(JSON.parse(line));
+  });
+  return { child, events };
+}
+
+async function startHub(runtime: Runtime, path: string): Promise<{ child: ChildProcess; pid: number }> {
+  const { child, events } = startChild(runtime, script, ["hub", path]);
+  await until("the hub to be ready", () => events.length > 0, child);
+  return { child, pid: events[0].pid! };
 }
 
 interface Figures {
@@ -219,7 +229,7 @@ async function measure(hubRuntime: Runtime, n: number): Promise<Figures> {
     if (idleSeconds > 0) {
       // The measurement is the quiet itself: nothing is sent while it lasts.
       await new Promise((resolve) => setTimeout(resolve, idleSeconds * 1000));
-      rssIdle = rssOf(pid);
+      rssIdle = await rssBytes(pid);
     }
 
     let received = 0;
@@ -293,20 +303,7 @@ async function measure(hubRuntime: Runtime, n: number): Promise<Figures> {
 async function measureFloor(runtime: Runtime, n: number): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), "ipcbus-floor-"));
   const path = `${dir}/hold.sock`;
-  const raw = join(root, "bench", `raw_${runtime}.ts`);
-  const argv = runtime === "deno" ? ["run", "-A", "--v8-flags=--expose-gc", raw, "hold", path] : [raw, "hold", path];
-  const child = spawn(join(root, "node_modules", ".bin", runtime), argv, {
-    cwd: root,
-    stdio: ["pipe", "pipe", "inherit"],
-  });
-  const events: { ev: string; held?: number; rss?: number }[] = [];
-  let out = "";
-  child.stdout!.on("data", (chunk: Uint8Array) => {
-    out += new TextDecoder().decode(chunk);
-    const lines = out.split("\n");
-    out = lines.pop()!;
-    for (const line of lines) if (line.trim()) events.push(JSON.parse(line));
-  });
+  const { child, events } = startChild(runtime, join(root, "bench", `raw_${runtime}.ts`), ["hold", path]);
   const rssHolding = async (held: number): Promise<number> => {
     // The server may not have accepted the last connections yet: ask again until it holds them all.
     for (let asked = 0; asked < 100; asked++) {

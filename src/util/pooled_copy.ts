@@ -66,8 +66,7 @@ export function setSmallCopies(how: SmallCopies): SmallCopies {
  */
 export function pooledCopy(bytes: Uint8Array): Uint8Array {
   const n = bytes.byteLength;
-  if (n === 0 || n >= POOLED_BELOW) return copyBytes(bytes);
-  if (smallCopies === "fresh") return copyBytes(bytes);
+  if (n === 0 || n >= POOLED_BELOW || smallCopies === "fresh") return copyBytes(bytes);
   // A slab a user transferred away (detached) has no bytes left, so it is replaced here too.
   if (used + n > slab.byteLength) {
     slab = new ArrayBuffer(SLAB_BYTES);
