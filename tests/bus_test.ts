@@ -108,6 +108,23 @@ test("connect gives peers the lowest free id, starting at 1, and hub.peer has id
   });
 });
 
+test("a leave frees its id for the next join, lowest first, and joins after those go on past the ids held", async () => {
+  await withBus(async (bus) => {
+    const first = [];
+    for (let i = 0; i < 5; i++) first.push(await bus.connect());
+    assert.deepEqual(first.map((p) => p.id), [1, 2, 3, 4, 5]);
+    await first[3].close();
+    await first[1].close();
+    await until(WAIT, "the hub to see peers 4 and 2 leave", () => bus.hub.peers.length === 3);
+    const next = [await bus.connect(), await bus.connect(), await bus.connect()];
+    assert.deepEqual(next.map((p) => p.id), [2, 4, 6]);
+    await first[0].close();
+    await until(WAIT, "the hub to see peer 1 leave", () => bus.hub.peers.length === 5);
+    assert.equal((await bus.connect()).id, 1);
+    assert.deepEqual(bus.hub.peers.map((p) => p.id), [1, 2, 3, 4, 5, 6]);
+  });
+});
+
 test("connect is refused when the name is taken by a live peer", async () => {
   await withBus(async (bus) => {
     await bus.connect({ name: "unique" });

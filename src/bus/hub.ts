@@ -21,6 +21,7 @@ import { BroadcastArena } from "./broadcast_arena.ts";
 import { BroadcastRefusals } from "./broadcast_refusals.ts";
 import { MemberAnnouncements } from "./member_announcements.ts";
 import { WelcomeRoster } from "./welcome_roster.ts";
+import { LowestFreeId } from "./lowest_free_id.ts";
 import { SlowConsumerWatch } from "./slow_consumer_watch.ts";
 import { waitAtMost } from "../util/with_timeout.ts";
 import { makePeer, Peer, type PeerSettings } from "./peer.ts";
@@ -83,6 +84,7 @@ export class Hub extends EventTarget {
     error: (err, counted) => this.#error(err, counted),
   });
   readonly #links = new Map<number, PeerLink>();
+  readonly #freeIds = new LowestFreeId(this.#links);
   /** Every link's `handle()` patterns, by route. */
   readonly #routes = new RouteTable<PeerLink>();
   /** Every connection being served, those still in their handshake included: close() ends them all. */
@@ -234,6 +236,7 @@ export class Hub extends EventTarget {
       closing: this.#closing,
       nameHolder: (name) => this.#byName.get(name),
       isFree: (id) => !this.#links.has(id),
+      lowestFree: () => this.#freeIds.get(),
       assignId: this.#settings.assignId,
     });
     if (verdict instanceof IpcError) return refuse(verdict);
@@ -384,6 +387,7 @@ export class Hub extends EventTarget {
     const info = link.info;
     if (!info || this.#links.get(info.id) !== link) return;
     this.#links.delete(info.id);
+    this.#freeIds.freed(info.id);
     this.#routes.remove(link);
     this.#roster.remove(info.id);
     if (info.name !== undefined && this.#byName.get(info.name) === info.id) this.#byName.delete(info.name);

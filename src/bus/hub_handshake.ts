@@ -12,6 +12,8 @@ export interface AdmitContext {
   /** Id of the live peer holding `name`, if any. */
   nameHolder(name: string): number | undefined;
   isFree(id: number): boolean;
+  /** The lowest id ≥ 1 no live peer holds. */
+  lowestFree(): number;
   /** Channels pick ids themselves (names keep their ids across restarts). */
   assignId: ((hello: Hello, isFree: (id: number) => boolean) => number | undefined) | undefined;
 }
@@ -44,12 +46,5 @@ export function admitHello(hello: Hello, ctx: AdmitContext): number | IpcError {
     }
     return hello.id;
   }
-  const id = ctx.assignId?.(hello, ctx.isFree) ?? lowestFree(ctx.isFree);
-  return id ?? new IpcError("No id left to assign", { code: ErrorCode.IdTaken });
-}
-
-function lowestFree(isFree: (id: number) => boolean): number {
-  let id = 1;
-  while (!isFree(id)) id++;
-  return id;
+  return ctx.assignId?.(hello, ctx.isFree) ?? ctx.lowestFree();
 }
