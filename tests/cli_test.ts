@@ -394,6 +394,31 @@ test("SIGTERM to a hub --json closes it too, logging JSON lines", PROCESS_TEST, 
   }
 });
 
+test(
+  "a hub whose stdout is closed goes on serving, says so once on stderr, and still closes gracefully",
+  PROCESS_TEST,
+  async () => {
+    const dir = tempDir();
+    const children: Child[] = [];
+    try {
+      const { hub, path } = await startHub(dir.path, children);
+      // What `ipcbus hub | head -1` does once head has its line: the hub's next log line meets EPIPE.
+      hub.process.stdout!.destroy();
+      for (let i = 0; i < 3; i++) {
+        const peers = await ipcbus(["peers", "--path", path]);
+        assert.equal(peers.code, 0, `peers ${i}: ${peers.stderr}; the hub's stderr: ${hub.stderr}`);
+      }
+      await stderrOf(hub, "stdout is gone");
+      assert.equal(hub.stderr.match(/stdout is gone/g)?.length, 1, hub.stderr);
+      assert.equal(await interrupt(hub, "SIGINT"), 0, hub.stderr);
+      assert.equal(existsSync(path), false, "the socket file is removed");
+    } finally {
+      await stopAll(children);
+      dir.remove();
+    }
+  },
+);
+
 test("with --channel, one-shot commands join as clients of a hub --channel and never host", PROCESS_TEST, async () => {
   const dir = tempDir();
   const children: Child[] = [];

@@ -9,7 +9,7 @@ import { expectArguments } from "./command_data.ts";
 import { errorLine, ExitCode, UsageError } from "./exit_code.ts";
 import { busAddress } from "./join_bus.ts";
 import { toJson } from "./json_value.ts";
-import { exit, pid, print, printError, waitForSignal } from "./terminal.ts";
+import { exit, onStdoutGone, pid, print, printError, waitForSignal } from "./terminal.ts";
 
 /** A second Ctrl-C while closing quits at once, as shells report a SIGINT death. */
 const FORCED_EXIT = 130;
@@ -102,6 +102,11 @@ class HubLog {
 
   constructor(json: boolean) {
     this.#json = json;
+    // The hub serves its peers whether or not anybody reads its log.
+    onStdoutGone((err) => {
+      const code = (err as { code?: unknown } | null)?.code ?? errorLine(err);
+      printError(`${new Date().toISOString()} ipcbus: stdout is gone (${code}); the hub goes on, without its log`);
+    });
   }
 
   errorsOf(target: EventTarget): void {
