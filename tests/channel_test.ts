@@ -252,6 +252,25 @@ test("A member killed and started again with the same name gets its old id back"
   }
 });
 
+test("A newcomer without a name does not get the id a name keeps while its member is away", PROCESS_TEST, async () => {
+  const cluster = new Cluster();
+  try {
+    const host = cluster.start("deno");
+    await host.ready();
+    const worker = cluster.start("bun", { name: "w" });
+    assert.equal((await worker.ready()).id, 2);
+    await worker.child.kill("SIGKILL");
+    await host.next("peerleave", (e) => e.id === 2);
+
+    const fresh = cluster.start("bun");
+    assert.equal((await fresh.ready()).id, 3, "id 2 is w's");
+    const again = cluster.start("deno", { name: "w" });
+    assert.equal((await again.ready()).id, 2);
+  } finally {
+    await cluster.stop();
+  }
+});
+
 for (const hubRuntime of ["deno", "bun"] as const) {
   test(
     `When the ${hubRuntime} process hosting the hub is SIGKILLed the others elect a new hub and keep their ids`,

@@ -68,6 +68,11 @@ export function peerView(peer: Peer): PeerInfo[] {
   return peerSession(peer).view.list();
 }
 
+/** Whether `peer`'s view of the bus lists peer `id`. */
+export function inPeerView(peer: Peer, id: number): boolean {
+  return peerSession(peer).view.get(id) !== undefined;
+}
+
 /** Id of the member hosting the hub, from `peer`'s last welcome. */
 export function hubHostOf(peer: Peer): number | undefined {
   return peerSession(peer).hubHost;

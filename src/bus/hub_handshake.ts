@@ -14,8 +14,8 @@ export interface AdmitContext {
   isFree(id: number): boolean;
   /** The lowest id ≥ 1 no live peer holds. */
   lowestFree(): number;
-  /** Channels pick ids themselves (names keep their ids across restarts). */
-  assignId: ((hello: Hello, isFree: (id: number) => boolean) => number | undefined) | undefined;
+  /** Channels pick ids themselves (names keep their ids across restarts), from the lowest free one up. */
+  assignId: ((hello: Hello, isFree: (id: number) => boolean, from: number) => number | undefined) | undefined;
 }
 
 /**
@@ -46,5 +46,5 @@ export function admitHello(hello: Hello, ctx: AdmitContext): number | IpcError {
     }
     return hello.id;
   }
-  return ctx.assignId?.(hello, ctx.isFree) ?? ctx.lowestFree();
+  return ctx.assignId?.(hello, ctx.isFree, ctx.lowestFree()) ?? ctx.lowestFree();
 }

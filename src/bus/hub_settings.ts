@@ -57,8 +57,11 @@ export interface HubSettings {
   socketWatch?: SocketWatch;
   /** Channels host no id-0 peer: the hosting member is an ordinary member. */
   ownPeer?: boolean;
-  /** Picks the id of a joining peer; the channel layer keeps names' ids across restarts. */
-  assignId?: (hello: Hello, isFree: (id: number) => boolean) => number | undefined;
+  /**
+   * Picks the id of a joining peer; the channel layer keeps names' ids across
+   * restarts. `from`: the lowest id no live peer holds (every id below it is held).
+   */
+  assignId?: (hello: Hello, isFree: (id: number) => boolean, from: number) => number | undefined;
 }
 
 /** How the hub notices its socket file was deleted, and replaces it. */
