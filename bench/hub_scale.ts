@@ -12,6 +12,11 @@
  *   an idle hub holds once V8's memory reducer has run (bench/README.md).
  *   With `--named`, each peer connects with a name (`worker-<i>`), which
  *   every `welcome` lists too (a welcome of 1 000 named peers is over 64 KiB).
+ *   With `--channel`, the hub is a channel's: its process is a member of
+ *   channel `scale` (role `hub`) hosting it, which keeps the channel's files
+ *   (the members file, and with `--named` the names' ids) as peers come and
+ *   go; the peers connect to its socket as plain peers, as the CLI's
+ *   one-shot commands do.
  *   With `--floor`, the same reading is taken of a bare server of the hub's
  *   runtime (`raw_deno.ts` / `raw_bun.ts` in role `hold`) as N plain
  *   connections are made to it one after another, each kept idle with a
@@ -35,7 +40,7 @@
  * Usage (the client runtime is the one running this file):
  * ```sh
  * node_modules/.bin/deno run -A bench/hub_scale.ts [--hub deno,bun] [--peers 10,100,1000]
- * node_modules/.bin/bun bench/hub_scale.ts [--hub deno,bun] [--peers 10,100,1000] [--idle 40] [--named]
+ * node_modules/.bin/bun bench/hub_scale.ts [--hub deno,bun] [--peers 10,100,1000] [--idle 40] [--named] [--channel]
  *   [--floor] [--more 2] [--deliveries 3000000]
  * ```
  * Prints progress on stderr, one JSON line per (hub, N) and then a Markdown
@@ -47,11 +52,11 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { connect as dial, type Socket } from "node:net";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import process from "node:process";
 import { setImmediate } from "node:timers";
 import { fileURLToPath } from "node:url";
-import { connect, type Peer, QueueFullError, serve } from "../mod.ts";
+import { channel, ChannelRole, connect, type Peer, QueueFullError, serve } from "../mod.ts";
 import { rssBytes, settledUsage } from "./_measure.mjs";
 
 type Runtime = "deno" | "bun";
@@ -72,6 +77,7 @@ if (!Number.isSafeInteger(FANOUT_DELIVERIES) || FANOUT_DELIVERIES < 1) {
   throw new TypeError(`--deliveries takes a positive integer, not ${arg("deliveries", "")}`);
 }
 const named = process.argv.includes("--named");
+const onChannel = process.argv.includes("--channel");
 const floor = process.argv.includes("--floor");
 const more = Number(arg("more", "0"));
 if (!Number.isSafeInteger(more) || more < 0) throw new TypeError(`--more takes a count, not ${arg("more", "")}`);
@@ -80,15 +86,25 @@ if (process.argv[2] === "hub") await runHub(process.argv[3]);
 else await main();
 
 /** The hub child: serves, offers `/bench/usage` (RSS after a GC, CPU time), exits when stdin closes. */
+/** The hub child: a hub at `path`, or with `--channel` a channel member hosting the hub, in `path`'s directory. */
 async function runHub(path: string): Promise<void> {
-  const hub = await serve({ path });
-  hub.peer.handle("/bench/usage", async () => ({ ...await settledUsage(), cpuMs: cpuMsOf(process.pid) }));
+  let peer: Peer;
+  let close: () => Promise<void>;
+  if (onChannel) {
+    const member = channel("scale", { dir: dirname(path), role: ChannelRole.Hub });
+    await member.ready;
+    [peer, path, close] = [member, member.path, () => member.close()];
+  } else {
+    const hub = await serve({ path });
+    [peer, close] = [hub.peer, () => hub.close({ timeout: 200 })];
+  }
+  peer.handle("/bench/usage", async () => ({ ...await settledUsage(), cpuMs: cpuMsOf(process.pid) }));
   process.stdin.on("data", () => {});
   process.stdin.on("end", async () => {
-    await hub.close({ timeout: 200 });
+    await close();
     process.exit(0);
   });
-  console.log(JSON.stringify({ ev: "ready", pid: process.pid }));
+  console.log(JSON.stringify({ ev: "ready", pid: process.pid, path }));
 }
 
 /** User + system CPU time of process `pid`, in ms (fields 14 and 15 of /proc/<pid>/stat, in clock ticks of 10 ms). */
@@ -126,6 +142,8 @@ async function until(what: string, check: () => boolean, child?: ChildProcess, m
 interface ChildEvent {
   ev: string;
   pid?: number;
+  /** The hub's socket path (a channel's is in its directory). */
+  path?: string;
   held?: number;
   rss?: number;
 }
@@ -148,10 +166,11 @@ function startChild(runtime: Runtime, file: string, args: string[]): { child: Ch
   return { child, events };
 }
 
-async function startHub(runtime: Runtime, path: string): Promise<{ child: ChildProcess; pid: number }> {
-  const { child, events } = startChild(runtime, script, ["hub", path]);
+/** Starts the hub child; resolves with its pid and the socket path its peers connect to. */
+async function startHub(runtime: Runtime, path: string): Promise<{ child: ChildProcess; pid: number; path: string }> {
+  const { child, events } = startChild(runtime, script, ["hub", path, ...(onChannel ? ["--channel"] : [])]);
   await until("the hub to be ready", () => events.length > 0, child);
-  return { child, pid: events[0].pid! };
+  return { child, pid: events[0].pid!, path: events[0].path! };
 }
 
 interface Figures {
@@ -160,6 +179,8 @@ interface Figures {
   peers: number;
   /** Whether each peer connected with a name (`--named`). */
   named: boolean;
+  /** Whether the hub was a channel's (`--channel`). */
+  channel: boolean;
   rssBefore: number;
   rssAfter: number;
   bytesPerPeer: number;
@@ -195,8 +216,7 @@ interface Figures {
 
 async function measure(hubRuntime: Runtime, n: number): Promise<Figures> {
   const dir = mkdtempSync(join(tmpdir(), "ipcbus-scale-"));
-  const path = `${dir}/bus.sock`;
-  const { child, pid } = await startHub(hubRuntime, path);
+  const { child, pid, path } = await startHub(hubRuntime, `${dir}/bus.sock`);
   const peers: Peer[] = [];
   try {
     // A probe that is not counted in N: it asks the hub for its RSS.
@@ -269,6 +289,7 @@ async function measure(hubRuntime: Runtime, n: number): Promise<Figures> {
       client: self,
       peers: n,
       named,
+      channel: onChannel,
       rssBefore: before.rss,
       rssAfter: after.rss,
       bytesPerPeer: Math.round((after.rss - before.rss) / n),
@@ -365,9 +386,9 @@ async function main(): Promise<void> {
   console.log(`| --- | --- | --- | --- | --- | --- | --- |`);
   for (const r of rows) {
     console.log(
-      `| ${r.hub} | ${r.client} | ${r.peers}${r.named ? " (named)" : ""} | ${kib(r.bytesPerPeer)} KiB (${
-        kib(r.heapPerPeer)
-      } KiB)${
+      `| ${r.hub} | ${r.client} | ${r.peers}${r.named ? " (named)" : ""}${r.channel ? " (channel)" : ""} | ${
+        kib(r.bytesPerPeer)
+      } KiB (${kib(r.heapPerPeer)} KiB)${
         r.bytesPerPeerIdle === undefined ? "" : `; ${kib(r.bytesPerPeerIdle)} KiB after ${arg("idle", "0")} s idle`
       }${
         r.bytesPerFurtherPeer === undefined
