@@ -152,8 +152,6 @@ export class ChannelPeer extends Peer<ChannelEventMap> {
   /** Ids of the last host's live members, kept from others until `#heldUntil` while they reconnect. */
   #heldIds = new Set<number>();
   #heldUntil = 0;
-  /** Set while the members file waits to be written (see `#recordMembers`). */
-  #membersDue = false;
   /** Resolves once the member has an id; rejects if no hub is reachable within `connectTimeout`. */
   readonly ready: Promise<void> = this.#start();
 
@@ -356,22 +354,16 @@ export class ChannelPeer extends Peer<ChannelEventMap> {
 
   /**
    * The host writes who is in (id → pid), for whichever process hosts after
-   * it: once, after every join and leave of the same turn. A `members` frame
-   * brings many, and each write is the whole file: one per event made 1 000
-   * members joining one after another cost the host 0.6 s of its CPU.
+   * it: at each join and leave, before anyone else hears of it (a member's
+   * join seen, then the host killed, must not lose the member its id).
    */
   #recordMembers(): void {
-    if (!this.#hub || this.#membersDue) return;
-    this.#membersDue = true;
-    queueMicrotask(() => {
-      this.#membersDue = false;
-      if (!this.#hub) return;
-      try {
-        writeIds(this.#files.members, Object.fromEntries(peerView(this).map((p) => [p.id, p.pid])));
-      } catch (err) {
-        this.dispatchEvent(new CustomEvent("error", { detail: err }));
-      }
-    });
+    if (!this.#hub) return;
+    try {
+      writeIds(this.#files.members, Object.fromEntries(peerView(this).map((p) => [p.id, p.pid])));
+    } catch (err) {
+      this.dispatchEvent(new CustomEvent("error", { detail: err }));
+    }
   }
 
   async #dropHub(drainMs = 0): Promise<void> {
