@@ -84,7 +84,7 @@ export class Hub extends EventTarget {
     error: (err, counted) => this.#error(err, counted),
   });
   readonly #links = new Map<number, PeerLink>();
-  readonly #freeIds = new LowestFreeId(this.#links);
+  readonly #ids = new LowestFreeId(this.#links);
   /** Every link's `handle()` patterns, by route. */
   readonly #routes = new RouteTable<PeerLink>();
   /** Every connection being served, those still in their handshake included: close() ends them all. */
@@ -235,8 +235,7 @@ export class Hub extends EventTarget {
       token: this.#settings.token,
       closing: this.#closing,
       nameHolder: (name) => this.#byName.get(name),
-      isFree: (id) => !this.#links.has(id),
-      lowestFree: () => this.#freeIds.get(),
+      ids: this.#ids,
       assignId: this.#settings.assignId,
     });
     if (verdict instanceof IpcError) return refuse(verdict);
@@ -386,8 +385,7 @@ export class Hub extends EventTarget {
     if (abort) link.writer.abort();
     const info = link.info;
     if (!info || this.#links.get(info.id) !== link) return;
-    this.#links.delete(info.id);
-    this.#freeIds.freed(info.id);
+    this.#ids.release(info.id);
     this.#routes.remove(link);
     this.#roster.remove(info.id);
     if (info.name !== undefined && this.#byName.get(info.name) === info.id) this.#byName.delete(info.name);
@@ -430,8 +428,7 @@ export class Hub extends EventTarget {
    * ```
    */
   stats(): HubStats {
-    let framesOut = this.#framesOutClosed;
-    let bytesOut = this.#bytesOutClosed;
+    let [framesOut, bytesOut] = [this.#framesOutClosed, this.#bytesOutClosed];
     for (const link of this.#links.values()) {
       framesOut += link.writer.framesOut;
       bytesOut += link.writer.bytesOut;

@@ -11,9 +11,8 @@ export interface AdmitContext {
   closing: boolean;
   /** Id of the live peer holding `name`, if any. */
   nameHolder(name: string): number | undefined;
-  isFree(id: number): boolean;
-  /** The lowest id ≥ 1 no live peer holds. */
-  lowestFree(): number;
+  /** The ids live peers hold: whether one is free, and the lowest free one (≥ 1). */
+  ids: { isFree(id: number): boolean; lowest(): number };
   /** Channels pick ids themselves (names keep their ids across restarts), from the lowest free one up. */
   assignId: ((hello: Hello, isFree: (id: number) => boolean, from: number) => number | undefined) | undefined;
 }
@@ -41,10 +40,10 @@ export function admitHello(hello: Hello, ctx: AdmitContext): number | IpcError {
   }
   if (ctx.isHubPeer) return 0;
   if (hello.id !== undefined) {
-    if (!ctx.isFree(hello.id)) {
+    if (!ctx.ids.isFree(hello.id)) {
       return new IpcError(`Id ${hello.id} is held by a live peer`, { code: ErrorCode.IdTaken });
     }
     return hello.id;
   }
-  return ctx.assignId?.(hello, ctx.isFree, ctx.lowestFree()) ?? ctx.lowestFree();
+  return ctx.assignId?.(hello, (id) => ctx.ids.isFree(id), ctx.ids.lowest()) ?? ctx.ids.lowest();
 }
