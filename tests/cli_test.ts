@@ -5,10 +5,12 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, renameSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { closeSync, constants, existsSync, openSync, readSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { Child, currentRuntime, tempDir, within } from "./_helpers.ts";
+import { connect, type Peer } from "../mod.ts";
+import { Child, currentRuntime, repoRoot, runtimeBin, tempDir, until, within } from "./_helpers.ts";
 
 const WAIT = 15_000;
 /** Above Bun's default of 5 s per test, so that the bounded waits below are what fails first. */
@@ -414,6 +416,67 @@ test(
       assert.equal(existsSync(path), false, "the socket file is removed");
     } finally {
       await stopAll(children);
+      dir.remove();
+    }
+  },
+);
+
+test(
+  "a hub whose stdout is not read goes on serving, and says how many log lines it dropped",
+  PROCESS_TEST,
+  async () => {
+    const dir = tempDir();
+    // The hub's stdout is a named pipe this process holds open and does not read, until it does.
+    const fifo = join(dir.path, "stdout");
+    execFileSync("mkfifo", [fifo]);
+    const reading = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    const writing = openSync(fifo, "w");
+    const path = join(dir.path, "hub.sock");
+    const argv = currentRuntime === "deno" ? ["run", "-A", "cli.ts"] : ["cli.ts"];
+    const hub = spawn(runtimeBin(currentRuntime), [...argv, "hub", "--path", path], {
+      cwd: repoRoot,
+      stdio: ["ignore", writing, "ignore"],
+    });
+    closeSync(writing);
+    const exited = new Promise<number | null>((resolve) => hub.on("exit", (code) => resolve(code)));
+    let out = "";
+    const readOut = () => {
+      const buffer = new Uint8Array(64 * 1024);
+      for (let n = 1; n > 0;) {
+        try {
+          n = readSync(reading, buffer);
+        } catch (err) {
+          if ((err as { code?: string }).code === "EAGAIN") return;
+          throw err;
+        }
+        out += new TextDecoder().decode(buffer.subarray(0, n));
+      }
+    };
+    try {
+      let first: Peer | undefined;
+      await until(WAIT, "the hub to serve", () => {
+        void connect({ path }).then((peer) => (first = peer), () => {});
+        return first !== undefined;
+      });
+      await first!.close();
+      // A join and a leave are two lines, about 120 bytes: far more than the pipe (64 KiB) and the hub's queue hold.
+      for (let i = 0; i < 4000; i++) {
+        const peer = await connect({ path, timeout: 5000 });
+        await peer.close();
+      }
+      await until(WAIT, "the hub to say it dropped log lines", () => {
+        readOut();
+        return /log lines dropped/.test(out);
+      });
+      assert.match(out, /ipcbus: \d+ log lines dropped: stdout was not read fast enough\n/);
+      assert.match(out, /^ipcbus hub ready on /, "the lines before the pipe filled were kept, in order");
+      process.kill(hub.pid!, "SIGINT");
+      assert.equal(await within(WAIT, "the hub's exit", exited), 0);
+      readOut();
+      assert.match(out, /closed\n$/, "the last lines are written before the hub exits");
+    } finally {
+      if (hub.exitCode === null && hub.signalCode === null) hub.kill("SIGKILL");
+      closeSync(reading);
       dir.remove();
     }
   },

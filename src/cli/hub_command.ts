@@ -9,10 +9,13 @@ import { expectArguments } from "./command_data.ts";
 import { errorLine, ExitCode, UsageError } from "./exit_code.ts";
 import { busAddress } from "./join_bus.ts";
 import { toJson } from "./json_value.ts";
-import { exit, onStdoutGone, pid, print, printError, waitForSignal } from "./terminal.ts";
+import { exit, pid, printError, waitForSignal } from "./terminal.ts";
+import { LogLines } from "./log_lines.ts";
 
 /** A second Ctrl-C while closing quits at once, as shells report a SIGINT death. */
 const FORCED_EXIT = 130;
+/** How long a closed hub waits for its last log lines to be written before it exits. */
+const CLOSE_FLUSH_MS = 1000;
 
 /**
  * `ipcbus hub`: runs a hub in the foreground and logs joins and leaves,
@@ -70,6 +73,8 @@ export async function hubCommand(args: CliArgs): Promise<number> {
     log.event("closing", { signal }, `closing (${signal}); a second Ctrl-C quits at once`);
     await close();
     log.event("closed", {}, "closed");
+    // Bounded: a stdout that nobody reads must not keep the process from exiting.
+    await log.flush(CLOSE_FLUSH_MS);
     return ExitCode.Ok;
   } finally {
     signals.dispose();
@@ -96,17 +101,30 @@ function serveBuiltinRoutes(member: ChannelPeer): void {
   });
 }
 
-/** The hub's log: one line per event, for people or (`--json`) as JSON lines. Errors go to stderr. */
+/**
+ * The hub's log: one line per event, for people or (`--json`) as JSON lines,
+ * on stdout, which never holds the hub up (see LogLines). Errors go to stderr.
+ */
 class HubLog {
   readonly #json: boolean;
+  readonly #out: LogLines;
 
   constructor(json: boolean) {
     this.#json = json;
-    // The hub serves its peers whether or not anybody reads its log.
-    onStdoutGone((err) => {
-      const code = (err as { code?: unknown } | null)?.code ?? errorLine(err);
-      printError(`${new Date().toISOString()} ipcbus: stdout is gone (${code}); the hub goes on, without its log`);
-    });
+    this.#out = new LogLines(
+      (lines) =>
+        this.#text("dropped", { lines }, `ipcbus: ${lines} log lines dropped: stdout was not read fast enough`),
+      // The hub serves its peers whether or not anybody reads its log.
+      (err) => {
+        const code = (err as { code?: unknown } | null)?.code ?? errorLine(err);
+        printError(`${new Date().toISOString()} ipcbus: stdout is gone (${code}); the hub goes on, without its log`);
+      },
+    );
+  }
+
+  /** Waits, at most `ms`, for the lines still queued to be written. */
+  flush(ms: number): Promise<void> {
+    return this.#out.flush(ms);
   }
 
   errorsOf(target: EventTarget): void {
@@ -133,17 +151,21 @@ class HubLog {
       ? where.path
       : `channel ${where.channel} at ${where.path} (member ${where.id})`;
     const fields = { ...where, pid, runtime: runtime ?? "unknown" };
-    if (this.#json) this.#line("ready", fields);
-    else print(`ipcbus hub ready on ${on} (pid ${pid}, ${fields.runtime}); Ctrl-C to stop`);
+    this.#out.write(
+      this.#json
+        ? this.#text("ready", fields, "")
+        : `ipcbus hub ready on ${on} (pid ${pid}, ${fields.runtime}); Ctrl-C to stop`,
+    );
   }
 
   event(event: string, fields: Record<string, unknown>, text: string): void {
-    if (this.#json) this.#line(event, fields);
-    else print(`${new Date().toISOString()} ${text}`);
+    this.#out.write(this.#text(event, fields, text));
   }
 
-  #line(event: string, fields: Record<string, unknown>): void {
-    print(toJson({ time: new Date().toISOString(), event, ...fields }));
+  /** The line of an event: JSON with `--json`, else the time and `text`. */
+  #text(event: string, fields: Record<string, unknown>, text: string): string {
+    const time = new Date().toISOString();
+    return this.#json ? toJson({ time, event, ...fields }) : `${time} ${text}`;
   }
 }
 

@@ -6,30 +6,9 @@
  */
 import process from "node:process";
 
-/** Set by a process that goes on without its stdout (see {@linkcode onStdoutGone}). */
-let outlivesStdout = false;
-/** Set once stdout failed in such a process. */
-let stdoutGone = false;
-
-/** Writes `line` and a newline to stdout; nothing once stdout is gone. */
+/** Writes `line` and a newline to stdout. */
 export function print(line: string): void {
-  if (!stdoutGone) process.stdout.write(line + "\n");
-}
-
-/**
- * For a process that must outlive its stdout (the hub): when writing to
- * stdout fails, because whatever read it went away (`EPIPE`: `ipcbus hub |
- * head`, a log collector restarted), `gone` is called once with the error
- * and {@linkcode print} writes nothing more. Without this, that error ends
- * the process, as it does for the one-shot commands.
- */
-export function onStdoutGone(gone: (err: unknown) => void): void {
-  outlivesStdout = true;
-  process.stdout.on("error", (err: unknown) => {
-    if (stdoutGone) return;
-    stdoutGone = true;
-    gone(err);
-  });
+  process.stdout.write(line + "\n");
 }
 
 /** Writes `line` and a newline to stderr. */
@@ -129,13 +108,9 @@ export function env(name: string): string | undefined {
 /** This process's id. */
 export const pid: number = process.pid;
 
-/**
- * Ignore EPIPE on stdout: `ipcbus listen x | head -1` ends quietly when head
- * exits. Not the hub's process, which goes on (see {@linkcode onStdoutGone}).
- */
+/** Ignore EPIPE on stdout: `ipcbus listen x | head -1` ends quietly when head exits. */
 export function exitQuietlyOnClosedStdout(): void {
   process.stdout.on("error", (err: NodeJS.ErrnoException) => {
-    if (outlivesStdout) return;
     if (err.code === "EPIPE") process.exit(0);
     throw err;
   });
