@@ -6,7 +6,7 @@ import { waitAtMost } from "../util/with_timeout.ts";
  * or not read at all; past this, lines are dropped and counted. On top of
  * what the pipe itself holds (64 KiB on Linux).
  */
-export const MAX_PENDING_BYTES = 256 * 1024;
+const MAX_PENDING_BYTES = 256 * 1024;
 
 const encoder = new TextEncoder();
 
