@@ -7,6 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import { closeSync, constants, existsSync, openSync, readSync, renameSync } from "node:fs";
+import { connect as dial } from "node:net";
 import { join } from "node:path";
 import process from "node:process";
 import { connect, type Peer } from "../mod.ts";
@@ -421,63 +422,110 @@ test(
   },
 );
 
+/** A `cli.ts hub` whose stdout or stderr is a named pipe that this process holds open and reads only when asked to. */
+interface UnreadHub {
+  path: string;
+  pid: number;
+  exited: Promise<number | null>;
+  /** Everything the hub wrote to the pipe so far (reads what is waiting, without blocking). */
+  output(): string;
+  /** Kills the hub if it still runs, and removes its files. */
+  remove(): void;
+}
+
+async function hubWithUnreadOutput(which: "stdout" | "stderr"): Promise<UnreadHub> {
+  const dir = tempDir();
+  const fifo = join(dir.path, which);
+  execFileSync("mkfifo", [fifo]);
+  const reading = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+  const writing = openSync(fifo, "w");
+  const path = join(dir.path, "hub.sock");
+  const argv = currentRuntime === "deno" ? ["run", "-A", "cli.ts"] : ["cli.ts"];
+  const hub = spawn(runtimeBin(currentRuntime), [...argv, "hub", "--path", path], {
+    cwd: repoRoot,
+    stdio: ["ignore", which === "stdout" ? writing : "ignore", which === "stderr" ? writing : "ignore"],
+  });
+  closeSync(writing);
+  const exited = new Promise<number | null>((resolve) => hub.on("exit", (code) => resolve(code)));
+  let text = "";
+  const output = () => {
+    const buffer = new Uint8Array(64 * 1024);
+    for (let n = 1; n > 0;) {
+      try {
+        n = readSync(reading, buffer);
+      } catch (err) {
+        if ((err as { code?: string }).code === "EAGAIN") break;
+        throw err;
+      }
+      text += new TextDecoder().decode(buffer.subarray(0, n));
+    }
+    return text;
+  };
+  const remove = () => {
+    if (hub.exitCode === null && hub.signalCode === null) hub.kill("SIGKILL");
+    closeSync(reading);
+    dir.remove();
+  };
+  let first: Peer | undefined;
+  try {
+    await until(WAIT, "the hub to serve", () => {
+      void connect({ path }).then((peer) => (first = peer), () => {});
+      return first !== undefined;
+    });
+  } catch (err) {
+    remove();
+    throw err;
+  }
+  await first!.close();
+  return { path, pid: hub.pid!, exited, output, remove };
+}
+
 test(
   "a hub whose stdout is not read goes on serving, and says how many log lines it dropped",
   PROCESS_TEST,
   async () => {
-    const dir = tempDir();
-    // The hub's stdout is a named pipe this process holds open and does not read, until it does.
-    const fifo = join(dir.path, "stdout");
-    execFileSync("mkfifo", [fifo]);
-    const reading = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
-    const writing = openSync(fifo, "w");
-    const path = join(dir.path, "hub.sock");
-    const argv = currentRuntime === "deno" ? ["run", "-A", "cli.ts"] : ["cli.ts"];
-    const hub = spawn(runtimeBin(currentRuntime), [...argv, "hub", "--path", path], {
-      cwd: repoRoot,
-      stdio: ["ignore", writing, "ignore"],
-    });
-    closeSync(writing);
-    const exited = new Promise<number | null>((resolve) => hub.on("exit", (code) => resolve(code)));
-    let out = "";
-    const readOut = () => {
-      const buffer = new Uint8Array(64 * 1024);
-      for (let n = 1; n > 0;) {
-        try {
-          n = readSync(reading, buffer);
-        } catch (err) {
-          if ((err as { code?: string }).code === "EAGAIN") return;
-          throw err;
-        }
-        out += new TextDecoder().decode(buffer.subarray(0, n));
-      }
-    };
+    const hub = await hubWithUnreadOutput("stdout");
     try {
-      let first: Peer | undefined;
-      await until(WAIT, "the hub to serve", () => {
-        void connect({ path }).then((peer) => (first = peer), () => {});
-        return first !== undefined;
-      });
-      await first!.close();
       // A join and a leave are two lines, about 120 bytes: far more than the pipe (64 KiB) and the hub's queue hold.
       for (let i = 0; i < 4000; i++) {
-        const peer = await connect({ path, timeout: 5000 });
+        const peer = await connect({ path: hub.path, timeout: 5000 });
         await peer.close();
       }
-      await until(WAIT, "the hub to say it dropped log lines", () => {
-        readOut();
-        return /log lines dropped/.test(out);
-      });
-      assert.match(out, /ipcbus: \d+ log lines dropped: stdout was not read fast enough\n/);
-      assert.match(out, /^ipcbus hub ready on /, "the lines before the pipe filled were kept, in order");
-      process.kill(hub.pid!, "SIGINT");
-      assert.equal(await within(WAIT, "the hub's exit", exited), 0);
-      readOut();
-      assert.match(out, /closed\n$/, "the last lines are written before the hub exits");
+      await until(WAIT, "the hub to say it dropped log lines", () => /log lines dropped/.test(hub.output()));
+      assert.match(hub.output(), /ipcbus: \d+ log lines dropped: stdout was not read fast enough\n/);
+      assert.match(hub.output(), /^ipcbus hub ready on /, "the lines before the pipe filled were kept, in order");
+      process.kill(hub.pid, "SIGINT");
+      assert.equal(await within(WAIT, "the hub's exit", hub.exited), 0);
+      assert.match(hub.output(), /closed\n$/, "the last lines are written before the hub exits");
     } finally {
-      if (hub.exitCode === null && hub.signalCode === null) hub.kill("SIGKILL");
-      closeSync(reading);
-      dir.remove();
+      hub.remove();
+    }
+  },
+);
+
+test(
+  "peers dropped for bad input cannot stall a hub whose stderr is not read: their error lines are dropped and counted",
+  PROCESS_TEST,
+  async () => {
+    const hub = await hubWithUnreadOutput("stderr");
+    try {
+      // Each connection declares a frame over maxFrameBytes: an error line of about 130 bytes on the hub's stderr.
+      for (let i = 0; i < 3000; i++) {
+        await new Promise<void>((resolve, reject) => {
+          const socket = dial(hub.path, () => socket.end(new Uint8Array([0xff, 0xff, 0xff, 0xff, 1])));
+          socket.on("error", reject);
+          socket.on("finish", () => resolve());
+        });
+      }
+      // The hub still serves, at once, those that behave.
+      const peer = await connect({ path: hub.path, timeout: 5000 });
+      assert.deepEqual(await peer.request("/ipcbus/echo", { n: 1 }, { timeout: 5000 }), { n: 1 });
+      await peer.close();
+      await until(WAIT, "the hub to say it dropped error lines", () => /error lines dropped/.test(hub.output()));
+      assert.match(hub.output(), /ipcbus: \d+ error lines dropped: stderr was not read fast enough\n/);
+      assert.match(hub.output(), /^\S+ ipcbus: FrameTooLargeError: /, "the lines before the pipe filled were kept");
+    } finally {
+      hub.remove();
     }
   },
 );

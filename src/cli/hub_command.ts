@@ -9,7 +9,7 @@ import { expectArguments } from "./command_data.ts";
 import { errorLine, ExitCode, UsageError } from "./exit_code.ts";
 import { busAddress } from "./join_bus.ts";
 import { toJson } from "./json_value.ts";
-import { exit, pid, printError, waitForSignal } from "./terminal.ts";
+import { exit, pid, waitForSignal } from "./terminal.ts";
 import { LogLines } from "./log_lines.ts";
 
 /** A second Ctrl-C while closing quits at once, as shells report a SIGINT death. */
@@ -103,34 +103,43 @@ function serveBuiltinRoutes(member: ChannelPeer): void {
 
 /**
  * The hub's log: one line per event, for people or (`--json`) as JSON lines,
- * on stdout, which never holds the hub up (see LogLines). Errors go to stderr.
+ * on stdout; errors on stderr. Neither ever holds the hub up (see LogLines).
  */
 class HubLog {
   readonly #json: boolean;
   readonly #out: LogLines;
+  readonly #err = new LogLines(
+    2,
+    (lines) => `${new Date().toISOString()} ipcbus: ${lines} error lines dropped: stderr was not read fast enough`,
+    // Nowhere left to say it.
+    () => {},
+  );
 
   constructor(json: boolean) {
     this.#json = json;
     this.#out = new LogLines(
+      1,
       (lines) =>
         this.#text("dropped", { lines }, `ipcbus: ${lines} log lines dropped: stdout was not read fast enough`),
       // The hub serves its peers whether or not anybody reads its log.
       (err) => {
         const code = (err as { code?: unknown } | null)?.code ?? errorLine(err);
-        printError(`${new Date().toISOString()} ipcbus: stdout is gone (${code}); the hub goes on, without its log`);
+        this.#err.write(
+          `${new Date().toISOString()} ipcbus: stdout is gone (${code}); the hub goes on, without its log`,
+        );
       },
     );
   }
 
   /** Waits, at most `ms`, for the lines still queued to be written. */
-  flush(ms: number): Promise<void> {
-    return this.#out.flush(ms);
+  async flush(ms: number): Promise<void> {
+    await Promise.all([this.#out.flush(ms), this.#err.flush(ms)]);
   }
 
   errorsOf(target: EventTarget): void {
     target.addEventListener(
       "error",
-      (e) => printError(`${new Date().toISOString()} ${errorLine((e as CustomEvent).detail)}`),
+      (e) => this.#err.write(`${new Date().toISOString()} ${errorLine((e as CustomEvent).detail)}`),
     );
   }
 

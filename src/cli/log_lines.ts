@@ -1,32 +1,34 @@
-import { writeStdout } from "../transport/stdout_write.ts";
+import { writeOutput } from "../transport/output_write.ts";
 import { waitAtMost } from "../util/with_timeout.ts";
 
 /**
- * Bytes of lines held while stdout is slower than the log (a burst of joins)
- * or not read at all; past this, lines are dropped and counted. On top of
- * what the pipe itself holds (64 KiB on Linux).
+ * Bytes of lines held while the stream is slower than the log (a burst of
+ * joins) or not read at all; past this, lines are dropped and counted. On
+ * top of what the pipe itself holds (64 KiB on Linux).
  */
 const MAX_PENDING_BYTES = 256 * 1024;
 
 const encoder = new TextEncoder();
 
 /**
- * Lines for stdout, written in order without ever holding up the process:
- * a hub logs every join and leave, and whatever reads its stdout must not
- * be able to stall the bus by reading slowly, or not at all. Lines wait in
- * memory while a write is under way, up to {@linkcode MAX_PENDING_BYTES};
- * past that they are dropped, and once there is room again one line (from
- * `dropped`) says how many. When stdout is gone (`EPIPE`: `ipcbus hub |
- * head`), `gone` is told once and nothing more is written.
+ * Lines for stdout or stderr, written in order without ever holding up the
+ * process: a hub logs every join and leave, and every peer dropped for bad
+ * input, and whatever reads its output must not be able to stall the bus by
+ * reading slowly, or not at all. Lines wait in memory while a write is under
+ * way, up to {@linkcode MAX_PENDING_BYTES}; past that they are dropped, and
+ * once there is room again one line (from `dropped`) says how many. When the
+ * stream is gone (`EPIPE`: `ipcbus hub | head`), `gone` is told once and
+ * nothing more is written.
  *
  * @example
  * ```ts
- * const log = new LogLines((n) => `${n} lines dropped`, (err) => console.error(err));
+ * const log = new LogLines(1, (n) => `${n} lines dropped`, (err) => console.error(err));
  * log.write("hub ready");
  * await log.flush(1000);
  * ```
  */
 export class LogLines {
+  readonly #fd: 1 | 2;
   readonly #dropped: (count: number) => string;
   readonly #gone: (err: unknown) => void;
   #pending: string[] = [];
@@ -36,10 +38,12 @@ export class LogLines {
   #isGone = false;
 
   /**
+   * @param fd 1 for stdout, 2 for stderr.
    * @param dropped The line that says `count` lines were dropped.
-   * @param gone Called once, with the error, when stdout can no longer be written.
+   * @param gone Called once, with the error, when the stream can no longer be written.
    */
-  constructor(dropped: (count: number) => string, gone: (err: unknown) => void) {
+  constructor(fd: 1 | 2, dropped: (count: number) => string, gone: (err: unknown) => void) {
+    this.#fd = fd;
     this.#dropped = dropped;
     this.#gone = gone;
   }
@@ -55,7 +59,7 @@ export class LogLines {
     this.#writing ??= this.#drain();
   }
 
-  /** Resolves once every line queued is written or stdout is gone, or after `ms`, whichever comes first. */
+  /** Resolves once every line queued is written or the stream is gone, or after `ms`, whichever comes first. */
   async flush(ms: number): Promise<void> {
     const deadline = Date.now() + ms;
     // A drain that ends may have lines queued after it started: it starts again for them.
@@ -83,7 +87,7 @@ export class LogLines {
         let bytes = encoder.encode(this.#pending.join("\n") + "\n");
         this.#pending = [];
         this.#pendingBytes = 0;
-        while (bytes.byteLength > 0) bytes = bytes.subarray(await writeStdout(bytes));
+        while (bytes.byteLength > 0) bytes = bytes.subarray(await writeOutput(this.#fd, bytes));
         this.#noteDropped();
       }
     } catch (err) {
