@@ -26,6 +26,18 @@ import process from "node:process";
  * @property {number} seconds Wall time they took.
  */
 
+/**
+ * The value after `--<name>` on the command line, or `fallback`.
+ *
+ * @param {string} name
+ * @param {string} fallback
+ * @returns {string}
+ */
+export function argValue(name, fallback) {
+  const at = process.argv.indexOf(`--${name}`);
+  return at >= 0 && process.argv[at + 1] !== undefined ? process.argv[at + 1] : fallback;
+}
+
 /** Prints one result line for compare.ts. @param {Record<string, unknown>} message */
 export function report(message) {
   console.log(JSON.stringify(message));

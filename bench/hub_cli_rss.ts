@@ -21,7 +21,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { connect, type Peer } from "../mod.ts";
-import { rssBytes } from "./_measure.mjs";
+import { argValue, rssBytes } from "./_measure.mjs";
 
 type Runtime = "deno" | "bun";
 const root = fileURLToPath(new URL("../", import.meta.url));
@@ -30,14 +30,9 @@ const WAIT_MS = 60_000;
 /** How long the hub is left alone before each reading. */
 const SETTLE_MS = 1000;
 
-function arg(name: string, fallback: string): string {
-  const at = process.argv.indexOf(`--${name}`);
-  return at >= 0 && process.argv[at + 1] !== undefined ? process.argv[at + 1] : fallback;
-}
-
-const hubs = arg("hub", "deno,bun").split(",") as Runtime[];
-const n = Number(arg("peers", "1000"));
-const runs = Number(arg("runs", "3"));
+const hubs = argValue("hub", "deno,bun").split(",") as Runtime[];
+const n = Number(argValue("peers", "1000"));
+const runs = Number(argValue("runs", "3"));
 for (const value of [n, runs]) {
   if (!Number.isSafeInteger(value) || value < 1) throw new TypeError(`--peers and --runs take counts, not ${value}`);
 }

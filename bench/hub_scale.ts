@@ -57,7 +57,7 @@ import process from "node:process";
 import { setImmediate } from "node:timers";
 import { fileURLToPath } from "node:url";
 import { channel, ChannelRole, connect, type Peer, QueueFullError, serve } from "../mod.ts";
-import { rssBytes, settledUsage } from "./_measure.mjs";
+import { argValue, cpuMicros, rssBytes, settledUsage } from "./_measure.mjs";
 
 type Runtime = "deno" | "bun";
 const self: Runtime = "Bun" in globalThis ? "bun" : "deno";
@@ -72,15 +72,15 @@ const PAYLOAD = new Uint8Array(100).fill(7);
  * peers, a third of a second) the JIT's warm-up was most of what was
  * measured, and it is still part of a million's (bench/README.md).
  */
-const FANOUT_DELIVERIES = Number(arg("deliveries", "1000000"));
+const FANOUT_DELIVERIES = Number(argValue("deliveries", "1000000"));
 if (!Number.isSafeInteger(FANOUT_DELIVERIES) || FANOUT_DELIVERIES < 1) {
-  throw new TypeError(`--deliveries takes a positive integer, not ${arg("deliveries", "")}`);
+  throw new TypeError(`--deliveries takes a positive integer, not ${argValue("deliveries", "")}`);
 }
 const named = process.argv.includes("--named");
 const onChannel = process.argv.includes("--channel");
 const floor = process.argv.includes("--floor");
-const more = Number(arg("more", "0"));
-if (!Number.isSafeInteger(more) || more < 0) throw new TypeError(`--more takes a count, not ${arg("more", "")}`);
+const more = Number(argValue("more", "0"));
+if (!Number.isSafeInteger(more) || more < 0) throw new TypeError(`--more takes a count, not ${argValue("more", "")}`);
 
 if (process.argv[2] === "hub") await runHub(process.argv[3]);
 else await main();
@@ -98,7 +98,7 @@ async function runHub(path: string): Promise<void> {
     const hub = await serve({ path });
     [peer, close] = [hub.peer, () => hub.close({ timeout: 200 })];
   }
-  peer.handle("/bench/usage", async () => ({ ...await settledUsage(), cpuMs: cpuMsOf(process.pid) }));
+  peer.handle("/bench/usage", async () => ({ ...await settledUsage(), cpuMs: (await cpuMicros(process.pid))! / 1000 }));
   process.stdin.on("data", () => {});
   process.stdin.on("end", async () => {
     await close();
@@ -107,19 +107,8 @@ async function runHub(path: string): Promise<void> {
   console.log(JSON.stringify({ ev: "ready", pid: process.pid, path }));
 }
 
-/** User + system CPU time of process `pid`, in ms (fields 14 and 15 of /proc/<pid>/stat, in clock ticks of 10 ms). */
-function cpuMsOf(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
-
 function loadAverage(): number {
   return Number(readFileSync("/proc/loadavg", "utf8").split(" ")[0]);
-}
-
-function arg(name: string, fallback: string): string {
-  const at = process.argv.indexOf(`--${name}`);
-  return at >= 0 && process.argv[at + 1] !== undefined ? process.argv[at + 1] : fallback;
 }
 
 function log(message: string): void {
@@ -244,7 +233,7 @@ async function measure(hubRuntime: Runtime, n: number): Promise<Figures> {
     const joinMs = performance.now() - start;
     const cpu = process.cpuUsage(cpuStart);
     const after = await usage();
-    const idleSeconds = Number(arg("idle", "0"));
+    const idleSeconds = Number(argValue("idle", "0"));
     let rssIdle: number | undefined;
     if (idleSeconds > 0) {
       // The measurement is the quiet itself: nothing is sent while it lasts.
@@ -367,8 +356,8 @@ async function stop(child: ChildProcess): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const hubs = arg("hub", "deno,bun").split(",") as Runtime[];
-  const sizes = arg("peers", "10,100,1000").split(",").map(Number);
+  const hubs = argValue("hub", "deno,bun").split(",") as Runtime[];
+  const sizes = argValue("peers", "10,100,1000").split(",").map(Number);
   const rows: Figures[] = [];
   for (const hub of hubs) {
     for (const n of sizes) {
@@ -389,7 +378,7 @@ async function main(): Promise<void> {
       `| ${r.hub} | ${r.client} | ${r.peers}${r.named ? " (named)" : ""}${r.channel ? " (channel)" : ""} | ${
         kib(r.bytesPerPeer)
       } KiB (${kib(r.heapPerPeer)} KiB)${
-        r.bytesPerPeerIdle === undefined ? "" : `; ${kib(r.bytesPerPeerIdle)} KiB after ${arg("idle", "0")} s idle`
+        r.bytesPerPeerIdle === undefined ? "" : `; ${kib(r.bytesPerPeerIdle)} KiB after ${argValue("idle", "0")} s idle`
       }${
         r.bytesPerFurtherPeer === undefined
           ? ""

@@ -12,7 +12,7 @@ export interface AdmitContext {
   /** Id of the live peer holding `name`, if any. */
   nameHolder(name: string): number | undefined;
   /** The ids live peers hold: whether one is free, and the lowest free one (≥ 1). */
-  ids: { isFree(id: number): boolean; lowest(): number };
+  ids: { readonly isFree: (id: number) => boolean; lowest(): number };
   /** Channels pick ids themselves (names keep their ids across restarts), from the lowest free one up. */
   assignId: ((hello: Hello, isFree: (id: number) => boolean, from: number) => number | undefined) | undefined;
 }
@@ -45,5 +45,5 @@ export function admitHello(hello: Hello, ctx: AdmitContext): number | IpcError {
     }
     return hello.id;
   }
-  return ctx.assignId?.(hello, (id) => ctx.ids.isFree(id), ctx.ids.lowest()) ?? ctx.ids.lowest();
+  return ctx.assignId?.(hello, ctx.ids.isFree, ctx.ids.lowest()) ?? ctx.ids.lowest();
 }
